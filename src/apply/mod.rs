@@ -1,0 +1,112 @@
+//! Applying proposals and undoing them. Every apply checks its preconditions first (the
+//! world must be as it was when the proposal was made, else the proposal is stale),
+//! hands its plan to the caller's journal before writing anything, and returns the
+//! record that undoes it. All functions here are blocking.
+
+mod files;
+mod recover;
+mod refs;
+mod restore;
+
+use std::path::{Path, PathBuf};
+
+pub use files::{disk_state, safe_path};
+pub use recover::{Settled, settle};
+
+use crate::proposal::{Change, UndoRecord};
+
+/// What happened when a proposal was applied.
+#[derive(Debug)]
+pub enum Outcome {
+    Applied(UndoRecord),
+    /// The world moved since the proposal was made; nothing was written.
+    Stale(String),
+}
+
+/// What happened when an undo was asked for.
+#[derive(Debug)]
+pub enum UndoOutcome {
+    Undone,
+    /// Undoing now would overwrite something the user did since; nothing was written.
+    Refused(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("refused: {0}")]
+    Unsafe(String),
+    #[error("could not record the intent: {0}")]
+    Journal(String),
+}
+
+impl ApplyError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> ApplyError {
+        ApplyError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Called with the full plan (which is also the undo record) before anything is written,
+/// so that a crash at any later moment can be settled on restart.
+pub type Journal<'a> = &'a mut dyn FnMut(&UndoRecord) -> Result<(), ApplyError>;
+
+/// Why the proposal could no longer be applied as made, or `None` if it still can.
+pub fn stale_reason(root: &Path, change: &Change) -> Result<Option<String>, ApplyError> {
+    let repo = crate::git::open(root)?;
+    match change {
+        Change::Snapshot { reference, old, .. } => refs::snapshot_stale(&repo, reference, old),
+        Change::BranchDelete { branch, target, .. } => refs::branch_stale(&repo, branch, target),
+        Change::Restore { .. } => Ok(None),
+    }
+}
+
+/// Applies `change` to the repository at `root`.
+pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, ApplyError> {
+    let repo = crate::git::open(root)?;
+    if let Some(why) = stale_reason(root, change)? {
+        return Ok(Outcome::Stale(why));
+    }
+    match change {
+        Change::Snapshot {
+            reference,
+            old,
+            new,
+            ..
+        } => refs::apply_snapshot(&repo, reference, old.as_deref(), new, journal),
+        Change::BranchDelete {
+            branch,
+            target,
+            upstream,
+        } => refs::delete_branch(&repo, branch, target, upstream.clone(), journal),
+        Change::Restore { snapshot, paths } => {
+            restore::apply(&repo, root, snapshot, paths, journal)
+        }
+    }
+}
+
+/// Undoes an applied change from its record, refusing when the user changed things since.
+pub fn undo(root: &Path, record: &UndoRecord, journal: Journal) -> Result<UndoOutcome, ApplyError> {
+    let repo = crate::git::open(root)?;
+    match record {
+        UndoRecord::Reference {
+            reference,
+            old,
+            new,
+        } => refs::undo_reference(&repo, reference, old.as_deref(), new, record, journal),
+        UndoRecord::RecreateBranch {
+            branch,
+            target,
+            upstream,
+        } => refs::recreate_branch(&repo, branch, target, upstream.as_ref(), record, journal),
+        UndoRecord::Files { files, .. } => restore::undo(&repo, root, files, record, journal),
+    }
+}

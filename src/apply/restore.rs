@@ -1,0 +1,145 @@
+//! `kairos restore`: bring files back from a snapshot, as an undoable apply that first
+//! snapshots the current state.
+
+use std::path::Path;
+
+use git2::{Oid, Repository};
+
+use super::files::{disk_state, safe_path, store_raw, write_state};
+use super::{ApplyError, Journal, Outcome, UndoOutcome};
+use crate::proposal::{FileChange, FileState, RepoPath, UndoRecord};
+
+pub fn apply(
+    repo: &Repository,
+    root: &Path,
+    snapshot: &str,
+    paths: &[RepoPath],
+    journal: Journal,
+) -> Result<Outcome, ApplyError> {
+    let target = repo
+        .revparse_single(snapshot)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|_| ApplyError::Unsafe(format!("no snapshot or commit named {snapshot:?}")))?;
+    for p in paths {
+        safe_path(root, p.as_path())?;
+    }
+
+    // Save what is there now, so the restore itself can be undone.
+    let pre_snapshot = save_current_state(repo)?;
+    let current_tree = repo.find_commit(pre_snapshot)?.tree()?;
+    let target_tree = target.tree()?;
+
+    let mut opts = git2::DiffOptions::new();
+    for p in paths {
+        opts.pathspec(p.as_path());
+    }
+    opts.disable_pathspec_match(true);
+    let diff = repo.diff_tree_to_tree(Some(&current_tree), Some(&target_tree), Some(&mut opts))?;
+
+    let mut files = Vec::new();
+    for delta in diff.deltas() {
+        let Some(rel) = delta
+            .new_file()
+            .path_bytes()
+            .or(delta.old_file().path_bytes())
+        else {
+            continue;
+        };
+        let rel = RepoPath::from_bytes(rel);
+        let full = safe_path(root, rel.as_path())?;
+        let before = store_raw(repo, &full)?;
+        let after = (!delta.new_file().id().is_zero()).then(|| FileState {
+            blob: delta.new_file().id().to_string(),
+            mode: u32::from(delta.new_file().mode()),
+        });
+        if before != after {
+            files.push(FileChange {
+                path: rel,
+                before,
+                after,
+            });
+        }
+    }
+    let record = UndoRecord::Files {
+        pre_snapshot: pre_snapshot.to_string(),
+        files,
+    };
+    journal(&record)?;
+    let UndoRecord::Files { files, .. } = &record else {
+        unreachable!()
+    };
+    for file in files {
+        write_state(
+            repo,
+            &safe_path(root, file.path.as_path())?,
+            file.after.as_ref(),
+        )?;
+    }
+    Ok(Outcome::Applied(record))
+}
+
+/// Snapshots the working tree to the branch's snapshot ref and returns the commit that
+/// holds the current state.
+fn save_current_state(repo: &Repository) -> Result<Oid, ApplyError> {
+    let draft = crate::tasks::snapshot_now(repo, "before a restore")?;
+    let branch = crate::git::current_branch(repo);
+    let reference = crate::git::snapshot_ref(branch.as_deref());
+    match draft.map(|d| d.change) {
+        Some(crate::proposal::Change::Snapshot { old, new, .. }) => {
+            let new_id = Oid::from_str(&new)?;
+            match old {
+                Some(old) => {
+                    repo.reference_matching(
+                        &reference,
+                        new_id,
+                        true,
+                        Oid::from_str(&old)?,
+                        "kairos: snapshot before restore",
+                    )?;
+                }
+                None => {
+                    repo.reference(&reference, new_id, false, "kairos: snapshot before restore")?;
+                }
+            }
+            Ok(new_id)
+        }
+        _ => {
+            // Unchanged: the last snapshot (or HEAD) already holds the current state.
+            if let Ok(id) = repo.refname_to_id(&reference) {
+                return Ok(id);
+            }
+            Ok(repo.head()?.peel_to_commit()?.id())
+        }
+    }
+}
+
+pub fn undo(
+    repo: &Repository,
+    root: &Path,
+    files: &[FileChange],
+    record: &UndoRecord,
+    journal: Journal,
+) -> Result<UndoOutcome, ApplyError> {
+    let mut changed = Vec::new();
+    for file in files {
+        let full = safe_path(root, file.path.as_path())?;
+        if disk_state(&full)? != file.after {
+            changed.push(file.path.to_string());
+        }
+    }
+    if !changed.is_empty() {
+        return Ok(UndoOutcome::Refused(format!(
+            "these files changed since the restore: {}; save your work, then restore them by hand with `kairos restore`",
+            changed.join(", ")
+        )));
+    }
+    journal(record)?;
+    for file in files {
+        write_state(
+            repo,
+            &safe_path(root, file.path.as_path())?,
+            file.before.as_ref(),
+        )?;
+    }
+    Ok(UndoOutcome::Undone)
+}

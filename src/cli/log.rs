@@ -1,0 +1,59 @@
+use std::process::ExitCode;
+
+use super::output::{DIM, RED, paint};
+use super::{CliResult, Failure, unexpected};
+use crate::client::Client;
+use crate::paths::Paths;
+use crate::protocol::{Request, Response};
+use crate::store::{LogEntry, LogKind};
+
+pub async fn run(paths: &Paths, n: usize, follow: bool, json: bool) -> CliResult {
+    let mut client = Client::connect(paths).await?;
+    let first = client.call(&Request::Log { limit: n, follow }).await?;
+    if !follow {
+        let Response::Log { entries } = first else {
+            return Err(unexpected(first));
+        };
+        for entry in &entries {
+            print_entry(entry, json);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut next = Some(first);
+    while let Some(response) = next {
+        match response {
+            Response::LogEntry { entry } => print_entry(&entry, json),
+            Response::LogEnd => return Ok(ExitCode::SUCCESS),
+            other => return Err(unexpected(other)),
+        }
+        next = client.next().await.map_err(Failure::from)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_entry(entry: &LogEntry, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(entry).expect("serialisable"));
+        return;
+    }
+    let at = entry
+        .at
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S");
+    let kind = match entry.kind {
+        LogKind::Error => paint("error", RED),
+        k => k.as_str().to_owned(),
+    };
+    let repo = entry
+        .repo
+        .as_deref()
+        .and_then(|r| std::path::Path::new(r).file_name())
+        .map(|n| format!("{} ", n.to_string_lossy()))
+        .unwrap_or_default();
+    println!(
+        "{} {:<8} {repo}{}",
+        paint(&at.to_string(), DIM),
+        kind,
+        entry.message
+    );
+}

@@ -1,0 +1,233 @@
+//! The command line: one file per command. Each command maps to one request to the
+//! daemon (except `daemon` and `service`), and prints for people or, with `--json`, for
+//! programs.
+
+mod approve;
+mod daemon;
+mod log;
+mod output;
+mod queue;
+mod reject;
+mod restore;
+mod run;
+mod service;
+mod show;
+mod snapshots;
+mod status;
+mod undo;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::{Client, ClientError};
+use crate::paths::Paths;
+use crate::protocol::{Outcome, Request, Response};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kairos",
+    version,
+    about = "An always-on assistant for your repositories: it watches, snapshots your uncommitted work, proposes clean-ups, and keeps everything undoable."
+)]
+pub struct Cli {
+    /// More detail in the daemon's log (-v: debug, -vv: trace); KAIROS_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground (what the systemd service runs).
+    Daemon,
+    /// Show the daemon, its repositories, next scheduled runs and queue counts.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List proposals waiting for a decision.
+    Queue {
+        /// Every proposal, whatever its state.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one proposal: what it changes, why, its decision and history.
+    Show {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve proposals: each is applied now if its preconditions still hold.
+    Approve {
+        #[arg(required = true)]
+        ids: Vec<u64>,
+    },
+    /// Reject proposals: they will not be proposed again.
+    Reject {
+        #[arg(required = true)]
+        ids: Vec<u64>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Undo an applied proposal, restoring exactly what was there before.
+    Undo { id: u64 },
+    /// Show what kairos saw, ran and decided.
+    Log {
+        /// How many entries.
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+        /// Keep printing new entries.
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a task now (snapshot, prune-branches).
+    Run {
+        task: String,
+        /// The repository (default: the one you are in).
+        #[arg(long)]
+        repo: Option<PathBuf>,
+    },
+    /// Register repositories to watch (kept across restarts).
+    Watch {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Stop watching repositories.
+    Unwatch {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List snapshots of uncommitted work.
+    Snapshots {
+        /// Only this repository (default: the one you are in, else all).
+        #[arg(long)]
+        repo: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring files back from a snapshot (undoable; the current state is snapshotted first).
+    Restore {
+        snapshot: String,
+        /// Only these paths (default: every file).
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        repo: Option<PathBuf>,
+    },
+    /// Install or remove the systemd user service.
+    Service {
+        #[command(subcommand)]
+        action: service::Action,
+    },
+}
+
+/// A failure the CLI reports: the message, what to do, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: u8,
+}
+
+/// Exit code when the daemon is not running.
+pub const EXIT_NOT_RUNNING: u8 = 3;
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            hint: None,
+            code: 1,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        let code = if matches!(e, ClientError::NotRunning(_)) {
+            EXIT_NOT_RUNNING
+        } else {
+            1
+        };
+        Failure {
+            hint: e.hint(),
+            message: e.to_string(),
+            code,
+        }
+    }
+}
+
+pub type CliResult = Result<ExitCode, Failure>;
+
+pub async fn dispatch(cli: Cli) -> CliResult {
+    let paths = Paths::from_env();
+    match cli.command {
+        Command::Daemon => daemon::run(paths).await,
+        Command::Status { json } => status::run(&paths, json).await,
+        Command::Queue { all, json } => queue::run(&paths, all, json).await,
+        Command::Show { id, json } => show::run(&paths, id, json).await,
+        Command::Approve { ids } => approve::run(&paths, ids).await,
+        Command::Reject { ids, reason } => reject::run(&paths, ids, reason).await,
+        Command::Undo { id } => undo::run(&paths, id).await,
+        Command::Log { n, follow, json } => log::run(&paths, n, follow, json).await,
+        Command::Run { task, repo } => run::run(&paths, task, repo).await,
+        Command::Watch { paths: targets } => watch::watch(&paths, targets).await,
+        Command::Unwatch { paths: targets } => watch::unwatch(&paths, targets).await,
+        Command::Snapshots { repo, json } => snapshots::run(&paths, repo, json).await,
+        Command::Restore {
+            snapshot,
+            paths: targets,
+            repo,
+        } => restore::run(&paths, snapshot, targets, repo).await,
+        Command::Service { action } => service::run(action),
+    }
+}
+
+/// Connects, sends one request, returns the response.
+async fn call(paths: &Paths, request: Request) -> Result<Response, Failure> {
+    let mut client = Client::connect(paths).await?;
+    Ok(client.call(&request).await?)
+}
+
+/// The repository the user means: `--repo`, else the one the current directory is in.
+fn repo_or_cwd(repo: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    let path = match repo {
+        Some(p) => p,
+        None => std::env::current_dir().map_err(|e| Failure::new(e.to_string()))?,
+    };
+    crate::registry::resolve_repo(&path).map_err(|e| Failure::new(e).hint("pass --repo PATH"))
+}
+
+/// Prints per-target outcomes; fails when any target failed.
+fn print_outcomes(outcomes: &[Outcome]) -> CliResult {
+    let mut failed = false;
+    for o in outcomes {
+        if o.ok {
+            println!("{}", o.message);
+        } else {
+            failed = true;
+            eprintln!("{}: {}", output::paint("error", output::RED), o.message);
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn unexpected(response: Response) -> Failure {
+    Failure::new(format!("unexpected answer from the daemon: {response:?}"))
+}

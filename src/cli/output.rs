@@ -1,0 +1,56 @@
+//! Output for people: colour on a terminal, plain when piped; relative times.
+
+use std::io::IsTerminal;
+
+use chrono::{DateTime, Utc};
+
+pub const RED: &str = "31";
+pub const GREEN: &str = "32";
+pub const YELLOW: &str = "33";
+pub const DIM: &str = "2";
+pub const BOLD: &str = "1";
+
+/// Wraps `text` in an ANSI colour when stdout is a terminal and NO_COLOR is unset.
+pub fn paint(text: &str, code: &str) -> String {
+    if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// "3m ago", "in 2h", for times near now.
+pub fn relative(at: DateTime<Utc>) -> String {
+    let delta = at - Utc::now();
+    let secs = delta.num_seconds();
+    let span = humantime::format_duration(std::time::Duration::from_secs(secs.unsigned_abs()))
+        .to_string()
+        .split(' ')
+        .next()
+        .unwrap_or("0s")
+        .to_owned();
+    if secs.abs() < 1 {
+        "now".into()
+    } else if secs < 0 {
+        format!("{span} ago")
+    } else {
+        format!("in {span}")
+    }
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serialisable")
+    );
+}
+
+pub fn state_colour(state: crate::proposal::State) -> &'static str {
+    use crate::proposal::State::*;
+    match state {
+        Pending | Approved => YELLOW,
+        Applied => GREEN,
+        Failed | Stale => RED,
+        _ => DIM,
+    }
+}

@@ -1,0 +1,98 @@
+use std::process::ExitCode;
+
+use super::output::{BOLD, DIM, paint, print_json, relative, state_colour};
+use super::{CliResult, call, unexpected};
+use crate::paths::Paths;
+use crate::proposal::{Change, Proposal};
+use crate::protocol::{Request, Response};
+
+pub async fn run(paths: &Paths, id: u64, json: bool) -> CliResult {
+    let proposal = match call(paths, Request::Show { id }).await? {
+        Response::Proposal { proposal } => proposal,
+        other => return Err(unexpected(other)),
+    };
+    if json {
+        print_json(&proposal);
+    } else {
+        print_human(&proposal);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_human(p: &Proposal) {
+    println!("{} {}", paint(&format!("#{}", p.id), BOLD), p.title);
+    println!(
+        "state:   {}",
+        paint(p.state.as_str(), state_colour(p.state))
+    );
+    println!("repo:    {}", p.repo);
+    println!("task:    {}   action: {}", p.task, p.action);
+    println!("why:     {}", p.why);
+    if let Some(d) = &p.decision {
+        println!("policy:  {} (decided by {})", d.autonomy, d.decided_by);
+    }
+    println!("change:");
+    match &p.change {
+        Change::Snapshot {
+            reference,
+            old,
+            new,
+            files_changed,
+            ..
+        } => {
+            println!("  move {reference}");
+            println!("    from {}", old.as_deref().unwrap_or("(none)"));
+            println!("    to   {new} ({files_changed} files changed)");
+        }
+        Change::BranchDelete {
+            branch,
+            target,
+            upstream,
+        } => {
+            println!("  delete branch {branch} at {target}");
+            if let Some(up) = upstream {
+                println!(
+                    "  (its upstream {}/{} is restored on undo)",
+                    up.remote,
+                    up.merge.trim_start_matches("refs/heads/")
+                );
+            }
+        }
+        Change::Restore { snapshot, paths } => {
+            let scope = if paths.is_empty() {
+                "every file".to_owned()
+            } else {
+                paths
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!("  restore {scope} from {snapshot}");
+        }
+    }
+    println!("history:");
+    for h in &p.history {
+        let note = h
+            .note
+            .as_deref()
+            .map(|n| format!(" — {n}"))
+            .unwrap_or_default();
+        println!(
+            "  {} {} by {}{}",
+            paint(&relative(h.at), DIM),
+            h.state,
+            h.by,
+            note
+        );
+    }
+    match p.state {
+        crate::proposal::State::Pending => {
+            println!("\n`kairos approve {}` or `kairos reject {}`", p.id, p.id)
+        }
+        crate::proposal::State::Applied if p.undo.is_some() => {
+            println!("\n`kairos undo {}` reverts it", p.id)
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,104 @@
+//! Connecting to the daemon: connect, exchange hellos, send requests.
+
+use std::path::PathBuf;
+
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::paths::Paths;
+use crate::protocol::{
+    ErrorBody, FrameError, Greeting, PROTOCOL_VERSION, Request, Response, read_frame, write_frame,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the kairos daemon is not running (no socket at {0})")]
+    NotRunning(PathBuf),
+    #[error("cannot reach the kairos daemon at {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    #[error("the daemon closed the connection")]
+    Closed,
+    #[error("{}", .0.message)]
+    Daemon(ErrorBody),
+}
+
+impl ClientError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ClientError::NotRunning(_) => Some(
+                "start it with `kairos daemon` (foreground) or `kairos service install` (systemd user service)".into(),
+            ),
+            ClientError::Daemon(body) => body.hint.clone(),
+            _ => None,
+        }
+    }
+}
+
+pub struct Client {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    pub daemon_version: String,
+    pub daemon_pid: u32,
+}
+
+impl Client {
+    /// Connects to the daemon's socket and exchanges hellos.
+    pub async fn connect(paths: &Paths) -> Result<Client, ClientError> {
+        let socket = paths.socket();
+        let stream = UnixStream::connect(&socket)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    ClientError::NotRunning(socket.clone())
+                }
+                _ => ClientError::Connect {
+                    path: socket.clone(),
+                    source: e,
+                },
+            })?;
+        let (read, mut writer) = stream.into_split();
+        let mut reader = BufReader::new(read);
+        let hello = Greeting::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: crate::VERSION.to_owned(),
+            pid: std::process::id(),
+        };
+        write_frame(&mut writer, &hello).await?;
+        let reply: serde_json::Value = read_frame(&mut reader).await?.ok_or(ClientError::Closed)?;
+        if reply.get("hello").is_some() {
+            let Greeting::Hello { version, pid, .. } =
+                serde_json::from_value(reply).map_err(FrameError::from)?;
+            return Ok(Client {
+                reader,
+                writer,
+                daemon_version: version,
+                daemon_pid: pid,
+            });
+        }
+        match serde_json::from_value::<Response>(reply).map_err(FrameError::from)? {
+            Response::Error { error } => Err(ClientError::Daemon(error)),
+            _ => Err(ClientError::Closed),
+        }
+    }
+
+    /// Sends `request` and returns the first response; a daemon error becomes `Err`.
+    pub async fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
+        write_frame(&mut self.writer, request).await?;
+        self.next().await?.ok_or(ClientError::Closed)
+    }
+
+    /// The next response of a stream (`log --follow`); `None` when the daemon hung up.
+    pub async fn next(&mut self) -> Result<Option<Response>, ClientError> {
+        match read_frame::<_, Response>(&mut self.reader).await? {
+            Some(Response::Error { error }) => Err(ClientError::Daemon(error)),
+            other => Ok(other),
+        }
+    }
+}

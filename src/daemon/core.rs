@@ -1,0 +1,146 @@
+//! The daemon's shared state: the store, the settings in force, the watched
+//! repositories, and the locks that serialise work on each repository.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+use crate::config::Config;
+use crate::notifier::Notifier;
+use crate::paths::Paths;
+use crate::protocol::{NextRun, TimedText};
+use crate::store::{LogEntry, LogKind, Store};
+use crate::watch::fs::FsWatcher;
+
+use super::repo::Signal;
+
+/// The settings in force and the last load error, if the file on disk is broken.
+#[derive(Clone)]
+pub struct ConfigState {
+    pub config: Arc<Config>,
+    pub error: Option<String>,
+}
+
+/// What `kairos status` shows about one repository.
+#[derive(Debug, Clone, Default)]
+pub struct RepoRuntime {
+    pub state: RepoHealth,
+    pub last_event: Option<TimedText>,
+    pub next_runs: Vec<NextRun>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RepoHealth {
+    #[default]
+    Ok,
+    Missing(String),
+    Error(String),
+}
+
+pub struct RepoHandle {
+    pub tx: mpsc::Sender<Signal>,
+    pub runtime: Arc<Mutex<RepoRuntime>>,
+    pub registered: bool,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub struct Core {
+    pub paths: Paths,
+    pub store: Store,
+    pub notifier: Notifier,
+    pub fs: FsWatcher,
+    pub started_at: DateTime<Utc>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Bounds task runs across repositories.
+    pub runs: Semaphore,
+    config: RwLock<ConfigState>,
+    pub repos: tokio::sync::Mutex<BTreeMap<PathBuf, RepoHandle>>,
+    locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    log_tx: broadcast::Sender<LogEntry>,
+}
+
+impl Core {
+    pub fn new(
+        paths: Paths,
+        store: Store,
+        config: ConfigState,
+        notifier: Notifier,
+        fs: FsWatcher,
+        shutdown: watch::Receiver<bool>,
+    ) -> Core {
+        let permits = config.config.daemon.max_parallel_runs;
+        Core {
+            paths,
+            store,
+            notifier,
+            fs,
+            started_at: Utc::now(),
+            shutdown,
+            runs: Semaphore::new(permits),
+            config: RwLock::new(config),
+            repos: tokio::sync::Mutex::new(BTreeMap::new()),
+            locks: Mutex::new(HashMap::new()),
+            log_tx: broadcast::channel(1024).0,
+        }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .config
+            .clone()
+    }
+
+    pub fn config_state(&self) -> ConfigState {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_config(&self, state: ConfigState) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// The lock that serialises runs and applies on one repository.
+    pub fn repo_lock(&self, root: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(root.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Every repository lock known so far (taken at shutdown to wait for applies).
+    pub fn all_repo_locks(&self) -> Vec<Arc<tokio::sync::Mutex<()>>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Records `entry` in the store and shows it to `kairos log --follow` readers.
+    pub fn log(&self, entry: LogEntry) {
+        match entry.kind {
+            LogKind::Error => tracing::warn!(repo = ?entry.repo, "{}", entry.message),
+            _ => tracing::info!(repo = ?entry.repo, "{}", entry.message),
+        }
+        match self.store.append_log(entry) {
+            Ok(stored) => {
+                let _ = self.log_tx.send(stored);
+            }
+            Err(e) => tracing::error!("cannot write the log: {e}"),
+        }
+    }
+
+    pub fn subscribe_log(&self) -> broadcast::Receiver<LogEntry> {
+        self.log_tx.subscribe()
+    }
+}

@@ -1,0 +1,79 @@
+//! One handler per request. Each takes the shared core and the request's fields and
+//! returns the response; `log --follow` streams and is handled by the server.
+
+mod approve;
+mod log;
+mod queue;
+mod reject;
+mod restore;
+mod run;
+mod show;
+mod snapshots;
+mod status;
+mod undo;
+mod watch;
+
+use std::sync::Arc;
+
+use super::core::Core;
+use crate::proposal::{Proposal, ProposalId};
+use crate::protocol::{ErrorCode, Outcome, Request, Response};
+
+pub use log::follow as follow_log;
+
+pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
+    match request {
+        Request::Status => status::handle(core).await,
+        Request::Queue { all } => queue::handle(core, all),
+        Request::Show { id } => show::handle(core, id),
+        Request::Approve { ids } => approve::handle(core, ids).await,
+        Request::Reject { ids, reason } => reject::handle(core, ids, reason),
+        Request::Undo { id } => undo::handle(core, id).await,
+        Request::Log { limit, .. } => log::handle(core, limit),
+        Request::Run { task, repo } => run::handle(core, task, repo).await,
+        Request::Watch { paths } => watch::watch(core, paths).await,
+        Request::Unwatch { paths } => watch::unwatch(core, paths).await,
+        Request::Snapshots { repo } => snapshots::handle(core, repo).await,
+        Request::Restore {
+            repo,
+            snapshot,
+            paths,
+        } => restore::handle(core, repo, snapshot, paths).await,
+    }
+}
+
+/// Loads a proposal or says clearly that there is none with that id.
+fn find(core: &Core, id: ProposalId) -> Result<Proposal, Outcome> {
+    match core.store.proposal(id) {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(failure(
+            id,
+            format!("there is no proposal #{id}; `kairos queue --all` lists them"),
+        )),
+        Err(e) => Err(failure(id, e.to_string())),
+    }
+}
+
+fn failure(id: ProposalId, message: String) -> Outcome {
+    Outcome {
+        target: format!("#{id}"),
+        ok: false,
+        id: Some(id),
+        state: None,
+        message,
+    }
+}
+
+fn success(p: &Proposal, message: String) -> Outcome {
+    Outcome {
+        target: format!("#{}", p.id),
+        ok: true,
+        id: Some(p.id),
+        state: Some(p.state),
+        message,
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    Response::error(ErrorCode::Failed, e.to_string(), None)
+}

@@ -1,0 +1,45 @@
+use chrono::Utc;
+
+use crate::daemon::core::Core;
+use crate::proposal::{ProposalId, Step};
+use crate::protocol::Response;
+use crate::store::{LogEntry, LogKind};
+
+pub fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -> Response {
+    let mut outcomes = Vec::new();
+    for id in ids {
+        let mut p = match super::find(core, id) {
+            Ok(p) => p,
+            Err(outcome) => {
+                outcomes.push(outcome);
+                continue;
+            }
+        };
+        if let Err(e) = p.advance(Step::Reject, "user", reason.clone(), Utc::now()) {
+            outcomes.push(super::failure(id, format!("#{id}: {e}")));
+            continue;
+        }
+        if let Err(e) = core.store.put_proposal(&p) {
+            outcomes.push(super::failure(id, e.to_string()));
+            continue;
+        }
+        let why = reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        core.log(
+            LogEntry::new(
+                LogKind::Decision,
+                Some(&p.repo),
+                format!("#{id} rejected by user{why}: {}", p.title),
+            )
+            .task(&p.task)
+            .proposal(id),
+        );
+        outcomes.push(super::success(
+            &p,
+            format!("#{id} rejected; it will not be proposed again"),
+        ));
+    }
+    Response::Outcomes { outcomes }
+}

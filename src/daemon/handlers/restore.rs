@@ -1,0 +1,140 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::daemon::core::Core;
+use crate::daemon::pipeline;
+use crate::policy::{Autonomy, Decision};
+use crate::proposal::{Change, HistoryEntry, Proposal, RepoPath, State, Step};
+use crate::protocol::{ErrorCode, Response};
+
+pub async fn handle(
+    core: &Arc<Core>,
+    repo: PathBuf,
+    snapshot: String,
+    paths: Vec<PathBuf>,
+) -> Response {
+    let root = match crate::registry::resolve_repo(&repo) {
+        Ok(root) => root,
+        Err(e) => return Response::error(ErrorCode::BadRequest, e, None),
+    };
+    let mut relative = Vec::new();
+    for path in &paths {
+        match relative_to(&root, path) {
+            Ok(rel) => relative.push(rel),
+            Err(e) => return Response::error(ErrorCode::BadRequest, e, None),
+        }
+    }
+    let lock = core.repo_lock(&root);
+    let _guard = lock.lock().await;
+    let core = core.clone();
+    let result = tokio::task::spawn_blocking(move || restore(&core, &root, snapshot, relative))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    match result {
+        Ok(p) if p.state == State::Applied => {
+            let n = match &p.undo {
+                Some(crate::proposal::UndoRecord::Files { files, .. }) => files.len(),
+                _ => 0,
+            };
+            let message = format!(
+                "#{}: restored {n} files from {}; `kairos undo {}` puts them back",
+                p.id,
+                short(&p),
+                p.id
+            );
+            Response::Outcomes {
+                outcomes: vec![super::success(&p, message)],
+            }
+        }
+        Ok(p) => Response::error(
+            ErrorCode::Failed,
+            format!(
+                "#{} {}: {}",
+                p.id,
+                p.state,
+                p.history
+                    .last()
+                    .and_then(|h| h.note.clone())
+                    .unwrap_or_default()
+            ),
+            None,
+        ),
+        Err(e) => Response::error(ErrorCode::Failed, e, None),
+    }
+}
+
+fn short(p: &Proposal) -> String {
+    match &p.change {
+        Change::Restore { snapshot, .. } => snapshot.chars().take(10).collect(),
+        _ => String::new(),
+    }
+}
+
+/// Turns a path the user typed (absolute, as the CLI sends it) into one relative to the
+/// repository, refusing paths outside it.
+fn relative_to(root: &Path, path: &Path) -> Result<RepoPath, String> {
+    let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
+    let rel = abs.strip_prefix(root).map_err(|_| {
+        format!(
+            "{} is outside the repository {}",
+            path.display(),
+            root.display()
+        )
+    })?;
+    crate::apply::safe_path(root, rel).map_err(|e| e.to_string())?;
+    Ok(RepoPath::from_path(rel))
+}
+
+fn restore(
+    core: &Core,
+    root: &Path,
+    snapshot: String,
+    paths: Vec<RepoPath>,
+) -> Result<Proposal, String> {
+    let now = Utc::now();
+    let id = core.store.next_proposal_id().map_err(|e| e.to_string())?;
+    let scope = if paths.is_empty() {
+        "every file".to_owned()
+    } else {
+        paths
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut p = Proposal {
+        id,
+        repo: root.to_string_lossy().into_owned(),
+        task: "restore".into(),
+        action: "fs.restore".into(),
+        title: format!(
+            "restore {scope} from snapshot {}",
+            &snapshot.chars().take(10).collect::<String>()
+        ),
+        why: "asked for with `kairos restore`".into(),
+        state: State::Pending,
+        created_at: now,
+        updated_at: now,
+        fingerprint: format!("fs.restore:{id}"),
+        change: Change::Restore { snapshot, paths },
+        decision: Some(Decision {
+            autonomy: Autonomy::Auto,
+            decided_by: "user".into(),
+            at: now,
+        }),
+        undo: None,
+        history: vec![HistoryEntry {
+            at: now,
+            state: State::Pending,
+            by: "user".into(),
+            note: None,
+        }],
+    };
+    p.advance(Step::Approve, "user", None, now)
+        .map_err(|e| e.to_string())?;
+    core.store.put_proposal(&p).map_err(|e| e.to_string())?;
+    pipeline::apply_approved(core, &mut p, "user");
+    Ok(p)
+}

@@ -1,0 +1,55 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::daemon::core::Core;
+use crate::daemon::repo::Signal;
+use crate::protocol::{ErrorCode, Outcome, Response};
+
+pub async fn handle(core: &Arc<Core>, task: String, repo: PathBuf) -> Response {
+    if crate::tasks::info(&task).is_none() {
+        return Response::error(
+            ErrorCode::BadRequest,
+            crate::tasks::TaskError::Unknown(task).to_string(),
+            None,
+        );
+    }
+    let root = std::fs::canonicalize(&repo).unwrap_or(repo);
+    let tx = core.repos.lock().await.get(&root).map(|h| h.tx.clone());
+    let Some(tx) = tx else {
+        return Response::error(
+            ErrorCode::NotFound,
+            format!("{} is not watched", root.display()),
+            Some(format!("watch it first: kairos watch {}", root.display())),
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if tx
+        .send(Signal::RunNow {
+            task: task.clone(),
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return Response::error(
+            ErrorCode::Failed,
+            "the repository's worker has stopped",
+            None,
+        );
+    }
+    match answer.await {
+        Ok(Ok(summary)) => Response::Outcomes {
+            outcomes: vec![Outcome {
+                target: task,
+                ok: true,
+                id: None,
+                state: None,
+                message: summary,
+            }],
+        },
+        Ok(Err(e)) => Response::error(ErrorCode::Failed, format!("{task} failed: {e}"), None),
+        Err(_) => Response::error(ErrorCode::Failed, "the daemon is stopping", None),
+    }
+}

@@ -1,0 +1,59 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::daemon::core::{Core, RepoHealth};
+use crate::notifier::Notifier;
+use crate::protocol::{PROTOCOL_VERSION, RepoStatus, Response, StatusReport};
+
+pub async fn handle(core: &Arc<Core>) -> Response {
+    let mut queue: BTreeMap<String, usize> = BTreeMap::new();
+    for p in core.store.proposals().flatten() {
+        *queue.entry(p.state.to_string()).or_default() += 1;
+    }
+    let repos = core
+        .repos
+        .lock()
+        .await
+        .iter()
+        .map(|(path, handle)| {
+            let rt = handle
+                .runtime
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let (state, reason) = match rt.state {
+                RepoHealth::Ok => ("ok", None),
+                RepoHealth::Missing(why) => ("missing", Some(why)),
+                RepoHealth::Error(why) => ("error", Some(why)),
+            };
+            RepoStatus {
+                path: path.clone(),
+                state: state.into(),
+                reason,
+                registered: handle.registered,
+                last_event: rt.last_event,
+                next_runs: rt.next_runs,
+            }
+        })
+        .collect();
+    let config = core.config_state();
+    Response::Status {
+        status: StatusReport {
+            version: crate::VERSION.into(),
+            protocol: PROTOCOL_VERSION,
+            pid: std::process::id(),
+            started_at: core.started_at,
+            uptime_secs: (Utc::now() - core.started_at).num_seconds().max(0) as u64,
+            config_file: core.paths.config_file(),
+            config_error: config.error,
+            repos,
+            queue,
+            notifier: Notifier::sink_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        },
+    }
+}

@@ -1,0 +1,134 @@
+//! What the daemon does on start before anything else: settle every apply or undo that
+//! a crash interrupted, and note task runs that never finished.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::core::Core;
+use crate::apply::{Settled, settle};
+use crate::proposal::{State, Step};
+use crate::store::{LogEntry, LogKind};
+
+/// What kairos remembers about a task run in progress (`run:<repo>:<task>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMark {
+    pub repo: String,
+    pub task: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub result: Option<String>,
+}
+
+pub fn run_key(repo: &str, task: &str) -> String {
+    format!("run:{repo}:{task}")
+}
+
+/// Settles interrupted applies and undos. Blocking.
+pub fn settle_intents(core: &Core) {
+    let intents = match core.store.intents() {
+        Ok(i) => i,
+        Err(e) => {
+            core.log(LogEntry::new(
+                LogKind::Error,
+                None,
+                format!("cannot read the intent journal: {e}"),
+            ));
+            return;
+        }
+    };
+    for intent in intents {
+        let Ok(Some(mut proposal)) = core.store.proposal(intent.proposal) else {
+            let _ = core.store.clear_intent(intent.proposal);
+            continue;
+        };
+        let root = Path::new(&proposal.repo).to_owned();
+        let what = if intent.forward { "apply" } else { "undo" };
+        let message = match settle(&root, &intent.plan, intent.forward) {
+            Ok(Settled::Completed) => {
+                let step = if intent.forward {
+                    Step::Apply
+                } else {
+                    Step::Undo
+                };
+                if intent.forward {
+                    proposal.undo = Some(intent.plan.clone());
+                }
+                let _ = proposal.advance(
+                    step,
+                    "kairos (recovery)",
+                    Some(format!("the {what} had completed before a crash")),
+                    Utc::now(),
+                );
+                format!(
+                    "#{}: interrupted {what} had completed; recorded as {}",
+                    proposal.id, proposal.state
+                )
+            }
+            Ok(Settled::RolledBack) => {
+                if intent.forward && proposal.state == State::Approved {
+                    // Give the user's decision back to the user; routine automatic work
+                    // (snapshots) simply fails and is redone by the next run.
+                    let user_decided = proposal.history.last().is_some_and(|h| h.by == "user");
+                    let step = if user_decided {
+                        Step::Interrupt
+                    } else {
+                        Step::Fail
+                    };
+                    let _ = proposal.advance(
+                        step,
+                        "kairos (recovery)",
+                        Some(format!(
+                            "the {what} was interrupted by a crash and rolled back"
+                        )),
+                        Utc::now(),
+                    );
+                }
+                format!(
+                    "#{}: interrupted {what} rolled back; nothing half-done remains",
+                    proposal.id
+                )
+            }
+            Err(e) => format!(
+                "#{}: cannot settle the interrupted {what}: {e}; left in the journal",
+                proposal.id
+            ),
+        };
+        let settled = !message.contains("left in the journal");
+        if settled {
+            let _ = core.store.put_proposal(&proposal);
+            let _ = core.store.clear_intent(proposal.id);
+        }
+        core.log(
+            LogEntry::new(LogKind::Daemon, Some(&proposal.repo), message).proposal(proposal.id),
+        );
+    }
+    let _ = core.store.flush_blocking();
+}
+
+/// Logs task runs that were in progress when the daemon stopped, and closes them.
+pub fn note_interrupted_runs(core: &Core) {
+    let Ok(marks) = core.store.recall_prefix::<RunMark>("run:") else {
+        return;
+    };
+    for (key, mut mark) in marks {
+        if mark.finished_at.is_none() {
+            core.log(
+                LogEntry::new(
+                    LogKind::Daemon,
+                    Some(&mark.repo),
+                    format!(
+                        "the {} run started at {} was interrupted",
+                        mark.task, mark.started_at
+                    ),
+                )
+                .task(&mark.task),
+            );
+            mark.finished_at = Some(Utc::now());
+            mark.result = Some("interrupted".into());
+            let _ = core.store.remember(&key, &mark);
+        }
+    }
+}

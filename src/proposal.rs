@@ -1,0 +1,375 @@
+//! Proposals: typed, replayable changes with their preconditions, and the pure rules
+//! for how their state may move.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::policy::Decision;
+
+pub type ProposalId = u64;
+
+/// Where a proposal is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Pending,
+    Approved,
+    Applied,
+    Undone,
+    Rejected,
+    Stale,
+    Expired,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Approved => "approved",
+            State::Applied => "applied",
+            State::Undone => "undone",
+            State::Rejected => "rejected",
+            State::Stale => "stale",
+            State::Expired => "expired",
+            State::Failed => "failed",
+        }
+    }
+
+    /// Whether a new proposal with the same fingerprint must not be created while one
+    /// in this state exists: the user still has to decide, or has decided against it.
+    pub fn blocks_repeat(self) -> bool {
+        matches!(
+            self,
+            State::Pending | State::Approved | State::Rejected | State::Undone
+        )
+    }
+
+    /// The state after `step`, or why the step is not allowed from here.
+    pub fn after(self, step: Step) -> Result<State, InvalidStep> {
+        use State::*;
+        let next = match (self, step) {
+            (Pending, Step::Approve) => Approved,
+            (Pending, Step::Reject) => Rejected,
+            (Pending | Approved, Step::MarkStale) => Stale,
+            (Pending, Step::Expire) => Expired,
+            (Approved, Step::Apply) => Applied,
+            (Approved, Step::Fail) => Failed,
+            // An apply interrupted by a crash is rolled back and waits for the user again.
+            (Approved, Step::Interrupt) => Pending,
+            (Applied, Step::Undo) => Undone,
+            _ => return Err(InvalidStep { from: self, step }),
+        };
+        Ok(next)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What can happen to a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Approve,
+    Reject,
+    Apply,
+    Fail,
+    MarkStale,
+    Expire,
+    Interrupt,
+    Undo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a proposal that is {from} cannot be {}", step_past(*.step))]
+pub struct InvalidStep {
+    pub from: State,
+    pub step: Step,
+}
+
+fn step_past(step: Step) -> &'static str {
+    match step {
+        Step::Approve => "approved",
+        Step::Reject => "rejected",
+        Step::Apply => "applied",
+        Step::Fail => "marked failed",
+        Step::MarkStale => "marked stale",
+        Step::Expire => "expired",
+        Step::Interrupt => "interrupted",
+        Step::Undo => "undone",
+    }
+}
+
+/// A file's content as git stores it: blob id and mode (`None` when the file is absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileState {
+    pub blob: String,
+    pub mode: u32,
+}
+
+/// A repository-relative path, kept byte-exact: text when it is UTF-8, bytes otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RepoPath {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl RepoPath {
+    pub fn from_bytes(bytes: &[u8]) -> RepoPath {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => RepoPath::Text(text.to_owned()),
+            Err(_) => RepoPath::Bytes(bytes.to_vec()),
+        }
+    }
+
+    pub fn from_path(path: &std::path::Path) -> RepoPath {
+        RepoPath::from_bytes(path.as_os_str().as_encoded_bytes())
+    }
+
+    pub fn as_path(&self) -> &std::path::Path {
+        use std::os::unix::ffi::OsStrExt;
+        match self {
+            RepoPath::Text(t) => std::path::Path::new(t),
+            RepoPath::Bytes(b) => std::path::Path::new(std::ffi::OsStr::from_bytes(b)),
+        }
+    }
+}
+
+impl std::fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.as_path().to_string_lossy())
+    }
+}
+
+/// One path touched by a file apply: what it held before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    pub path: RepoPath,
+    pub before: Option<FileState>,
+    pub after: Option<FileState>,
+}
+
+/// The concrete change a proposal makes; enough to check, apply and undo it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Move `reference` from `old` (absent when `None`) to the snapshot commit `new`.
+    Snapshot {
+        reference: String,
+        branch: String,
+        old: Option<String>,
+        new: String,
+        files_changed: usize,
+    },
+    /// Delete local `branch`, which must still point at `target`.
+    BranchDelete {
+        branch: String,
+        target: String,
+        upstream: Option<Upstream>,
+    },
+    /// Bring the working tree back to `snapshot` (for `paths`, or everything when empty).
+    Restore {
+        snapshot: String,
+        paths: Vec<RepoPath>,
+    },
+}
+
+/// A branch's upstream configuration, kept so that undoing a deletion restores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstream {
+    pub remote: String,
+    pub merge: String,
+}
+
+/// What an apply did, so that `kairos undo` can put it back exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UndoRecord {
+    /// Set `reference` back to `old` (delete it when `None`), if it still points at `new`.
+    Reference {
+        reference: String,
+        old: Option<String>,
+        new: String,
+    },
+    /// Recreate `branch` at `target` with its upstream.
+    RecreateBranch {
+        branch: String,
+        target: String,
+        upstream: Option<Upstream>,
+    },
+    /// Write every file back to its `before` state, if it still holds its `after` state.
+    Files {
+        pre_snapshot: String,
+        files: Vec<FileChange>,
+    },
+}
+
+/// One entry in a proposal's history: a state it reached, when, and who moved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub state: State,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A proposed (or applied) change, as stored and as shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub id: ProposalId,
+    pub repo: String,
+    pub task: String,
+    pub action: String,
+    pub title: String,
+    pub why: String,
+    pub state: State,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub fingerprint: String,
+    pub change: Change,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<UndoRecord>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Proposal {
+    /// Moves the proposal by `step`, recording who did it and why.
+    pub fn advance(
+        &mut self,
+        step: Step,
+        by: &str,
+        note: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<(), InvalidStep> {
+        self.state = self.state.after(step)?;
+        self.updated_at = at;
+        self.history.push(HistoryEntry {
+            at,
+            state: self.state,
+            by: by.to_owned(),
+            note,
+        });
+        Ok(())
+    }
+}
+
+/// What a task returns: a proposal before it has an id, a state and a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub action: String,
+    pub title: String,
+    pub why: String,
+    pub fingerprint: String,
+    pub change: Change,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL_STATES: [State; 8] = [
+        State::Pending,
+        State::Approved,
+        State::Applied,
+        State::Undone,
+        State::Rejected,
+        State::Stale,
+        State::Expired,
+        State::Failed,
+    ];
+    const ALL_STEPS: [Step; 8] = [
+        Step::Approve,
+        Step::Reject,
+        Step::Apply,
+        Step::Fail,
+        Step::MarkStale,
+        Step::Expire,
+        Step::Interrupt,
+        Step::Undo,
+    ];
+
+    #[test]
+    fn the_happy_path_reaches_undone() {
+        let s = State::Pending.after(Step::Approve).unwrap();
+        let s = s.after(Step::Apply).unwrap();
+        assert_eq!(s.after(Step::Undo).unwrap(), State::Undone);
+    }
+
+    #[test]
+    fn final_states_accept_no_step() {
+        for state in [
+            State::Undone,
+            State::Rejected,
+            State::Stale,
+            State::Expired,
+            State::Failed,
+        ] {
+            for step in ALL_STEPS {
+                assert!(state.after(step).is_err(), "{state} accepted {step:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_applied_proposals_can_be_undone() {
+        for state in ALL_STATES {
+            assert_eq!(state.after(Step::Undo).is_ok(), state == State::Applied);
+        }
+    }
+
+    #[test]
+    fn nothing_is_applied_without_approval_first() {
+        for state in ALL_STATES {
+            assert_eq!(state.after(Step::Apply).is_ok(), state == State::Approved);
+        }
+    }
+
+    #[test]
+    fn the_error_reads_as_a_sentence() {
+        let err = State::Rejected.after(Step::Approve).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a proposal that is rejected cannot be approved"
+        );
+    }
+
+    #[test]
+    fn advance_records_history() {
+        let now = Utc::now();
+        let mut p = Proposal {
+            id: 1,
+            repo: "/r".into(),
+            task: "prune-branches".into(),
+            action: "git.branch.delete".into(),
+            title: "t".into(),
+            why: "w".into(),
+            state: State::Pending,
+            created_at: now,
+            updated_at: now,
+            fingerprint: "f".into(),
+            change: Change::Restore {
+                snapshot: "x".into(),
+                paths: vec![],
+            },
+            decision: None,
+            undo: None,
+            history: vec![],
+        };
+        p.advance(Step::Reject, "user", Some("not now".into()), now)
+            .unwrap();
+        assert_eq!(p.state, State::Rejected);
+        assert_eq!(p.history.len(), 1);
+        assert_eq!(p.history[0].by, "user");
+        assert!(p.advance(Step::Approve, "user", None, now).is_err());
+        assert_eq!(p.history.len(), 1);
+    }
+}

@@ -1,0 +1,266 @@
+//! The control protocol between the CLI and the daemon: one JSON object per line over
+//! a Unix socket. The client opens with a hello carrying `PROTOCOL_VERSION`; the daemon
+//! answers with its own hello, or an error when the versions differ. Then each request
+//! gets one response (`log --follow` gets a stream of them).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::proposal::{Proposal, ProposalId, State};
+use crate::store::LogEntry;
+
+/// Bump when a request or response changes shape incompatibly.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest line either side accepts, so a confused peer cannot exhaust memory.
+const MAX_LINE: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Greeting {
+    Hello {
+        protocol: u32,
+        version: String,
+        pid: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    Queue {
+        all: bool,
+    },
+    Show {
+        id: ProposalId,
+    },
+    Approve {
+        ids: Vec<ProposalId>,
+    },
+    Reject {
+        ids: Vec<ProposalId>,
+        reason: Option<String>,
+    },
+    Undo {
+        id: ProposalId,
+    },
+    Log {
+        limit: usize,
+        follow: bool,
+    },
+    Run {
+        task: String,
+        repo: PathBuf,
+    },
+    Watch {
+        paths: Vec<PathBuf>,
+    },
+    Unwatch {
+        paths: Vec<PathBuf>,
+    },
+    Snapshots {
+        repo: Option<PathBuf>,
+    },
+    Restore {
+        repo: PathBuf,
+        snapshot: String,
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    Status { status: StatusReport },
+    Proposals { proposals: Vec<Proposal> },
+    Proposal { proposal: Box<Proposal> },
+    Outcomes { outcomes: Vec<Outcome> },
+    Watched { outcomes: Vec<Outcome> },
+    Log { entries: Vec<LogEntry> },
+    LogEntry { entry: LogEntry },
+    LogEnd,
+    Snapshots { snapshots: Vec<SnapshotInfo> },
+    Error { error: ErrorBody },
+}
+
+/// A failure the user can act on: what went wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ProtocolMismatch,
+    BadRequest,
+    NotFound,
+    Failed,
+}
+
+impl Response {
+    pub fn error(code: ErrorCode, message: impl Into<String>, hint: Option<String>) -> Response {
+        Response::Error {
+            error: ErrorBody {
+                code,
+                message: message.into(),
+                hint,
+            },
+        }
+    }
+}
+
+/// The result for one target of a request that acts on several (ids, paths).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub target: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<ProposalId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    pub uptime_secs: u64,
+    pub config_file: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
+    pub repos: Vec<RepoStatus>,
+    pub queue: BTreeMap<String, usize>,
+    pub notifier: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoStatus {
+    pub path: PathBuf,
+    /// `ok`, `missing` or `error`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Registered with `kairos watch` (false: watched because the daemon started in it).
+    pub registered: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<TimedText>,
+    pub next_runs: Vec<NextRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedText {
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextRun {
+    pub task: String,
+    pub at: DateTime<Utc>,
+    pub schedule: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub repo: PathBuf,
+    pub branch: String,
+    pub commit: String,
+    pub at: DateTime<Utc>,
+    pub summary: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the peer sent something that is not a kairos message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("the peer sent a message longer than {MAX_LINE} bytes")]
+    TooLong,
+}
+
+/// Writes one message as a line.
+pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+) -> Result<(), FrameError> {
+    let mut line = serde_json::to_vec(msg)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one message; `None` at a clean end of stream.
+pub async fn read_frame<R: AsyncBufRead + Unpin, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+) -> Result<Option<T>, FrameError> {
+    let mut line = Vec::new();
+    let n = (&mut *r)
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.len() > MAX_LINE {
+        return Err(FrameError::TooLong);
+    }
+    Ok(Some(serde_json::from_slice(&line)?))
+}
+
+use tokio::io::AsyncReadExt as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_a_stable_wire_form() {
+        let r = Request::Reject {
+            ids: vec![3],
+            reason: Some("later".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"request":"reject","ids":[3],"reason":"later"}"#
+        );
+        let hello = Greeting::Hello {
+            protocol: 1,
+            version: "0.1.0".into(),
+            pid: 7,
+        };
+        assert_eq!(
+            serde_json::to_string(&hello).unwrap(),
+            r#"{"hello":{"protocol":1,"version":"0.1.0","pid":7}}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Queue { all: true })
+            .await
+            .unwrap();
+        write_frame(&mut buf, &Request::Status).await.unwrap();
+        let mut reader = tokio::io::BufReader::new(&buf[..]);
+        let a: Option<Request> = read_frame(&mut reader).await.unwrap();
+        let b: Option<Request> = read_frame(&mut reader).await.unwrap();
+        let end: Option<Request> = read_frame(&mut reader).await.unwrap();
+        assert_eq!(a, Some(Request::Queue { all: true }));
+        assert_eq!(b, Some(Request::Status));
+        assert_eq!(end, None);
+    }
+}

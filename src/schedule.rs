@@ -1,0 +1,263 @@
+//! Cron schedules as users write them (5 fields, `@daily`, numeric day-of-week with
+//! 0 = Sunday), translated for the cron crate (6 fields, 1 = Sunday), with a timezone.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// A parsed schedule and the timezone its times are meant in.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    source: String,
+    schedule: cron::Schedule,
+    zone: Zone,
+}
+
+/// The timezone of a schedule: the machine's local time or a named IANA zone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Local,
+    Named(Tz),
+}
+
+impl Zone {
+    /// Parses `local` or an IANA name such as `Europe/Paris`.
+    pub fn parse(text: &str) -> Result<Zone, String> {
+        if text.eq_ignore_ascii_case("local") {
+            return Ok(Zone::Local);
+        }
+        Tz::from_str(text).map(Zone::Named).map_err(|_| {
+            format!("unknown timezone {text:?}; write \"local\" or an IANA name such as \"Europe/Paris\"")
+        })
+    }
+}
+
+impl CronSchedule {
+    /// Parses a cron expression in the user's terms; the error says what to write.
+    pub fn parse(expr: &str, zone: Zone) -> Result<CronSchedule, String> {
+        let translated = translate(expr)?;
+        let schedule = cron::Schedule::from_str(&translated).map_err(|e| {
+            format!(
+                "invalid cron expression {expr:?} ({e}); write 5 fields \"minute hour day-of-month month day-of-week\", e.g. \"0 9 * * 1-5\", or @hourly, @daily, @weekly"
+            )
+        })?;
+        Ok(CronSchedule {
+            source: expr.trim().to_owned(),
+            schedule,
+            zone,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The first time strictly after `after` at which the schedule fires.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.zone {
+            Zone::Local => self
+                .schedule
+                .after(&after.with_timezone(&chrono::Local))
+                .next()
+                .map(|t| t.with_timezone(&Utc)),
+            Zone::Named(tz) => self
+                .schedule
+                .after(&after.with_timezone(&tz))
+                .next()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+}
+
+/// Translates a user's cron line into the cron crate's dialect.
+fn translate(expr: &str) -> Result<String, String> {
+    let expr = expr.trim();
+    if expr.starts_with('@') {
+        return match expr {
+            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
+            | "@hourly" => Ok(if expr == "@midnight" {
+                "@daily".into()
+            } else {
+                expr.into()
+            }),
+            _ => Err(format!(
+                "unknown cron shorthand {expr:?}; use @hourly, @daily, @weekly, @monthly or @yearly"
+            )),
+        };
+    }
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    match fields.len() {
+        5 => {
+            let dow = translate_day_of_week(fields[4])?;
+            Ok(format!(
+                "0 {} {} {} {} {}",
+                fields[0], fields[1], fields[2], fields[3], dow
+            ))
+        }
+        // Six or seven fields: the seconds-first form the cron crate speaks natively.
+        6 | 7 => Ok(expr.to_owned()),
+        n => Err(format!(
+            "a cron expression has 5 fields \"minute hour day-of-month month day-of-week\" (e.g. \"*/15 * * * *\"); {expr:?} has {n}"
+        )),
+    }
+}
+
+/// Standard cron numbers days 0–7 with 0 and 7 both Sunday; the cron crate numbers them
+/// 1–7 with 1 = Sunday. Numeric items are expanded to explicit lists so that ranges
+/// crossing Sunday stay correct; names pass through unchanged.
+fn translate_day_of_week(field: &str) -> Result<String, String> {
+    if field == "*" || field == "?" {
+        return Ok(field.to_owned());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("invalid step {s:?} in day-of-week {field:?}"))?,
+            ),
+            None => (item, 1),
+        };
+        let bounds = if range == "*" {
+            Some((0, 6))
+        } else if let Some((a, b)) = range.split_once('-') {
+            a.parse::<u32>().ok().zip(b.parse::<u32>().ok())
+        } else {
+            range.parse::<u32>().ok().map(|n| (n, n))
+        };
+        let Some((start, end)) = bounds else {
+            // A name (MON, Tue-Fri…) which the cron crate reads as it is.
+            out.push(item.to_owned());
+            continue;
+        };
+        if start > 7 || end > 7 || start > end {
+            return Err(format!(
+                "invalid day-of-week {item:?}: days are 0-7 (0 and 7 are Sunday) or names like MON-FRI"
+            ));
+        }
+        for day in (start..=end).step_by(step as usize) {
+            let crate_day = (day % 7) + 1;
+            let text = crate_day.to_string();
+            if !out.contains(&text) {
+                out.push(text);
+            }
+        }
+    }
+    Ok(out.join(","))
+}
+
+/// Parses a duration as users write it: "30s", "5m", "1h 30m".
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); write a duration like \"30s\", \"5m\" or \"1h\"")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn five_field_lines_fire_on_the_minute() {
+        let s = CronSchedule::parse("*/15 * * * *", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            s.next_after(utc(2026, 11, 25, 10, 7)),
+            Some(utc(2026, 11, 25, 10, 15))
+        );
+    }
+
+    #[test]
+    fn six_field_lines_are_accepted_as_they_are() {
+        let s = CronSchedule::parse("0 30 9 * * *", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            s.next_after(utc(2026, 11, 25, 10, 0)),
+            Some(utc(2026, 11, 26, 9, 30))
+        );
+    }
+
+    #[test]
+    fn numeric_weekdays_use_zero_for_sunday() {
+        // 2026-11-25 is a Wednesday; the next Sunday is the 29th.
+        let sunday = CronSchedule::parse("0 9 * * 0", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            sunday.next_after(utc(2026, 11, 25, 10, 0)),
+            Some(utc(2026, 11, 29, 9, 0))
+        );
+        let seven = CronSchedule::parse("0 9 * * 7", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            seven.next_after(utc(2026, 11, 25, 10, 0)),
+            Some(utc(2026, 11, 29, 9, 0))
+        );
+        let weekdays = CronSchedule::parse("0 9 * * 1-5", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            weekdays.next_after(utc(2026, 11, 27, 10, 0)),
+            Some(utc(2026, 11, 30, 9, 0))
+        );
+        let weekend = CronSchedule::parse("0 9 * * 6-7", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            weekend.next_after(utc(2026, 11, 25, 10, 0)),
+            Some(utc(2026, 11, 28, 9, 0))
+        );
+        assert_eq!(
+            weekend.next_after(utc(2026, 11, 28, 10, 0)),
+            Some(utc(2026, 11, 29, 9, 0))
+        );
+    }
+
+    #[test]
+    fn names_and_shorthands_work() {
+        let s = CronSchedule::parse("0 9 * * MON-FRI", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            s.next_after(utc(2026, 11, 28, 10, 0)),
+            Some(utc(2026, 11, 30, 9, 0))
+        );
+        let daily = CronSchedule::parse("@daily", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(
+            daily.next_after(utc(2026, 11, 25, 10, 0)),
+            Some(utc(2026, 11, 26, 0, 0))
+        );
+    }
+
+    #[test]
+    fn timezones_shift_the_firing_time() {
+        let paris = Zone::parse("Europe/Paris").unwrap();
+        let s = CronSchedule::parse("0 9 * * *", paris).unwrap();
+        // 09:00 in Paris in November (UTC+1) is 08:00 UTC.
+        assert_eq!(
+            s.next_after(utc(2026, 11, 25, 0, 0)),
+            Some(utc(2026, 11, 25, 8, 0))
+        );
+    }
+
+    #[test]
+    fn bad_expressions_say_what_to_write() {
+        let err = CronSchedule::parse("* * *", Zone::Local).unwrap_err();
+        assert!(err.contains("5 fields"), "{err}");
+        let err = CronSchedule::parse("61 * * * *", Zone::Local).unwrap_err();
+        assert!(err.contains("invalid cron expression"), "{err}");
+        let err = CronSchedule::parse("0 9 * * 8", Zone::Local).unwrap_err();
+        assert!(err.contains("day-of-week"), "{err}");
+        assert!(CronSchedule::parse("@fortnightly", Zone::Local).is_err());
+        assert!(Zone::parse("Mars/Olympus").unwrap_err().contains("IANA"));
+    }
+
+    #[test]
+    fn durations_parse_in_human_units() {
+        assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
+        assert_eq!(parse_duration("1h 30m").unwrap().as_secs(), 5400);
+        assert!(
+            parse_duration("thirty")
+                .unwrap_err()
+                .contains("like \"30s\"")
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! Log entries: events, task runs, decisions and daemon notes, as `kairos log` shows them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::proposal::ProposalId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogKind {
+    /// Something observed: files changed, a branch moved, a schedule fired.
+    Event,
+    /// A task ran, with its result.
+    Run,
+    /// A proposal was decided, applied, rejected, undone…, and by whom.
+    Decision,
+    /// The daemon started, stopped, reloaded its config, lost a repository.
+    Daemon,
+    /// Something went wrong and was reported.
+    Error,
+}
+
+impl LogKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Event => "event",
+            LogKind::Run => "run",
+            LogKind::Decision => "decision",
+            LogKind::Daemon => "daemon",
+            LogKind::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: LogKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<ProposalId>,
+    pub message: String,
+}
+
+impl LogEntry {
+    pub fn new(kind: LogKind, repo: Option<&str>, message: impl Into<String>) -> LogEntry {
+        LogEntry {
+            seq: 0,
+            at: Utc::now(),
+            kind,
+            repo: repo.map(str::to_owned),
+            task: None,
+            proposal: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn task(mut self, task: &str) -> LogEntry {
+        self.task = Some(task.to_owned());
+        self
+    }
+
+    pub fn proposal(mut self, id: ProposalId) -> LogEntry {
+        self.proposal = Some(id);
+        self
+    }
+}

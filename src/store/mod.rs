@@ -1,0 +1,302 @@
+//! The memory: sled trees for proposals, the log of events and decisions, the intent
+//! journal, and what kairos last saw of each repository and task. sled stays behind this
+//! type so it can be replaced; callers see typed values, never trees or bytes.
+
+mod log;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use log::{LogEntry, LogKind};
+
+use crate::proposal::{Proposal, ProposalId, UndoRecord};
+
+/// The layout version of the store; bump it with a migration in `open`.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "another kairos daemon is using the store at {0}; stop it first (kairos status shows its pid)"
+    )]
+    Locked(String),
+    #[error(
+        "the store at {path} was written by a newer kairos (schema {found}, this build knows {SCHEMA_VERSION}); upgrade kairos"
+    )]
+    NewerSchema { path: String, found: u64 },
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store: a record cannot be read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// An apply or undo in flight, written before anything is touched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Intent {
+    pub proposal: ProposalId,
+    /// True for an apply, false for an undo.
+    pub forward: bool,
+    pub plan: UndoRecord,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    proposals: sled::Tree,
+    fingerprints: sled::Tree,
+    log: sled::Tree,
+    journal: sled::Tree,
+    memory: sled::Tree,
+}
+
+impl Store {
+    /// Opens (creating) the store in `dir`, checking its schema version.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(16 * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let store = Store {
+            meta: db.open_tree("meta")?,
+            proposals: db.open_tree("proposals")?,
+            fingerprints: db.open_tree("fingerprints")?,
+            log: db.open_tree("log")?,
+            journal: db.open_tree("journal")?,
+            memory: db.open_tree("memory")?,
+            db,
+        };
+        match store.meta.get("schema_version")? {
+            None => {
+                store
+                    .meta
+                    .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(v) => {
+                let found = u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 8]));
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path: dir.display().to_string(),
+                        found,
+                    });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable, from blocking code.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn next_id(&self, counter: &str) -> Result<u64, StoreError> {
+        let next = self.meta.update_and_fetch(counter, |old| {
+            let n = old
+                .map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
+                .unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(u64::from_be_bytes(
+            next.expect("just set")
+                .as_ref()
+                .try_into()
+                .expect("8 bytes"),
+        ))
+    }
+
+    pub fn next_proposal_id(&self) -> Result<ProposalId, StoreError> {
+        self.next_id("next_proposal_id")
+    }
+
+    pub fn put_proposal(&self, p: &Proposal) -> Result<(), StoreError> {
+        self.proposals
+            .insert(p.id.to_be_bytes(), serde_json::to_vec(p)?)?;
+        self.fingerprints
+            .insert(p.fingerprint.as_bytes(), &p.id.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn proposal(&self, id: ProposalId) -> Result<Option<Proposal>, StoreError> {
+        get_json(&self.proposals, id.to_be_bytes())
+    }
+
+    /// Every proposal, oldest first.
+    pub fn proposals(&self) -> impl Iterator<Item = Result<Proposal, StoreError>> + '_ {
+        self.proposals
+            .iter()
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+    }
+
+    /// The latest proposal made with `fingerprint`.
+    pub fn proposal_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<Proposal>, StoreError> {
+        match self.fingerprints.get(fingerprint.as_bytes())? {
+            Some(id) => self.proposal(u64::from_be_bytes(id.as_ref().try_into().unwrap_or([0; 8]))),
+            None => Ok(None),
+        }
+    }
+
+    pub fn append_log(&self, mut entry: LogEntry) -> Result<LogEntry, StoreError> {
+        entry.seq = self.next_id("next_log_seq")?;
+        self.log
+            .insert(entry.seq.to_be_bytes(), serde_json::to_vec(&entry)?)?;
+        Ok(entry)
+    }
+
+    /// The last `n` log entries, oldest first.
+    pub fn log_tail(&self, n: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let mut out: Vec<LogEntry> = Vec::with_capacity(n.min(1024));
+        for v in self.log.iter().values().rev().take(n) {
+            out.push(serde_json::from_slice(&v?)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Drops the oldest log entries beyond `keep`.
+    pub fn trim_log(&self, keep: usize) -> Result<usize, StoreError> {
+        let len = self.log.len();
+        let mut removed = 0;
+        if len > keep {
+            for key in self.log.iter().keys().take(len - keep) {
+                self.log.remove(key?)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn put_intent(&self, intent: &Intent) -> Result<(), StoreError> {
+        self.journal
+            .insert(intent.proposal.to_be_bytes(), serde_json::to_vec(intent)?)?;
+        Ok(())
+    }
+
+    pub fn clear_intent(&self, id: ProposalId) -> Result<(), StoreError> {
+        self.journal.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn intents(&self) -> Result<Vec<Intent>, StoreError> {
+        self.journal
+            .iter()
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
+    }
+
+    /// What kairos remembers under `key` (repository state, task state).
+    pub fn recall<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        get_json(&self.memory, key.as_bytes())
+    }
+
+    /// Everything remembered under keys starting with `prefix`.
+    pub fn recall_prefix<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.memory
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    serde_json::from_slice(&v)?,
+                ))
+            })
+            .collect()
+    }
+
+    pub fn remember<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        self.memory
+            .insert(key.as_bytes(), serde_json::to_vec(value)?)?;
+        Ok(())
+    }
+}
+
+fn get_json<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    key: impl AsRef<[u8]>,
+) -> Result<Option<T>, StoreError> {
+    match tree.get(key)? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_open_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path())
+            .err()
+            .expect("second open must fail");
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .meta
+                .insert("schema_version", &99u64.to_be_bytes())
+                .unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let err = Store::open(dir.path()).err().expect("must refuse");
+        assert!(err.to_string().contains("newer kairos"), "{err}");
+    }
+
+    #[test]
+    fn ids_and_log_sequences_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.next_proposal_id().unwrap(), 1);
+            assert_eq!(store.next_proposal_id().unwrap(), 2);
+            store
+                .append_log(LogEntry::new(LogKind::Daemon, None, "one"))
+                .unwrap();
+            store.flush_blocking().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.next_proposal_id().unwrap(), 3);
+        let e = store
+            .append_log(LogEntry::new(LogKind::Daemon, None, "two"))
+            .unwrap();
+        assert_eq!(e.seq, 2);
+        let tail = store.log_tail(10).unwrap();
+        assert_eq!(
+            tail.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        assert_eq!(store.trim_log(1).unwrap(), 1);
+        assert_eq!(store.log_tail(10).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,39 @@
+//! `prune-branches`: proposes deleting local branches that are fully merged into the
+//! default branch and not checked out anywhere.
+
+use git2::Repository;
+
+use crate::git;
+use crate::proposal::{Change, Draft};
+
+pub fn run(repo: &Repository) -> Result<Vec<Draft>, git2::Error> {
+    let Some(default) = git::default_branch(repo) else {
+        return Ok(Vec::new());
+    };
+    let checked_out = git::checked_out_branches(repo);
+    let merged = git::merged_branches(repo, &default, &checked_out)?;
+    Ok(merged
+        .into_iter()
+        .map(|(branch, tip)| {
+            let summary = repo
+                .find_commit(tip)
+                .ok()
+                .and_then(|c| c.summary().ok().flatten().map(str::to_owned))
+                .unwrap_or_default();
+            Draft {
+                action: "git.branch.delete".into(),
+                title: format!("delete merged branch {branch}"),
+                why: format!(
+                    "{branch} ({}: {summary}) is fully merged into {default} and not checked out",
+                    &tip.to_string()[..8]
+                ),
+                fingerprint: format!("git.branch.delete:{branch}:{tip}"),
+                change: Change::BranchDelete {
+                    upstream: git::upstream_of(repo, &branch),
+                    branch,
+                    target: tip.to_string(),
+                },
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,62 @@
+//! `snapshot`: commits the working tree to `refs/kairos/snapshots/<branch>` after the
+//! repository has been quiet, so uncommitted work can always be brought back.
+
+use git2::Repository;
+
+use crate::config::TaskSettings;
+use crate::git;
+use crate::proposal::{Change, Draft};
+
+pub fn run(repo: &Repository, settings: &TaskSettings) -> Result<Option<Draft>, git2::Error> {
+    let why = format!(
+        "uncommitted work, saved after {} without file changes",
+        humantime::format_duration(settings.quiet)
+    );
+    draft(repo, &why)
+}
+
+/// Builds the snapshot commit (objects only) and the proposal that points the ref at it;
+/// `None` when the working tree is unchanged since the last snapshot.
+pub fn draft(repo: &Repository, why: &str) -> Result<Option<Draft>, git2::Error> {
+    let branch = git::current_branch(repo);
+    let reference = git::snapshot_ref(branch.as_deref());
+    let previous = repo.refname_to_id(&reference).ok();
+    let head_commit = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+
+    let tree = git::snapshot_tree(repo)?;
+    let base_tree = match previous {
+        Some(prev) => Some(repo.find_commit(prev)?.tree_id()),
+        None => head_commit.as_ref().map(|c| c.tree_id()),
+    };
+    if base_tree == Some(tree) {
+        return Ok(None);
+    }
+    let old_tree = base_tree.map(|t| repo.find_tree(t)).transpose()?;
+    let new_tree = repo.find_tree(tree)?;
+    let files_changed = repo
+        .diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?
+        .deltas()
+        .len();
+
+    let branch_name = branch.unwrap_or_else(|| "detached HEAD".into());
+    let head_id = head_commit
+        .map(|c| c.id().to_string())
+        .unwrap_or_else(|| "none".into());
+    let message = format!(
+        "kairos snapshot of {branch_name}\n\nHEAD: {head_id}\nFiles changed since the previous snapshot: {files_changed}\n"
+    );
+    let commit = git::write_snapshot_commit(repo, tree, previous, &message)?;
+    Ok(Some(Draft {
+        action: "git.snapshot".into(),
+        title: format!("snapshot of {branch_name} ({files_changed} files changed)"),
+        why: why.to_owned(),
+        fingerprint: format!("git.snapshot:{reference}:{commit}"),
+        change: Change::Snapshot {
+            reference,
+            branch: branch_name,
+            old: previous.map(|o| o.to_string()),
+            new: commit.to_string(),
+            files_changed,
+        },
+    }))
+}
