@@ -33,7 +33,7 @@ pub async fn run(paths: &Paths, n: usize, follow: bool, json: bool) -> CliResult
 
 fn print_entry(entry: &LogEntry, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(entry).expect("serialisable"));
+        crate::out!("{}", serde_json::to_string(entry).expect("serialisable"));
         return;
     }
     let at = entry
@@ -50,7 +50,7 @@ fn print_entry(entry: &LogEntry, json: bool) {
         .and_then(|r| std::path::Path::new(r).file_name())
         .map(|n| format!("{} ", n.to_string_lossy()))
         .unwrap_or_default();
-    println!(
+    crate::out!(
         "{} {:<8} {repo}{}",
         paint(&at.to_string(), DIM),
         kind,

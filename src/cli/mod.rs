@@ -215,7 +215,7 @@ fn print_outcomes(outcomes: &[Outcome]) -> CliResult {
     let mut failed = false;
     for o in outcomes {
         if o.ok {
-            println!("{}", o.message);
+            crate::out!("{}", o.message);
         } else {
             failed = true;
             eprintln!("{}: {}", output::paint("error", output::RED), o.message);

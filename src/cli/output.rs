@@ -1,5 +1,19 @@
 //! Output for people: colour on a terminal, plain when piped; relative times.
 
+/// `println!` that ends the program quietly when the reader went away
+/// (`kairos log --follow | head`), instead of panicking on a broken pipe.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 use std::io::IsTerminal;
 
 use chrono::{DateTime, Utc};
@@ -39,7 +53,7 @@ pub fn relative(at: DateTime<Utc>) -> String {
 }
 
 pub fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
+    crate::out!(
         "{}",
         serde_json::to_string_pretty(value).expect("serialisable")
     );

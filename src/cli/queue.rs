@@ -15,7 +15,7 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
         return Ok(ExitCode::SUCCESS);
     }
     if proposals.is_empty() {
-        println!(
+        crate::out!(
             "{}",
             if all {
                 "no proposals yet"
@@ -30,7 +30,7 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| p.repo.clone());
-        println!(
+        crate::out!(
             "{:>5}  {:<8}  {:<16}  {:<18}  {}  {}",
             format!("#{}", p.id),
             paint(p.state.as_str(), state_colour(p.state)),
@@ -41,7 +41,7 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
         );
     }
     if !all {
-        println!(
+        crate::out!(
             "\n`kairos show ID` for details; `kairos approve ID` or `kairos reject ID` to decide"
         );
     }

@@ -30,15 +30,15 @@ pub fn run(action: Action) -> CliResult {
                 .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
             std::fs::write(&unit_path, render(&exe))
                 .map_err(|e| Failure::new(format!("{}: {e}", unit_path.display())))?;
-            println!("wrote {}", unit_path.display());
+            crate::out!("wrote {}", unit_path.display());
             systemctl(&[&["daemon-reload"], &["enable", "--now", UNIT_NAME]])
         }
         Action::Uninstall => {
             let result = systemctl(&[&["disable", "--now", UNIT_NAME]]);
             match std::fs::remove_file(&unit_path) {
-                Ok(()) => println!("removed {}", unit_path.display()),
+                Ok(()) => crate::out!("removed {}", unit_path.display()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    println!("{} was not installed", unit_path.display())
+                    crate::out!("{} was not installed", unit_path.display())
                 }
                 Err(e) => return Err(Failure::new(format!("{}: {e}", unit_path.display()))),
             }
@@ -85,14 +85,14 @@ fn systemctl(calls: &[&[&str]]) -> CliResult {
                 Err(e) => format!("{program} could not be run ({e})"),
                 Ok(s) => format!("`{program} --user {}` failed ({s})", args.join(" ")),
             };
-            println!("{why}; run these yourself where a systemd user session is available:");
+            crate::out!("{why}; run these yourself where a systemd user session is available:");
             for args in calls {
-                println!("  systemctl --user {}", args.join(" "));
+                crate::out!("  systemctl --user {}", args.join(" "));
             }
             return Ok(ExitCode::SUCCESS);
         }
     }
-    println!(
+    crate::out!(
         "kairos is running as a systemd user service; `journalctl --user -u kairos` shows its log"
     );
     Ok(ExitCode::SUCCESS)

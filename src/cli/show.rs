@@ -20,18 +20,18 @@ pub async fn run(paths: &Paths, id: u64, json: bool) -> CliResult {
 }
 
 fn print_human(p: &Proposal) {
-    println!("{} {}", paint(&format!("#{}", p.id), BOLD), p.title);
-    println!(
+    crate::out!("{} {}", paint(&format!("#{}", p.id), BOLD), p.title);
+    crate::out!(
         "state:   {}",
         paint(p.state.as_str(), state_colour(p.state))
     );
-    println!("repo:    {}", p.repo);
-    println!("task:    {}   action: {}", p.task, p.action);
-    println!("why:     {}", p.why);
+    crate::out!("repo:    {}", p.repo);
+    crate::out!("task:    {}   action: {}", p.task, p.action);
+    crate::out!("why:     {}", p.why);
     if let Some(d) = &p.decision {
-        println!("policy:  {} (decided by {})", d.autonomy, d.decided_by);
+        crate::out!("policy:  {} (decided by {})", d.autonomy, d.decided_by);
     }
-    println!("change:");
+    crate::out!("change:");
     match &p.change {
         Change::Snapshot {
             reference,
@@ -40,18 +40,18 @@ fn print_human(p: &Proposal) {
             files_changed,
             ..
         } => {
-            println!("  move {reference}");
-            println!("    from {}", old.as_deref().unwrap_or("(none)"));
-            println!("    to   {new} ({files_changed} files changed)");
+            crate::out!("  move {reference}");
+            crate::out!("    from {}", old.as_deref().unwrap_or("(none)"));
+            crate::out!("    to   {new} ({files_changed} files changed)");
         }
         Change::BranchDelete {
             branch,
             target,
             upstream,
         } => {
-            println!("  delete branch {branch} at {target}");
+            crate::out!("  delete branch {branch} at {target}");
             if let Some(up) = upstream {
-                println!(
+                crate::out!(
                     "  (its upstream {}/{} is restored on undo)",
                     up.remote,
                     up.merge.trim_start_matches("refs/heads/")
@@ -68,17 +68,17 @@ fn print_human(p: &Proposal) {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            println!("  restore {scope} from {snapshot}");
+            crate::out!("  restore {scope} from {snapshot}");
         }
     }
-    println!("history:");
+    crate::out!("history:");
     for h in &p.history {
         let note = h
             .note
             .as_deref()
             .map(|n| format!(" — {n}"))
             .unwrap_or_default();
-        println!(
+        crate::out!(
             "  {} {} by {}{}",
             paint(&relative(h.at), DIM),
             h.state,
@@ -88,10 +88,10 @@ fn print_human(p: &Proposal) {
     }
     match p.state {
         crate::proposal::State::Pending => {
-            println!("\n`kairos approve {}` or `kairos reject {}`", p.id, p.id)
+            crate::out!("\n`kairos approve {}` or `kairos reject {}`", p.id, p.id)
         }
         crate::proposal::State::Applied if p.undo.is_some() => {
-            println!("\n`kairos undo {}` reverts it", p.id)
+            crate::out!("\n`kairos undo {}` reverts it", p.id)
         }
         _ => {}
     }

@@ -21,7 +21,7 @@ pub async fn run(paths: &Paths, repo: Option<PathBuf>, json: bool) -> CliResult 
         return Ok(ExitCode::SUCCESS);
     }
     if snapshots.is_empty() {
-        println!("no snapshots yet; kairos takes one after your edits go quiet");
+        crate::out!("no snapshots yet; kairos takes one after your edits go quiet");
         return Ok(ExitCode::SUCCESS);
     }
     for s in &snapshots {
@@ -30,7 +30,7 @@ pub async fn run(paths: &Paths, repo: Option<PathBuf>, json: bool) -> CliResult 
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        println!(
+        crate::out!(
             "{}  {:<16} {:<20} {}  {}",
             &s.commit[..12],
             repo,
@@ -39,6 +39,6 @@ pub async fn run(paths: &Paths, repo: Option<PathBuf>, json: bool) -> CliResult 
             paint(&relative(s.at), DIM)
         );
     }
-    println!("\n`kairos restore COMMIT [PATH...]` brings files back (undoable)");
+    crate::out!("\n`kairos restore COMMIT [PATH...]` brings files back (undoable)");
     Ok(ExitCode::SUCCESS)
 }

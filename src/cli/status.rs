@@ -14,7 +14,7 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
         print_json(&status);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    crate::out!(
         "{} {} — pid {}, up {}",
         paint("kairos daemon", BOLD),
         status.version,
@@ -22,15 +22,15 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
         humantime::format_duration(std::time::Duration::from_secs(status.uptime_secs))
     );
     match &status.config_error {
-        Some(e) => println!(
+        Some(e) => crate::out!(
             "config: {} {}\n  (the last good settings stay in force)",
             paint("error", RED),
             e
         ),
-        None => println!("config: {}", status.config_file.display()),
+        None => crate::out!("config: {}", status.config_file.display()),
     }
     if status.repos.is_empty() {
-        println!("repositories: none — add one with `kairos watch PATH`");
+        crate::out!("repositories: none — add one with `kairos watch PATH`");
     }
     for repo in &status.repos {
         let state = match repo.state.as_str() {
@@ -42,19 +42,19 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
         } else {
             " (started here; not registered)"
         };
-        println!(
+        crate::out!(
             "\n{} {state}{note}",
             paint(&repo.path.display().to_string(), BOLD)
         );
         if let Some(reason) = &repo.reason {
-            println!("  why: {reason}");
+            crate::out!("  why: {reason}");
         }
         match &repo.last_event {
-            Some(e) => println!("  last event: {} — {}", relative(e.at), e.text),
-            None => println!("  last event: {}", paint("none yet", DIM)),
+            Some(e) => crate::out!("  last event: {} — {}", relative(e.at), e.text),
+            None => crate::out!("  last event: {}", paint("none yet", DIM)),
         }
         for next in &repo.next_runs {
-            println!(
+            crate::out!(
                 "  next {}: {} ({}, schedule {})",
                 next.task,
                 relative(next.at),
@@ -70,7 +70,7 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
         .iter()
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
-    println!(
+    crate::out!(
         "\nqueue: {}",
         if counts.is_empty() {
             "empty".to_owned()
@@ -78,6 +78,6 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
             counts.join(", ")
         }
     );
-    println!("notifier: {}", status.notifier.join(", "));
+    crate::out!("notifier: {}", status.notifier.join(", "));
     Ok(ExitCode::SUCCESS)
 }

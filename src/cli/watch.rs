@@ -67,7 +67,7 @@ fn offline(paths: &Paths, targets: Vec<PathBuf>, add: bool) -> CliResult {
                 "was not registered"
             }
         };
-        println!("{}: {what}", root.display());
+        crate::out!("{}: {what}", root.display());
     }
     Ok(if failed {
         ExitCode::FAILURE

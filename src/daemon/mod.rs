@@ -52,6 +52,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
             source,
         })?;
     }
+    socket::refuse_if_running(&paths)?;
     let store = Store::open(&paths.store_dir())?;
     let listener = socket::bind(&paths)?;
     let config = reload::initial(&paths);

@@ -29,6 +29,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SocketError + '_ {
     }
 }
 
+/// Fails when a daemon already answers on the socket: checked before anything else is
+/// opened, so a second daemon says the plain thing.
+pub fn refuse_if_running(paths: &Paths) -> Result<(), SocketError> {
+    let socket = paths.socket();
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Err(SocketError::InUse(socket.display().to_string()));
+    }
+    Ok(())
+}
+
 /// Creates the runtime directory (0700, ours) and binds the socket (0600).
 pub fn bind(paths: &Paths) -> Result<UnixListener, SocketError> {
     let dir = &paths.runtime_dir;

@@ -25,6 +25,9 @@ pub fn classify(root: &Path, path: &Path) -> PathKind {
         return PathKind::Root;
     };
     if first.as_os_str() != ".git" {
+        if is_own_temp_file(rel) {
+            return PathKind::Noise;
+        }
         return PathKind::Worktree(rel.to_owned());
     }
     let inner = parts.as_path();
@@ -37,6 +40,13 @@ pub fn classify(root: &Path, path: &Path) -> PathKind {
         return PathKind::GitRefs;
     }
     PathKind::Noise
+}
+
+/// The temporary files kairos's own atomic writes create (`.name.kairos-PID.tmp`).
+fn is_own_temp_file(rel: &Path) -> bool {
+    rel.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') && n.contains(".kairos-") && n.ends_with(".tmp"))
 }
 
 #[cfg(test)]
@@ -60,5 +70,6 @@ mod tests {
         assert_eq!(k("/r"), PathKind::Root);
         assert_eq!(k("/elsewhere/x"), PathKind::Noise);
         assert_eq!(k("/r/.gitignore"), PathKind::Worktree(".gitignore".into()));
+        assert_eq!(k("/r/src/.a.rs.kairos-42.tmp"), PathKind::Noise);
     }
 }

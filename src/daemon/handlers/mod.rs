@@ -27,7 +27,7 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::Queue { all } => queue::handle(core, all),
         Request::Show { id } => show::handle(core, id),
         Request::Approve { ids } => approve::handle(core, ids).await,
-        Request::Reject { ids, reason } => reject::handle(core, ids, reason),
+        Request::Reject { ids, reason } => reject::handle(core, ids, reason).await,
         Request::Undo { id } => undo::handle(core, id).await,
         Request::Log { limit, .. } => log::handle(core, limit),
         Request::Run { task, repo } => run::handle(core, task, repo).await,

@@ -5,7 +5,7 @@ use crate::proposal::{ProposalId, Step};
 use crate::protocol::Response;
 use crate::store::{LogEntry, LogKind};
 
-pub fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -> Response {
+pub async fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -> Response {
     let mut outcomes = Vec::new();
     for id in ids {
         let mut p = match super::find(core, id) {
@@ -40,6 +40,10 @@ pub fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -> Resp
             &p,
             format!("#{id} rejected; it will not be proposed again"),
         ));
+    }
+    // Durable before the user hears "rejected": a kill -9 right after must not undo it.
+    if let Err(e) = core.store.flush().await {
+        return super::internal(format!("the decision could not be saved: {e}"));
     }
     Response::Outcomes { outcomes }
 }

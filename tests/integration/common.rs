@@ -1,0 +1,293 @@
+//! A hermetic environment per test: its own HOME, XDG directories, socket and git
+//! repositories in a temporary directory, and the real `kairos` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const KAIROS: &str = env!("CARGO_BIN_EXE_kairos");
+/// Generous: CI machines are shared and slow; polling returns as soon as it can.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("kairos-test")
+            .tempdir()
+            .expect("tempdir");
+        for sub in ["home", "config", "data", "run"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        Env { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.path("config/kairos/config.toml")
+    }
+
+    /// Writes `config.toml` (atomically, as editors do).
+    pub fn write_config(&self, text: &str) {
+        let file = self.config_file();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, file).unwrap();
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path("run/kairos/kairos.sock")
+    }
+
+    fn command(&self, cwd: &Path) -> Command {
+        let mut cmd = Command::new(KAIROS);
+        cmd.current_dir(cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env("KAIROS_LOG", "kairos=debug,info")
+            .env("NO_COLOR", "1")
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        cmd
+    }
+
+    /// Runs `kairos ARGS` from the test's directory.
+    pub fn kairos(&self, args: &[&str]) -> Output {
+        self.kairos_in(self.dir.path(), args)
+    }
+
+    pub fn kairos_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.command(cwd).args(args).output().expect("run kairos")
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kairos(args);
+        assert!(
+            out.status.success(),
+            "kairos {args:?} failed: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("valid JSON")
+    }
+
+    /// Starts the daemon from the test's directory and waits until it answers.
+    pub fn start_daemon(&self) -> Daemon {
+        self.start_daemon_in(self.dir.path())
+    }
+
+    pub fn start_daemon_in(&self, cwd: &Path) -> Daemon {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("daemon.log"))
+            .unwrap();
+        let child = self
+            .command(cwd)
+            .arg("daemon")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start the daemon");
+        let daemon = Daemon {
+            child: Some(child),
+            log: self.path("daemon.log"),
+        };
+        wait_for(
+            "the daemon to answer",
+            || (self.kairos(&["status"]).status.success()).then_some(()),
+            &daemon,
+        );
+        daemon
+    }
+
+    /// Creates a git repository with one commit on `main`.
+    pub fn repo(&self, name: &str) -> Repo {
+        let repo = Repo {
+            path: self.path(name),
+            home: self.path("home"),
+        };
+        std::fs::create_dir_all(&repo.path).unwrap();
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "user.name", "Test"]);
+        repo.git(&["config", "user.email", "test@example.com"]);
+        repo.write("README.md", "hello\n");
+        repo.git(&["add", "-A"]);
+        repo.git(&["commit", "-q", "-m", "initial"]);
+        let path = repo.path.canonicalize().unwrap();
+        Repo { path, ..repo }
+    }
+
+    /// Queue entries as JSON.
+    pub fn queue(&self, all: bool) -> Vec<Value> {
+        let args: &[&str] = if all {
+            &["queue", "--all", "--json"]
+        } else {
+            &["queue", "--json"]
+        };
+        self.json(args).as_array().cloned().unwrap_or_default()
+    }
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        false
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing with the daemon's log after the deadline.
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>, daemon: &Daemon) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out waiting for {what}\n--- daemon log ---\n{}",
+                daemon.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub struct Repo {
+    pub path: PathBuf,
+    home: PathBuf,
+}
+
+impl Repo {
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(&self.path)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            stderr(&out)
+        );
+        stdout(&out).trim_end().to_owned()
+    }
+
+    /// The commit `rev` names, or `None` when it does not exist.
+    pub fn rev(&self, rev: &str) -> Option<String> {
+        let out = Command::new("git")
+            .current_dir(&self.path)
+            .env("HOME", &self.home)
+            .args(["rev-parse", "--verify", "-q", rev])
+            .output()
+            .expect("run git");
+        out.status.success().then(|| stdout(&out).trim().to_owned())
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.path.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.path.join(rel)).ok()
+    }
+
+    pub fn commit_file(&self, rel: &str, content: &str, message: &str) {
+        self.write(rel, content);
+        self.git(&["add", rel]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+
+    /// Creates `branch` with one commit and merges it into main (a merge commit).
+    pub fn merged_branch(&self, branch: &str) -> String {
+        self.git(&["checkout", "-q", "-b", branch]);
+        self.commit_file(
+            &format!("{branch}.txt"),
+            branch,
+            &format!("work on {branch}"),
+        );
+        let tip = self.rev("HEAD").unwrap();
+        self.git(&["checkout", "-q", "main"]);
+        self.git(&[
+            "merge",
+            "-q",
+            "--no-ff",
+            branch,
+            "-m",
+            &format!("merge {branch}"),
+        ]);
+        tip
+    }
+
+    pub fn str(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

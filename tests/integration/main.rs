@@ -1,0 +1,7 @@
+//! Integration tests: the real `kairos` binary, real git repositories, real inotify, in
+//! a temporary home per test.
+
+mod common;
+mod daemon;
+mod prune;
+mod snapshot;

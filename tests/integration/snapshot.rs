@@ -1,0 +1,202 @@
+use std::os::unix::ffi::OsStrExt;
+
+use crate::common::*;
+
+fn quick_snapshots(env: &Env, repo: &Repo) {
+    env.write_config("[tasks.snapshot]\nquiet = \"300ms\"\n");
+    env.ok(&["watch", repo.str()]);
+}
+
+#[test]
+fn an_edit_is_snapshotted_without_touching_head_index_or_branches() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.write(".gitignore", "target/\n");
+    repo.git(&["add", ".gitignore"]);
+    repo.git(&["commit", "-q", "-m", "ignore target"]);
+    quick_snapshots(&env, &repo);
+    let head = repo.rev("HEAD").unwrap();
+    let index_before = std::fs::read(repo.path.join(".git/index")).unwrap();
+    let daemon = env.start_daemon();
+
+    repo.write("README.md", "hello, edited\n");
+    repo.write("notes/new.txt", "untracked but not ignored\n");
+    repo.write("target/build.o", "ignored\n");
+    let snapshot = wait_for(
+        "a snapshot",
+        || repo.rev("refs/kairos/snapshots/main"),
+        &daemon,
+    );
+
+    let files = repo.git(&["ls-tree", "-r", "--name-only", &snapshot]);
+    assert!(
+        files.lines().any(|f| f == "notes/new.txt"),
+        "untracked file missing: {files}"
+    );
+    assert!(
+        !files.contains("target/"),
+        "ignored file snapshotted: {files}"
+    );
+    assert_eq!(
+        repo.git(&["show", &format!("{snapshot}:README.md")]),
+        "hello, edited"
+    );
+    assert_eq!(repo.rev("HEAD").unwrap(), head, "HEAD moved");
+    assert_eq!(
+        std::fs::read(repo.path.join(".git/index")).unwrap(),
+        index_before,
+        "the index was written"
+    );
+    assert_eq!(repo.git(&["branch", "--format=%(refname:short)"]), "main");
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]),
+        " M README.md\n?? notes/"
+    );
+
+    // Nothing changed since: a run leaves the ref where it is.
+    let out = env.ok(&["run", "snapshot", "--repo", repo.str()]);
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(repo.rev("refs/kairos/snapshots/main").unwrap(), snapshot);
+
+    // A second edit is parented on the first snapshot.
+    repo.write("README.md", "hello, edited twice\n");
+    let second = wait_for(
+        "a second snapshot",
+        || {
+            repo.rev("refs/kairos/snapshots/main")
+                .filter(|s| *s != snapshot)
+        },
+        &daemon,
+    );
+    assert_eq!(repo.rev(&format!("{second}^")).unwrap(), snapshot);
+    let listed = env.json(&["snapshots", "--repo", repo.str(), "--json"]);
+    let commits: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["commit"].as_str().unwrap())
+        .collect();
+    assert!(
+        commits.contains(&second.as_str()) && commits.contains(&snapshot.as_str()),
+        "{listed}"
+    );
+}
+
+#[test]
+fn restore_brings_exact_bytes_back_and_undo_reverses_it() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    quick_snapshots(&env, &repo);
+    let daemon = env.start_daemon();
+
+    repo.write("README.md", "precious draft\r\nwith CRLF\n");
+    repo.write("draft.txt", "an untracked draft\n");
+    let snapshot = wait_for(
+        "a snapshot",
+        || repo.rev("refs/kairos/snapshots/main"),
+        &daemon,
+    );
+
+    // The user loses work...
+    repo.write("README.md", "overwritten by accident\n");
+    std::fs::remove_file(repo.path.join("draft.txt")).unwrap();
+    repo.write("scratch.txt", "created after the snapshot\n");
+
+    let out = env.ok(&["restore", &snapshot, "--repo", repo.str()]);
+    assert!(out.contains("restored 3 files"), "{out}");
+    assert_eq!(
+        repo.read("README.md").unwrap(),
+        "precious draft\r\nwith CRLF\n"
+    );
+    assert_eq!(repo.read("draft.txt").unwrap(), "an untracked draft\n");
+    assert_eq!(repo.read("scratch.txt"), None);
+
+    let id = env
+        .queue(true)
+        .iter()
+        .find(|p| p["action"] == "fs.restore")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    env.ok(&["undo", &id.to_string()]);
+    assert_eq!(repo.read("README.md").unwrap(), "overwritten by accident\n");
+    assert_eq!(repo.read("draft.txt"), None);
+    assert_eq!(
+        repo.read("scratch.txt").unwrap(),
+        "created after the snapshot\n"
+    );
+}
+
+#[test]
+fn restoring_one_path_leaves_the_others_alone_and_undo_refuses_after_new_edits() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    quick_snapshots(&env, &repo);
+    let daemon = env.start_daemon();
+    repo.write("a.txt", "a1\n");
+    repo.write("b.txt", "b1\n");
+    let snapshot = wait_for(
+        "a snapshot",
+        || repo.rev("refs/kairos/snapshots/main"),
+        &daemon,
+    );
+    repo.write("a.txt", "a2\n");
+    repo.write("b.txt", "b2\n");
+
+    let a = repo.path.join("a.txt");
+    env.ok(&[
+        "restore",
+        &snapshot,
+        a.to_str().unwrap(),
+        "--repo",
+        repo.str(),
+    ]);
+    assert_eq!(repo.read("a.txt").unwrap(), "a1\n");
+    assert_eq!(repo.read("b.txt").unwrap(), "b2\n");
+
+    repo.write("a.txt", "a3, typed after the restore\n");
+    let id = env
+        .queue(true)
+        .iter()
+        .find(|p| p["action"] == "fs.restore")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let out = env.kairos(&["undo", &id.to_string()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("a.txt"), "{}", stderr(&out));
+    assert_eq!(
+        repo.read("a.txt").unwrap(),
+        "a3, typed after the restore\n",
+        "undo overwrote new work"
+    );
+
+    let outside = env.kairos(&["restore", &snapshot, "/etc/passwd", "--repo", repo.str()]);
+    assert!(!outside.status.success());
+    assert!(
+        stderr(&outside).contains("outside the repository"),
+        "{}",
+        stderr(&outside)
+    );
+}
+
+#[test]
+fn file_names_that_are_not_utf8_are_snapshotted() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    quick_snapshots(&env, &repo);
+    let daemon = env.start_daemon();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(repo.path.join(name), "latin-1 name\n").unwrap();
+    let snapshot = wait_for(
+        "a snapshot",
+        || repo.rev("refs/kairos/snapshots/main"),
+        &daemon,
+    );
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "-z", &snapshot]);
+    assert!(files.split('\0').any(|f| f.starts_with("caf")), "{files:?}");
+    assert!(
+        env.kairos(&["status"]).status.success(),
+        "the daemon stopped"
+    );
+}
