@@ -16,10 +16,7 @@ pub enum ClientError {
     #[error("the kairos daemon is not running (no socket at {0})")]
     NotRunning(PathBuf),
     #[error("cannot reach the kairos daemon at {path}: {source}")]
-    Connect {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Connect { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Frame(#[from] FrameError),
     #[error("the daemon closed the connection")]
@@ -52,17 +49,12 @@ impl Client {
     /// Connects to the daemon's socket and exchanges hellos.
     pub async fn connect(paths: &Paths) -> Result<Client, ClientError> {
         let socket = paths.socket();
-        let stream = UnixStream::connect(&socket)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    ClientError::NotRunning(socket.clone())
-                }
-                _ => ClientError::Connect {
-                    path: socket.clone(),
-                    source: e,
-                },
-            })?;
+        let stream = UnixStream::connect(&socket).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning(socket.clone())
+            }
+            _ => ClientError::Connect { path: socket.clone(), source: e },
+        })?;
         let (read, mut writer) = stream.into_split();
         let mut reader = BufReader::new(read);
         let hello = Greeting::Hello {
@@ -75,12 +67,7 @@ impl Client {
         if reply.get("hello").is_some() {
             let Greeting::Hello { version, pid, .. } =
                 serde_json::from_value(reply).map_err(FrameError::from)?;
-            return Ok(Client {
-                reader,
-                writer,
-                daemon_version: version,
-                daemon_pid: pid,
-            });
+            return Ok(Client { reader, writer, daemon_version: version, daemon_pid: pid });
         }
         match serde_json::from_value::<Response>(reply).map_err(FrameError::from)? {
             Response::Error { error } => Err(ClientError::Daemon(error)),

@@ -36,7 +36,13 @@ pub struct TaskSettings {
     /// How long a repository must be quiet after file changes before the task runs.
     pub quiet: Duration,
     pub schedule: Option<CronSchedule>,
+    /// Files larger than this are left out of snapshots (data sets, build artefacts
+    /// that are not ignored); they are counted in the snapshot's message.
+    pub max_file_size: u64,
 }
+
+/// The default for `max_file_size`.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 50 * 1024 * 1024;
 
 /// A configuration problem, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +78,7 @@ struct RawTask {
     quiet: Option<Spanned<String>>,
     schedule: Option<Spanned<String>>,
     timezone: Option<Spanned<String>>,
+    max_file_size: Option<Spanned<String>>,
 }
 
 impl Default for Config {
@@ -107,12 +114,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let at = |span: std::ops::Range<usize>, message: String| {
             let (line, column) = line_column(text, span.start);
-            ConfigError {
-                path: path.to_owned(),
-                line,
-                column,
-                message,
-            }
+            ConfigError { path: path.to_owned(), line, column, message }
         };
         let raw: RawConfig = toml::from_str(text)
             .map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim().to_owned()))?;
@@ -132,11 +134,7 @@ impl Config {
             Some(n) => *n.get_ref(),
             None => 2,
         };
-        let daemon = DaemonSettings {
-            timezone,
-            idle,
-            max_parallel_runs,
-        };
+        let daemon = DaemonSettings { timezone, idle, max_parallel_runs };
 
         let mut tasks = BTreeMap::new();
         for info in tasks::BUILTIN {
@@ -150,6 +148,7 @@ impl Config {
                     enabled: true,
                     quiet,
                     schedule,
+                    max_file_size: DEFAULT_MAX_FILE_SIZE,
                 },
             );
         }
@@ -158,11 +157,7 @@ impl Config {
                 let known: Vec<&str> = tasks::BUILTIN.iter().map(|t| t.name).collect();
                 return Err(at(
                     name.span(),
-                    format!(
-                        "unknown task {:?}; known tasks: {}",
-                        name.get_ref(),
-                        known.join(", ")
-                    ),
+                    format!("unknown task {:?}; known tasks: {}", name.get_ref(), known.join(", ")),
                 ));
             };
             if let Some(enabled) = task.enabled {
@@ -170,6 +165,10 @@ impl Config {
             }
             if let Some(q) = &task.quiet {
                 settings.quiet = parse_duration(q.get_ref()).map_err(|m| at(q.span(), m))?;
+            }
+            if let Some(size) = &task.max_file_size {
+                settings.max_file_size =
+                    parse_size(size.get_ref()).map_err(|m| at(size.span(), m))?;
             }
             let zone = match &task.timezone {
                 Some(tz) => Zone::parse(tz.get_ref()).map_err(|m| at(tz.span(), m))?,
@@ -195,6 +194,14 @@ impl Config {
     pub fn task(&self, name: &str) -> Option<&TaskSettings> {
         self.tasks.get(name)
     }
+}
+
+/// Parses a size as users write it: "50MiB", "2 GB", "800k".
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("invalid size {text:?} ({e}); write a size like \"50MiB\" or \"2GB\""))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -227,12 +234,7 @@ mod tests {
         let c = parse("[tasks.snapshot]\nquiet = \"2s\"\n\n[tasks.prune-branches]\nschedule = \"0 9 * * 1-5\"\ntimezone = \"Europe/Paris\"\n").unwrap();
         assert_eq!(c.task("snapshot").unwrap().quiet, Duration::from_secs(2));
         assert_eq!(
-            c.task("prune-branches")
-                .unwrap()
-                .schedule
-                .as_ref()
-                .unwrap()
-                .source(),
+            c.task("prune-branches").unwrap().schedule.as_ref().unwrap().source(),
             "0 9 * * 1-5"
         );
     }
@@ -241,11 +243,7 @@ mod tests {
     fn a_bad_duration_points_at_its_value() {
         let err = parse("[tasks.snapshot]\nquiet = \"soon\"\n").unwrap_err();
         assert_eq!((err.line, err.column), (2, 9));
-        assert!(
-            err.to_string()
-                .starts_with("config.toml:2:9: invalid duration \"soon\""),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("config.toml:2:9: invalid duration \"soon\""), "{err}");
     }
 
     #[test]
@@ -262,11 +260,16 @@ mod tests {
         assert!(err.message.contains("quite"), "{err}");
         let err = parse("[tasks.snapshots]\n").unwrap_err();
         assert_eq!(err.line, 1);
-        assert!(
-            err.message
-                .contains("known tasks: snapshot, prune-branches"),
-            "{err}"
-        );
+        assert!(err.message.contains("known tasks: snapshot, prune-branches"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse_and_bad_ones_are_located() {
+        let c = parse("[tasks.snapshot]\nmax_file_size = \"2MiB\"\n").unwrap();
+        assert_eq!(c.task("snapshot").unwrap().max_file_size, 2 * 1024 * 1024);
+        let err = parse("[tasks.snapshot]\nmax_file_size = \"huge\"\n").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 17));
+        assert!(err.message.contains("invalid size"), "{err}");
     }
 
     #[test]

@@ -15,20 +15,14 @@ impl Paths {
     /// specification gives (`~/.config`, `~/.local/share`) and, for the runtime
     /// directory, to a per-user folder under the temporary directory.
     pub fn from_env() -> Self {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"));
+        let home =
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
         let xdg = |var: &str, fallback: PathBuf| {
-            std::env::var_os(var)
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .unwrap_or(fallback)
+            std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_absolute()).unwrap_or(fallback)
         };
         let uid = rustix::process::geteuid().as_raw();
-        let runtime_base = xdg(
-            "XDG_RUNTIME_DIR",
-            std::env::temp_dir().join(format!("kairos-runtime-{uid}")),
-        );
+        let runtime_base =
+            xdg("XDG_RUNTIME_DIR", std::env::temp_dir().join(format!("kairos-runtime-{uid}")));
         Paths {
             config_dir: xdg("XDG_CONFIG_HOME", home.join(".config")).join("kairos"),
             data_dir: xdg("XDG_DATA_HOME", home.join(".local/share")).join("kairos"),

@@ -23,6 +23,17 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [State; 8] = [
+        State::Pending,
+        State::Approved,
+        State::Applied,
+        State::Undone,
+        State::Rejected,
+        State::Stale,
+        State::Expired,
+        State::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
@@ -39,10 +50,7 @@ impl State {
     /// Whether a new proposal with the same fingerprint must not be created while one
     /// in this state exists: the user still has to decide, or has decided against it.
     pub fn blocks_repeat(self) -> bool {
-        matches!(
-            self,
-            State::Pending | State::Approved | State::Rejected | State::Undone
-        )
+        matches!(self, State::Pending | State::Approved | State::Rejected | State::Undone)
     }
 
     /// The state after `step`, or why the step is not allowed from here.
@@ -167,16 +175,9 @@ pub enum Change {
         files_changed: usize,
     },
     /// Delete local `branch`, which must still point at `target`.
-    BranchDelete {
-        branch: String,
-        target: String,
-        upstream: Option<Upstream>,
-    },
+    BranchDelete { branch: String, target: String, upstream: Option<Upstream> },
     /// Bring the working tree back to `snapshot` (for `paths`, or everything when empty).
-    Restore {
-        snapshot: String,
-        paths: Vec<RepoPath>,
-    },
+    Restore { snapshot: String, paths: Vec<RepoPath> },
 }
 
 /// A branch's upstream configuration, kept so that undoing a deletion restores it.
@@ -191,22 +192,11 @@ pub struct Upstream {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum UndoRecord {
     /// Set `reference` back to `old` (delete it when `None`), if it still points at `new`.
-    Reference {
-        reference: String,
-        old: Option<String>,
-        new: String,
-    },
+    Reference { reference: String, old: Option<String>, new: String },
     /// Recreate `branch` at `target` with its upstream.
-    RecreateBranch {
-        branch: String,
-        target: String,
-        upstream: Option<Upstream>,
-    },
+    RecreateBranch { branch: String, target: String, upstream: Option<Upstream> },
     /// Write every file back to its `before` state, if it still holds its `after` state.
-    Files {
-        pre_snapshot: String,
-        files: Vec<FileChange>,
-    },
+    Files { pre_snapshot: String, files: Vec<FileChange> },
 }
 
 /// One entry in a proposal's history: a state it reached, when, and who moved it.
@@ -252,12 +242,7 @@ impl Proposal {
     ) -> Result<(), InvalidStep> {
         self.state = self.state.after(step)?;
         self.updated_at = at;
-        self.history.push(HistoryEntry {
-            at,
-            state: self.state,
-            by: by.to_owned(),
-            note,
-        });
+        self.history.push(HistoryEntry { at, state: self.state, by: by.to_owned(), note });
         Ok(())
     }
 }
@@ -276,16 +261,7 @@ pub struct Draft {
 mod tests {
     use super::*;
 
-    const ALL_STATES: [State; 8] = [
-        State::Pending,
-        State::Approved,
-        State::Applied,
-        State::Undone,
-        State::Rejected,
-        State::Stale,
-        State::Expired,
-        State::Failed,
-    ];
+    const ALL_STATES: [State; 8] = State::ALL;
     const ALL_STEPS: [Step; 8] = [
         Step::Approve,
         Step::Reject,
@@ -306,13 +282,7 @@ mod tests {
 
     #[test]
     fn final_states_accept_no_step() {
-        for state in [
-            State::Undone,
-            State::Rejected,
-            State::Stale,
-            State::Expired,
-            State::Failed,
-        ] {
+        for state in [State::Undone, State::Rejected, State::Stale, State::Expired, State::Failed] {
             for step in ALL_STEPS {
                 assert!(state.after(step).is_err(), "{state} accepted {step:?}");
             }
@@ -336,10 +306,7 @@ mod tests {
     #[test]
     fn the_error_reads_as_a_sentence() {
         let err = State::Rejected.after(Step::Approve).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "a proposal that is rejected cannot be approved"
-        );
+        assert_eq!(err.to_string(), "a proposal that is rejected cannot be approved");
     }
 
     #[test]
@@ -356,16 +323,12 @@ mod tests {
             created_at: now,
             updated_at: now,
             fingerprint: "f".into(),
-            change: Change::Restore {
-                snapshot: "x".into(),
-                paths: vec![],
-            },
+            change: Change::Restore { snapshot: "x".into(), paths: vec![] },
             decision: None,
             undo: None,
             history: vec![],
         };
-        p.advance(Step::Reject, "user", Some("not now".into()), now)
-            .unwrap();
+        p.advance(Step::Reject, "user", Some("not now".into()), now).unwrap();
         assert_eq!(p.state, State::Rejected);
         assert_eq!(p.history.len(), 1);
         assert_eq!(p.history[0].by, "user");

@@ -22,55 +22,24 @@ const MAX_LINE: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Greeting {
-    Hello {
-        protocol: u32,
-        version: String,
-        pid: u32,
-    },
+    Hello { protocol: u32, version: String, pid: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
     Status,
-    Queue {
-        all: bool,
-    },
-    Show {
-        id: ProposalId,
-    },
-    Approve {
-        ids: Vec<ProposalId>,
-    },
-    Reject {
-        ids: Vec<ProposalId>,
-        reason: Option<String>,
-    },
-    Undo {
-        id: ProposalId,
-    },
-    Log {
-        limit: usize,
-        follow: bool,
-    },
-    Run {
-        task: String,
-        repo: PathBuf,
-    },
-    Watch {
-        paths: Vec<PathBuf>,
-    },
-    Unwatch {
-        paths: Vec<PathBuf>,
-    },
-    Snapshots {
-        repo: Option<PathBuf>,
-    },
-    Restore {
-        repo: PathBuf,
-        snapshot: String,
-        paths: Vec<PathBuf>,
-    },
+    Queue { all: bool },
+    Show { id: ProposalId },
+    Approve { ids: Vec<ProposalId> },
+    Reject { ids: Vec<ProposalId>, reason: Option<String> },
+    Undo { id: ProposalId },
+    Log { limit: usize, follow: bool },
+    Run { task: String, repo: PathBuf },
+    Watch { paths: Vec<PathBuf> },
+    Unwatch { paths: Vec<PathBuf> },
+    Snapshots { repo: Option<PathBuf> },
+    Restore { repo: PathBuf, snapshot: String, paths: Vec<PathBuf> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,13 +77,7 @@ pub enum ErrorCode {
 
 impl Response {
     pub fn error(code: ErrorCode, message: impl Into<String>, hint: Option<String>) -> Response {
-        Response::Error {
-            error: ErrorBody {
-                code,
-                message: message.into(),
-                hint,
-            },
-        }
+        Response::Error { error: ErrorBody { code, message: message.into(), hint } }
     }
 }
 
@@ -208,10 +171,7 @@ pub async fn read_frame<R: AsyncBufRead + Unpin, T: for<'de> Deserialize<'de>>(
     r: &mut R,
 ) -> Result<Option<T>, FrameError> {
     let mut line = Vec::new();
-    let n = (&mut *r)
-        .take(MAX_LINE as u64 + 1)
-        .read_until(b'\n', &mut line)
-        .await?;
+    let n = (&mut *r).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line).await?;
     if n == 0 {
         return Ok(None);
     }
@@ -229,19 +189,12 @@ mod tests {
 
     #[test]
     fn requests_have_a_stable_wire_form() {
-        let r = Request::Reject {
-            ids: vec![3],
-            reason: Some("later".into()),
-        };
+        let r = Request::Reject { ids: vec![3], reason: Some("later".into()) };
         assert_eq!(
             serde_json::to_string(&r).unwrap(),
             r#"{"request":"reject","ids":[3],"reason":"later"}"#
         );
-        let hello = Greeting::Hello {
-            protocol: 1,
-            version: "0.1.0".into(),
-            pid: 7,
-        };
+        let hello = Greeting::Hello { protocol: 1, version: "0.1.0".into(), pid: 7 };
         assert_eq!(
             serde_json::to_string(&hello).unwrap(),
             r#"{"hello":{"protocol":1,"version":"0.1.0","pid":7}}"#
@@ -251,9 +204,7 @@ mod tests {
     #[tokio::test]
     async fn frames_round_trip() {
         let mut buf = Vec::new();
-        write_frame(&mut buf, &Request::Queue { all: true })
-            .await
-            .unwrap();
+        write_frame(&mut buf, &Request::Queue { all: true }).await.unwrap();
         write_frame(&mut buf, &Request::Status).await.unwrap();
         let mut reader = tokio::io::BufReader::new(&buf[..]);
         let a: Option<Request> = read_frame(&mut reader).await.unwrap();

@@ -16,29 +16,18 @@ pub struct Registry {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is damaged ({source}); fix or delete it, then run `kairos watch` again")]
-    Damaged {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Damaged { path: PathBuf, source: serde_json::Error },
 }
 
 impl Registry {
     pub fn load(file: &Path) -> Result<Registry, RegistryError> {
         match fs::read(file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RegistryError::Damaged {
-                path: file.to_owned(),
-                source,
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| RegistryError::Damaged { path: file.to_owned(), source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
-            Err(source) => Err(RegistryError::Io {
-                path: file.to_owned(),
-                source,
-            }),
+            Err(source) => Err(RegistryError::Io { path: file.to_owned(), source }),
         }
     }
 
@@ -48,10 +37,7 @@ impl Registry {
         file: &Path,
         change: impl FnOnce(&mut Registry) -> T,
     ) -> Result<T, RegistryError> {
-        let io = |source| RegistryError::Io {
-            path: file.to_owned(),
-            source,
-        };
+        let io = |source| RegistryError::Io { path: file.to_owned(), source };
         let dir = file.parent().expect("registry file has a parent");
         fs::create_dir_all(dir).map_err(io)?;
         let lock = fs::File::create(dir.join("repos.lock")).map_err(io)?;
@@ -112,10 +98,7 @@ mod tests {
         assert!(!Registry::update(&file, |r| r.add(Path::new("/a"))).unwrap());
         assert!(Registry::update(&file, |r| r.add(Path::new("/b"))).unwrap());
         assert!(Registry::update(&file, |r| r.remove(Path::new("/a"))).unwrap());
-        assert_eq!(
-            Registry::load(&file).unwrap().repos,
-            vec![PathBuf::from("/b")]
-        );
+        assert_eq!(Registry::load(&file).unwrap().repos, vec![PathBuf::from("/b")]);
     }
 
     #[test]

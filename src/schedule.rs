@@ -42,11 +42,7 @@ impl CronSchedule {
                 "invalid cron expression {expr:?} ({e}); write 5 fields \"minute hour day-of-month month day-of-week\", e.g. \"0 9 * * 1-5\", or @hourly, @daily, @weekly"
             )
         })?;
-        Ok(CronSchedule {
-            source: expr.trim().to_owned(),
-            schedule,
-            zone,
-        })
+        Ok(CronSchedule { source: expr.trim().to_owned(), schedule, zone })
     }
 
     pub fn source(&self) -> &str {
@@ -61,11 +57,9 @@ impl CronSchedule {
                 .after(&after.with_timezone(&chrono::Local))
                 .next()
                 .map(|t| t.with_timezone(&Utc)),
-            Zone::Named(tz) => self
-                .schedule
-                .after(&after.with_timezone(&tz))
-                .next()
-                .map(|t| t.with_timezone(&Utc)),
+            Zone::Named(tz) => {
+                self.schedule.after(&after.with_timezone(&tz)).next().map(|t| t.with_timezone(&Utc))
+            }
         }
     }
 }
@@ -76,11 +70,7 @@ fn translate(expr: &str) -> Result<String, String> {
     if expr.starts_with('@') {
         return match expr {
             "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
-            | "@hourly" => Ok(if expr == "@midnight" {
-                "@daily".into()
-            } else {
-                expr.into()
-            }),
+            | "@hourly" => Ok(if expr == "@midnight" { "@daily".into() } else { expr.into() }),
             _ => Err(format!(
                 "unknown cron shorthand {expr:?}; use @hourly, @daily, @weekly, @monthly or @yearly"
             )),
@@ -90,10 +80,7 @@ fn translate(expr: &str) -> Result<String, String> {
     match fields.len() {
         5 => {
             let dow = translate_day_of_week(fields[4])?;
-            Ok(format!(
-                "0 {} {} {} {} {}",
-                fields[0], fields[1], fields[2], fields[3], dow
-            ))
+            Ok(format!("0 {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], dow))
         }
         // Six or seven fields: the seconds-first form the cron crate speaks natively.
         6 | 7 => Ok(expr.to_owned()),
@@ -169,62 +156,35 @@ mod tests {
     #[test]
     fn five_field_lines_fire_on_the_minute() {
         let s = CronSchedule::parse("*/15 * * * *", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            s.next_after(utc(2026, 11, 25, 10, 7)),
-            Some(utc(2026, 11, 25, 10, 15))
-        );
+        assert_eq!(s.next_after(utc(2026, 11, 25, 10, 7)), Some(utc(2026, 11, 25, 10, 15)));
     }
 
     #[test]
     fn six_field_lines_are_accepted_as_they_are() {
         let s = CronSchedule::parse("0 30 9 * * *", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            s.next_after(utc(2026, 11, 25, 10, 0)),
-            Some(utc(2026, 11, 26, 9, 30))
-        );
+        assert_eq!(s.next_after(utc(2026, 11, 25, 10, 0)), Some(utc(2026, 11, 26, 9, 30)));
     }
 
     #[test]
     fn numeric_weekdays_use_zero_for_sunday() {
         // 2026-11-25 is a Wednesday; the next Sunday is the 29th.
         let sunday = CronSchedule::parse("0 9 * * 0", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            sunday.next_after(utc(2026, 11, 25, 10, 0)),
-            Some(utc(2026, 11, 29, 9, 0))
-        );
+        assert_eq!(sunday.next_after(utc(2026, 11, 25, 10, 0)), Some(utc(2026, 11, 29, 9, 0)));
         let seven = CronSchedule::parse("0 9 * * 7", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            seven.next_after(utc(2026, 11, 25, 10, 0)),
-            Some(utc(2026, 11, 29, 9, 0))
-        );
+        assert_eq!(seven.next_after(utc(2026, 11, 25, 10, 0)), Some(utc(2026, 11, 29, 9, 0)));
         let weekdays = CronSchedule::parse("0 9 * * 1-5", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            weekdays.next_after(utc(2026, 11, 27, 10, 0)),
-            Some(utc(2026, 11, 30, 9, 0))
-        );
+        assert_eq!(weekdays.next_after(utc(2026, 11, 27, 10, 0)), Some(utc(2026, 11, 30, 9, 0)));
         let weekend = CronSchedule::parse("0 9 * * 6-7", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            weekend.next_after(utc(2026, 11, 25, 10, 0)),
-            Some(utc(2026, 11, 28, 9, 0))
-        );
-        assert_eq!(
-            weekend.next_after(utc(2026, 11, 28, 10, 0)),
-            Some(utc(2026, 11, 29, 9, 0))
-        );
+        assert_eq!(weekend.next_after(utc(2026, 11, 25, 10, 0)), Some(utc(2026, 11, 28, 9, 0)));
+        assert_eq!(weekend.next_after(utc(2026, 11, 28, 10, 0)), Some(utc(2026, 11, 29, 9, 0)));
     }
 
     #[test]
     fn names_and_shorthands_work() {
         let s = CronSchedule::parse("0 9 * * MON-FRI", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            s.next_after(utc(2026, 11, 28, 10, 0)),
-            Some(utc(2026, 11, 30, 9, 0))
-        );
+        assert_eq!(s.next_after(utc(2026, 11, 28, 10, 0)), Some(utc(2026, 11, 30, 9, 0)));
         let daily = CronSchedule::parse("@daily", Zone::Named(chrono_tz::UTC)).unwrap();
-        assert_eq!(
-            daily.next_after(utc(2026, 11, 25, 10, 0)),
-            Some(utc(2026, 11, 26, 0, 0))
-        );
+        assert_eq!(daily.next_after(utc(2026, 11, 25, 10, 0)), Some(utc(2026, 11, 26, 0, 0)));
     }
 
     #[test]
@@ -232,10 +192,7 @@ mod tests {
         let paris = Zone::parse("Europe/Paris").unwrap();
         let s = CronSchedule::parse("0 9 * * *", paris).unwrap();
         // 09:00 in Paris in November (UTC+1) is 08:00 UTC.
-        assert_eq!(
-            s.next_after(utc(2026, 11, 25, 0, 0)),
-            Some(utc(2026, 11, 25, 8, 0))
-        );
+        assert_eq!(s.next_after(utc(2026, 11, 25, 0, 0)), Some(utc(2026, 11, 25, 8, 0)));
     }
 
     #[test]
@@ -254,10 +211,6 @@ mod tests {
     fn durations_parse_in_human_units() {
         assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
         assert_eq!(parse_duration("1h 30m").unwrap().as_secs(), 5400);
-        assert!(
-            parse_duration("thirty")
-                .unwrap_err()
-                .contains("like \"30s\"")
-        );
+        assert!(parse_duration("thirty").unwrap_err().contains("like \"30s\""));
     }
 }

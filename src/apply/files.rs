@@ -26,10 +26,7 @@ pub fn safe_path(root: &Path, rel: &Path) -> Result<PathBuf, ApplyError> {
         match component {
             Component::Normal(part) => {
                 if parts == 0 && part == ".git" {
-                    return Err(ApplyError::Unsafe(format!(
-                        "{} is inside .git",
-                        rel.display()
-                    )));
+                    return Err(ApplyError::Unsafe(format!("{} is inside .git", rel.display())));
                 }
                 out.push(part);
                 parts += 1;
@@ -75,15 +72,9 @@ pub fn disk_state(path: &Path) -> Result<Option<FileState>, ApplyError> {
     let state = if meta.file_type().is_symlink() {
         let target = fs::read_link(path).map_err(|e| ApplyError::io(path, e))?;
         let bytes = target.as_os_str().as_encoded_bytes();
-        FileState {
-            blob: Oid::hash_object(ObjectType::Blob, bytes)?.to_string(),
-            mode: MODE_LINK,
-        }
+        FileState { blob: Oid::hash_object(ObjectType::Blob, bytes)?.to_string(), mode: MODE_LINK }
     } else if meta.is_dir() {
-        FileState {
-            blob: "directory".into(),
-            mode: MODE_DIR,
-        }
+        FileState { blob: "directory".into(), mode: MODE_DIR }
     } else {
         let exec = meta.permissions().mode() & 0o111 != 0;
         FileState {
@@ -132,18 +123,10 @@ pub fn write_state(
         };
     };
     let blob = repo.find_blob(Oid::from_str(&state.blob)?)?;
-    let parent = path
-        .parent()
-        .ok_or_else(|| ApplyError::Unsafe("no parent".into()))?;
+    let parent = path.parent().ok_or_else(|| ApplyError::Unsafe("no parent".into()))?;
     fs::create_dir_all(parent).map_err(|e| ApplyError::io(parent, e))?;
-    if fs::symlink_metadata(path)
-        .map(|m| m.is_dir())
-        .unwrap_or(false)
-    {
-        return Err(ApplyError::Unsafe(format!(
-            "{} is a directory",
-            path.display()
-        )));
+    if fs::symlink_metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(ApplyError::Unsafe(format!("{} is a directory", path.display())));
     }
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = parent.join(format!(".{name}.kairos-{}.tmp", std::process::id()));
@@ -152,17 +135,10 @@ pub fn write_state(
         let target = std::ffi::OsStr::from_bytes(blob.content());
         std::os::unix::fs::symlink(target, &tmp).map_err(|e| ApplyError::io(&tmp, e))?;
     } else {
-        let keep = fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o644);
-        let mode = if state.mode == MODE_EXEC {
-            keep | 0o111
-        } else {
-            keep & !0o111
-        };
+        let keep = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+        let mode = if state.mode == MODE_EXEC { keep | 0o111 } else { keep & !0o111 };
         let mut file = fs::File::create(&tmp).map_err(|e| ApplyError::io(&tmp, e))?;
-        file.write_all(blob.content())
-            .map_err(|e| ApplyError::io(&tmp, e))?;
+        file.write_all(blob.content()).map_err(|e| ApplyError::io(&tmp, e))?;
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(|e| ApplyError::io(&tmp, e))?;
         file.sync_all().map_err(|e| ApplyError::io(&tmp, e))?;
@@ -186,18 +162,8 @@ mod tests {
     #[test]
     fn escaping_paths_are_refused() {
         let root = Path::new("/repo");
-        for bad in [
-            "../x",
-            "/etc/passwd",
-            "a/../../x",
-            ".git/config",
-            ".git",
-            "",
-        ] {
-            assert!(
-                safe_path(root, Path::new(bad)).is_err(),
-                "{bad} was accepted"
-            );
+        for bad in ["../x", "/etc/passwd", "a/../../x", ".git/config", ".git", ""] {
+            assert!(safe_path(root, Path::new(bad)).is_err(), "{bad} was accepted");
         }
         assert_eq!(
             safe_path(root, Path::new("src/main.rs")).unwrap(),

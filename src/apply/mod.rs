@@ -36,10 +36,7 @@ pub enum ApplyError {
     #[error("git: {0}")]
     Git(#[from] git2::Error),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("refused: {0}")]
     Unsafe(String),
     #[error("could not record the intent: {0}")]
@@ -48,10 +45,7 @@ pub enum ApplyError {
 
 impl ApplyError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> ApplyError {
-        ApplyError::Io {
-            path: path.to_owned(),
-            source,
-        }
+        ApplyError::Io { path: path.to_owned(), source }
     }
 }
 
@@ -76,17 +70,12 @@ pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, 
         return Ok(Outcome::Stale(why));
     }
     match change {
-        Change::Snapshot {
-            reference,
-            old,
-            new,
-            ..
-        } => refs::apply_snapshot(&repo, reference, old.as_deref(), new, journal),
-        Change::BranchDelete {
-            branch,
-            target,
-            upstream,
-        } => refs::delete_branch(&repo, branch, target, upstream.clone(), journal),
+        Change::Snapshot { reference, old, new, .. } => {
+            refs::apply_snapshot(&repo, reference, old.as_deref(), new, journal)
+        }
+        Change::BranchDelete { branch, target, upstream } => {
+            refs::delete_branch(&repo, branch, target, upstream.clone(), journal)
+        }
         Change::Restore { snapshot, paths } => {
             restore::apply(&repo, root, snapshot, paths, journal)
         }
@@ -97,16 +86,12 @@ pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, 
 pub fn undo(root: &Path, record: &UndoRecord, journal: Journal) -> Result<UndoOutcome, ApplyError> {
     let repo = crate::git::open(root)?;
     match record {
-        UndoRecord::Reference {
-            reference,
-            old,
-            new,
-        } => refs::undo_reference(&repo, reference, old.as_deref(), new, record, journal),
-        UndoRecord::RecreateBranch {
-            branch,
-            target,
-            upstream,
-        } => refs::recreate_branch(&repo, branch, target, upstream.as_ref(), record, journal),
+        UndoRecord::Reference { reference, old, new } => {
+            refs::undo_reference(&repo, reference, old.as_deref(), new, record, journal)
+        }
+        UndoRecord::RecreateBranch { branch, target, upstream } => {
+            refs::recreate_branch(&repo, branch, target, upstream.as_ref(), record, journal)
+        }
         UndoRecord::Files { files, .. } => restore::undo(&repo, root, files, record, journal),
     }
 }

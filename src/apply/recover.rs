@@ -21,22 +21,10 @@ pub enum Settled {
 pub fn settle(root: &Path, record: &UndoRecord, forward: bool) -> Result<Settled, ApplyError> {
     let repo = crate::git::open(root)?;
     match record {
-        UndoRecord::Reference {
-            reference,
-            old,
-            new,
-        } => {
+        UndoRecord::Reference { reference, old, new } => {
             let now = repo.refname_to_id(reference).ok().map(|o| o.to_string());
-            let done = if forward {
-                now.as_ref() == Some(new)
-            } else {
-                now == *old
-            };
-            Ok(if done {
-                Settled::Completed
-            } else {
-                Settled::RolledBack
-            })
+            let done = if forward { now.as_ref() == Some(new) } else { now == *old };
+            Ok(if done { Settled::Completed } else { Settled::RolledBack })
         }
         UndoRecord::RecreateBranch { branch, target, .. } => {
             let tip = repo
@@ -45,16 +33,8 @@ pub fn settle(root: &Path, record: &UndoRecord, forward: bool) -> Result<Settled
                 .and_then(|b| b.get().target())
                 .map(|o| o.to_string());
             // The apply deletes the branch; the undo recreates it at `target`.
-            let done = if forward {
-                tip.is_none()
-            } else {
-                tip.as_deref() == Some(target)
-            };
-            Ok(if done {
-                Settled::Completed
-            } else {
-                Settled::RolledBack
-            })
+            let done = if forward { tip.is_none() } else { tip.as_deref() == Some(target) };
+            Ok(if done { Settled::Completed } else { Settled::RolledBack })
         }
         UndoRecord::Files { files, .. } => {
             // (state it started from, state it was moving to)

@@ -34,10 +34,7 @@ pub fn branch_stale(
             tip.as_deref().map_or("nothing", |t| &t[..8])
         )));
     }
-    if crate::git::checked_out_branches(repo)
-        .iter()
-        .any(|c| c == branch)
-    {
+    if crate::git::checked_out_branches(repo).iter().any(|c| c == branch) {
         return Ok(Some(format!("branch {branch} is checked out now")));
     }
     Ok(None)
@@ -57,9 +54,7 @@ pub fn apply_snapshot(
     };
     journal(&record)?;
     if !set_reference(repo, reference, old, Some(new), "kairos: snapshot")? {
-        return Ok(Outcome::Stale(format!(
-            "{reference} moved while the snapshot was applied"
-        )));
+        return Ok(Outcome::Stale(format!("{reference} moved while the snapshot was applied")));
     }
     Ok(Outcome::Applied(record))
 }
@@ -115,9 +110,7 @@ pub fn undo_reference(
     if set_reference(repo, reference, Some(new), old, "kairos: undo")? {
         Ok(UndoOutcome::Undone)
     } else {
-        Ok(UndoOutcome::Refused(format!(
-            "{reference} moved while undoing"
-        )))
+        Ok(UndoOutcome::Refused(format!("{reference} moved while undoing")))
     }
 }
 
@@ -137,14 +130,10 @@ pub fn delete_branch(
     let reference = format!("refs/heads/{branch}");
     let mut r = repo.find_reference(&reference)?;
     if r.target().map(|o| o.to_string()).as_deref() != Some(target) {
-        return Ok(Outcome::Stale(format!(
-            "branch {branch} moved while it was being deleted"
-        )));
+        return Ok(Outcome::Stale(format!("branch {branch} moved while it was being deleted")));
     }
     // Deleting through the branch API also removes its config section, as git does.
-    git2::Branch::wrap(r.clone())
-        .delete()
-        .or_else(|_| r.delete())?;
+    git2::Branch::wrap(r.clone()).delete().or_else(|_| r.delete())?;
     Ok(Outcome::Applied(record))
 }
 

@@ -38,11 +38,7 @@ pub fn apply(
 
     let mut files = Vec::new();
     for delta in diff.deltas() {
-        let Some(rel) = delta
-            .new_file()
-            .path_bytes()
-            .or(delta.old_file().path_bytes())
-        else {
+        let Some(rel) = delta.new_file().path_bytes().or(delta.old_file().path_bytes()) else {
             continue;
         };
         let rel = RepoPath::from_bytes(rel);
@@ -53,27 +49,14 @@ pub fn apply(
             mode: u32::from(delta.new_file().mode()),
         });
         if before != after {
-            files.push(FileChange {
-                path: rel,
-                before,
-                after,
-            });
+            files.push(FileChange { path: rel, before, after });
         }
     }
-    let record = UndoRecord::Files {
-        pre_snapshot: pre_snapshot.to_string(),
-        files,
-    };
+    let record = UndoRecord::Files { pre_snapshot: pre_snapshot.to_string(), files };
     journal(&record)?;
-    let UndoRecord::Files { files, .. } = &record else {
-        unreachable!()
-    };
+    let UndoRecord::Files { files, .. } = &record else { unreachable!() };
     for file in files {
-        write_state(
-            repo,
-            &safe_path(root, file.path.as_path())?,
-            file.after.as_ref(),
-        )?;
+        write_state(repo, &safe_path(root, file.path.as_path())?, file.after.as_ref())?;
     }
     Ok(Outcome::Applied(record))
 }
@@ -135,11 +118,7 @@ pub fn undo(
     }
     journal(record)?;
     for file in files {
-        write_state(
-            repo,
-            &safe_path(root, file.path.as_path())?,
-            file.before.as_ref(),
-        )?;
+        write_state(repo, &safe_path(root, file.path.as_path())?, file.before.as_ref())?;
     }
     Ok(UndoOutcome::Undone)
 }

@@ -36,10 +36,7 @@ fn print_entry(entry: &LogEntry, json: bool) {
         crate::out!("{}", serde_json::to_string(entry).expect("serialisable"));
         return;
     }
-    let at = entry
-        .at
-        .with_timezone(&chrono::Local)
-        .format("%Y-%m-%d %H:%M:%S");
+    let at = entry.at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S");
     let kind = match entry.kind {
         LogKind::Error => paint("error", RED),
         k => k.as_str().to_owned(),
@@ -50,10 +47,5 @@ fn print_entry(entry: &LogEntry, json: bool) {
         .and_then(|r| std::path::Path::new(r).file_name())
         .map(|n| format!("{} ", n.to_string_lossy()))
         .unwrap_or_default();
-    crate::out!(
-        "{} {:<8} {repo}{}",
-        paint(&at.to_string(), DIM),
-        kind,
-        entry.message
-    );
+    crate::out!("{} {:<8} {repo}{}", paint(&at.to_string(), DIM), kind, entry.message);
 }

@@ -141,11 +141,7 @@ pub const EXIT_NOT_RUNNING: u8 = 3;
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            hint: None,
-            code: 1,
-        }
+        Failure { message: message.into(), hint: None, code: 1 }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Failure {
@@ -156,16 +152,8 @@ impl Failure {
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Failure {
-        let code = if matches!(e, ClientError::NotRunning(_)) {
-            EXIT_NOT_RUNNING
-        } else {
-            1
-        };
-        Failure {
-            hint: e.hint(),
-            message: e.to_string(),
-            code,
-        }
+        let code = if matches!(e, ClientError::NotRunning(_)) { EXIT_NOT_RUNNING } else { 1 };
+        Failure { hint: e.hint(), message: e.to_string(), code }
     }
 }
 
@@ -186,11 +174,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Watch { paths: targets } => watch::watch(&paths, targets).await,
         Command::Unwatch { paths: targets } => watch::unwatch(&paths, targets).await,
         Command::Snapshots { repo, json } => snapshots::run(&paths, repo, json).await,
-        Command::Restore {
-            snapshot,
-            paths: targets,
-            repo,
-        } => restore::run(&paths, snapshot, targets, repo).await,
+        Command::Restore { snapshot, paths: targets, repo } => {
+            restore::run(&paths, snapshot, targets, repo).await
+        }
         Command::Service { action } => service::run(action),
     }
 }
@@ -221,11 +207,7 @@ fn print_outcomes(outcomes: &[Outcome]) -> CliResult {
             eprintln!("{}: {}", output::paint("error", output::RED), o.message);
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn unexpected(response: Response) -> Failure {

@@ -53,10 +53,7 @@ pub fn relative(at: DateTime<Utc>) -> String {
 }
 
 pub fn print_json<T: serde::Serialize>(value: &T) {
-    crate::out!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("serialisable")
-    );
+    crate::out!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
 }
 
 pub fn state_colour(state: crate::proposal::State) -> &'static str {

@@ -15,14 +15,7 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
         return Ok(ExitCode::SUCCESS);
     }
     if proposals.is_empty() {
-        crate::out!(
-            "{}",
-            if all {
-                "no proposals yet"
-            } else {
-                "nothing waits for you"
-            }
-        );
+        crate::out!("{}", if all { "no proposals yet" } else { "nothing waits for you" });
         return Ok(ExitCode::SUCCESS);
     }
     for p in &proposals {

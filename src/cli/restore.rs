@@ -15,16 +15,7 @@ pub async fn run(
         .into_iter()
         .map(|p| std::path::absolute(&p).map_err(|e| Failure::new(format!("{}: {e}", p.display()))))
         .collect::<Result<Vec<_>, _>>()?;
-    match call(
-        paths,
-        Request::Restore {
-            repo,
-            snapshot,
-            paths: targets,
-        },
-    )
-    .await?
-    {
+    match call(paths, Request::Restore { repo, snapshot, paths: targets }).await? {
         Response::Outcomes { outcomes } => print_outcomes(&outcomes),
         other => Err(unexpected(other)),
     }

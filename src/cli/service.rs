@@ -105,10 +105,7 @@ mod tests {
     #[test]
     fn the_rendered_unit_runs_this_binary() {
         let unit = render(Path::new("/opt/kairos/bin/kairos"));
-        assert!(
-            unit.contains("ExecStart=/opt/kairos/bin/kairos daemon\n"),
-            "{unit}"
-        );
+        assert!(unit.contains("ExecStart=/opt/kairos/bin/kairos daemon\n"), "{unit}");
         assert!(unit.contains("Type=notify"));
         assert!(unit.contains("WatchdogSec="));
         assert!(unit.contains("Restart=on-failure"));

@@ -21,10 +21,7 @@ pub async fn run(paths: &Paths, id: u64, json: bool) -> CliResult {
 
 fn print_human(p: &Proposal) {
     crate::out!("{} {}", paint(&format!("#{}", p.id), BOLD), p.title);
-    crate::out!(
-        "state:   {}",
-        paint(p.state.as_str(), state_colour(p.state))
-    );
+    crate::out!("state:   {}", paint(p.state.as_str(), state_colour(p.state)));
     crate::out!("repo:    {}", p.repo);
     crate::out!("task:    {}   action: {}", p.task, p.action);
     crate::out!("why:     {}", p.why);
@@ -33,22 +30,12 @@ fn print_human(p: &Proposal) {
     }
     crate::out!("change:");
     match &p.change {
-        Change::Snapshot {
-            reference,
-            old,
-            new,
-            files_changed,
-            ..
-        } => {
+        Change::Snapshot { reference, old, new, files_changed, .. } => {
             crate::out!("  move {reference}");
             crate::out!("    from {}", old.as_deref().unwrap_or("(none)"));
             crate::out!("    to   {new} ({files_changed} files changed)");
         }
-        Change::BranchDelete {
-            branch,
-            target,
-            upstream,
-        } => {
+        Change::BranchDelete { branch, target, upstream } => {
             crate::out!("  delete branch {branch} at {target}");
             if let Some(up) = upstream {
                 crate::out!(
@@ -62,29 +49,15 @@ fn print_human(p: &Proposal) {
             let scope = if paths.is_empty() {
                 "every file".to_owned()
             } else {
-                paths
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                paths.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
             };
             crate::out!("  restore {scope} from {snapshot}");
         }
     }
     crate::out!("history:");
     for h in &p.history {
-        let note = h
-            .note
-            .as_deref()
-            .map(|n| format!(" — {n}"))
-            .unwrap_or_default();
-        crate::out!(
-            "  {} {} by {}{}",
-            paint(&relative(h.at), DIM),
-            h.state,
-            h.by,
-            note
-        );
+        let note = h.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
+        crate::out!("  {} {} by {}{}", paint(&relative(h.at), DIM), h.state, h.by, note);
     }
     match p.state {
         crate::proposal::State::Pending => {

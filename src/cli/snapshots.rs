@@ -25,11 +25,7 @@ pub async fn run(paths: &Paths, repo: Option<PathBuf>, json: bool) -> CliResult 
         return Ok(ExitCode::SUCCESS);
     }
     for s in &snapshots {
-        let repo = s
-            .repo
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let repo = s.repo.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         crate::out!(
             "{}  {:<16} {:<20} {}  {}",
             &s.commit[..12],

@@ -37,15 +37,8 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
             "ok" => paint("ok", GREEN),
             other => paint(other, RED),
         };
-        let note = if repo.registered {
-            ""
-        } else {
-            " (started here; not registered)"
-        };
-        crate::out!(
-            "\n{} {state}{note}",
-            paint(&repo.path.display().to_string(), BOLD)
-        );
+        let note = if repo.registered { "" } else { " (started here; not registered)" };
+        crate::out!("\n{} {state}{note}", paint(&repo.path.display().to_string(), BOLD));
         if let Some(reason) = &repo.reason {
             crate::out!("  why: {reason}");
         }
@@ -58,25 +51,15 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
                 "  next {}: {} ({}, schedule {})",
                 next.task,
                 relative(next.at),
-                next.at
-                    .with_timezone(&chrono::Local)
-                    .format("%Y-%m-%d %H:%M"),
+                next.at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
                 next.schedule
             );
         }
     }
-    let counts: Vec<String> = status
-        .queue
-        .iter()
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect();
+    let counts: Vec<String> = status.queue.iter().map(|(s, n)| format!("{n} {s}")).collect();
     crate::out!(
         "\nqueue: {}",
-        if counts.is_empty() {
-            "empty".to_owned()
-        } else {
-            counts.join(", ")
-        }
+        if counts.is_empty() { "empty".to_owned() } else { counts.join(", ") }
     );
     crate::out!("notifier: {}", status.notifier.join(", "));
     Ok(ExitCode::SUCCESS)

@@ -69,9 +69,5 @@ fn offline(paths: &Paths, targets: Vec<PathBuf>, add: bool) -> CliResult {
         };
         crate::out!("{}: {what}", root.display());
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

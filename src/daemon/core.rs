@@ -60,7 +60,13 @@ pub struct Core {
     pub repos: tokio::sync::Mutex<BTreeMap<PathBuf, RepoHandle>>,
     locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     log_tx: broadcast::Sender<LogEntry>,
+    /// Woken after log entries are written, so they are flushed soon after a burst.
+    log_written: tokio::sync::Notify,
+    appended_since_trim: std::sync::atomic::AtomicUsize,
 }
+
+/// How many log entries are kept; older ones are trimmed as new ones arrive.
+pub const LOG_KEEP: usize = 100_000;
 
 impl Core {
     pub fn new(
@@ -84,22 +90,17 @@ impl Core {
             repos: tokio::sync::Mutex::new(BTreeMap::new()),
             locks: Mutex::new(HashMap::new()),
             log_tx: broadcast::channel(1024).0,
+            log_written: tokio::sync::Notify::new(),
+            appended_since_trim: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .config
-            .clone()
+        self.config.read().unwrap_or_else(|e| e.into_inner()).config.clone()
     }
 
     pub fn config_state(&self) -> ConfigState {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn set_config(&self, state: ConfigState) {
@@ -118,12 +119,7 @@ impl Core {
 
     /// Every repository lock known so far (taken at shutdown to wait for applies).
     pub fn all_repo_locks(&self) -> Vec<Arc<tokio::sync::Mutex<()>>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.locks.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     /// Records `entry` in the store and shows it to `kairos log --follow` readers.
@@ -135,8 +131,31 @@ impl Core {
         match self.store.append_log(entry) {
             Ok(stored) => {
                 let _ = self.log_tx.send(stored);
+                self.log_written.notify_one();
+                self.appended_since_trim.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e) => tracing::error!("cannot write the log: {e}"),
+        }
+    }
+
+    /// Flushes the store shortly after log entries were written: one fsync per burst,
+    /// and no wake-ups at all while nothing happens.
+    pub async fn flush_log_entries(&self) {
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = self.log_written.notified() => {}
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if self.appended_since_trim.load(std::sync::atomic::Ordering::Relaxed) > LOG_KEEP / 10 {
+                self.appended_since_trim.store(0, std::sync::atomic::Ordering::Relaxed);
+                let store = self.store.clone();
+                let _ = tokio::task::spawn_blocking(move || store.trim_log(LOG_KEEP)).await;
+            }
+            if let Err(e) = self.store.flush().await {
+                tracing::error!("cannot flush the store: {e}");
+            }
         }
     }
 

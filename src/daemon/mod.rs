@@ -24,9 +24,6 @@ use crate::store::{LogEntry, LogKind, Store};
 
 pub use socket::SocketError;
 
-/// How many log entries are kept.
-const LOG_KEEP: usize = 100_000;
-
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("{0}")]
@@ -38,19 +35,14 @@ pub enum DaemonError {
     #[error("{0}")]
     Registry(#[from] crate::registry::RegistryError),
     #[error("cannot create {path}: {source}")]
-    Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Dir { path: PathBuf, source: std::io::Error },
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     for dir in [&paths.data_dir, &paths.config_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Dir {
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| DaemonError::Dir { path: dir.clone(), source })?;
     }
     socket::refuse_if_running(&paths)?;
     let store = Store::open(&paths.store_dir())?;
@@ -59,23 +51,12 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let notifier = Notifier::start(vec![Box::new(LogSink)]);
     let fs = crate::watch::fs::FsWatcher::new()?;
-    let core = Arc::new(Core::new(
-        paths.clone(),
-        store,
-        config.clone(),
-        notifier,
-        fs,
-        stop_rx,
-    ));
+    let core = Arc::new(Core::new(paths.clone(), store, config.clone(), notifier, fs, stop_rx));
 
     core.log(LogEntry::new(
         LogKind::Daemon,
         None,
-        format!(
-            "kairos {} started (pid {})",
-            crate::VERSION,
-            std::process::id()
-        ),
+        format!("kairos {} started (pid {})", crate::VERSION, std::process::id()),
     ));
     if let Some(error) = &config.error {
         core.log(LogEntry::new(
@@ -89,7 +70,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
         tokio::task::spawn_blocking(move || {
             recovery::settle_intents(&core);
             recovery::note_interrupted_runs(&core);
-            if let Ok(n) = core.store.trim_log(LOG_KEEP)
+            if let Ok(n) = core.store.trim_log(self::core::LOG_KEEP)
                 && n > 0
             {
                 tracing::info!("trimmed {n} old log entries");
@@ -99,6 +80,10 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
         .ok();
     }
 
+    {
+        let core = core.clone();
+        tokio::spawn(async move { core.flush_log_entries().await });
+    }
     start_repositories(&core).await?;
     tokio::spawn(reload::watch(core.clone()));
     let server = tokio::spawn(server::serve(core.clone(), listener));
@@ -120,17 +105,12 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
             let _ = lock.lock().await;
         }
     };
-    if tokio::time::timeout(Duration::from_secs(20), waiting)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(20), waiting).await.is_err() {
         tracing::warn!(
             "work still in flight after 20 s; its intent is journaled and will be settled on restart"
         );
     }
-    let handles: Vec<_> = std::mem::take(&mut *core.repos.lock().await)
-        .into_values()
-        .collect();
+    let handles: Vec<_> = std::mem::take(&mut *core.repos.lock().await).into_values().collect();
     for handle in handles {
         let _ = tokio::time::timeout(Duration::from_secs(5), handle.task).await;
     }

@@ -26,10 +26,8 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
     let repo = root.to_string_lossy().into_owned();
     let mut intake = Intake::default();
     for draft in drafts {
-        let known = core
-            .store
-            .proposal_by_fingerprint(&draft.fingerprint)
-            .map_err(|e| e.to_string())?;
+        let known =
+            core.store.proposal_by_fingerprint(&draft.fingerprint).map_err(|e| e.to_string())?;
         if known.as_ref().is_some_and(|p| p.state.blocks_repeat()) {
             intake.skipped += 1;
             continue;
@@ -77,18 +75,11 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
                 note: None,
             }],
         };
-        core.store
-            .put_proposal(&proposal)
-            .map_err(|e| e.to_string())?;
+        core.store.put_proposal(&proposal).map_err(|e| e.to_string())?;
         if decision.autonomy == Autonomy::Auto {
             let by = format!("policy ({})", decision.decided_by);
             proposal
-                .advance(
-                    Step::Approve,
-                    &by,
-                    Some(format!("autonomy {}", decision.autonomy)),
-                    now,
-                )
+                .advance(Step::Approve, &by, Some(format!("autonomy {}", decision.autonomy)), now)
                 .map_err(|e| e.to_string())?;
             apply_approved(core, &mut proposal, &by);
             if proposal.state == State::Applied {
@@ -125,9 +116,10 @@ pub fn refresh_pending(core: &Core, root: &Path, task: &str) -> Result<usize, St
     let mut marked = 0;
     let pending: Vec<Proposal> = core
         .store
-        .proposals()
-        .filter_map(Result::ok)
-        .filter(|p| p.state == State::Pending && p.task == task && p.repo == repo)
+        .proposals_in(State::Pending)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|p| p.task == task && p.repo == repo)
         .collect();
     for mut p in pending {
         if let Ok(Some(why)) = apply::stale_reason(root, &p.change) {
@@ -135,13 +127,9 @@ pub fn refresh_pending(core: &Core, root: &Path, task: &str) -> Result<usize, St
                 .map_err(|e| e.to_string())?;
             core.store.put_proposal(&p).map_err(|e| e.to_string())?;
             core.log(
-                LogEntry::new(
-                    LogKind::Decision,
-                    Some(&repo),
-                    format!("#{} is stale: {why}", p.id),
-                )
-                .task(task)
-                .proposal(p.id),
+                LogEntry::new(LogKind::Decision, Some(&repo), format!("#{} is stale: {why}", p.id))
+                    .task(task)
+                    .proposal(p.id),
             );
             marked += 1;
         }
@@ -174,16 +162,8 @@ pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: &str) {
         (state, Some(why)) => format!("#{id} {state}: {why}"),
         (state, None) => format!("#{id} {state}"),
     };
-    let kind = if proposal.state == State::Failed {
-        LogKind::Error
-    } else {
-        LogKind::Decision
-    };
-    core.log(
-        LogEntry::new(kind, Some(&proposal.repo), message)
-            .task(&proposal.task)
-            .proposal(id),
-    );
+    let kind = if proposal.state == State::Failed { LogKind::Error } else { LogKind::Decision };
+    core.log(LogEntry::new(kind, Some(&proposal.repo), message).task(&proposal.task).proposal(id));
 }
 
 /// Undoes an applied proposal through the intent journal; the error says why not.
@@ -202,9 +182,7 @@ pub fn undo_applied(core: &Core, proposal: &mut Proposal, by: &str) -> Result<()
     let result = apply::undo(&root, &record, &mut journal);
     let outcome = match result {
         Ok(UndoOutcome::Undone) => {
-            proposal
-                .advance(Step::Undo, by, None, Utc::now())
-                .map_err(|e| e.to_string())?;
+            proposal.advance(Step::Undo, by, None, Utc::now()).map_err(|e| e.to_string())?;
             Ok(())
         }
         Ok(UndoOutcome::Refused(why)) => Err(why),
@@ -230,18 +208,9 @@ fn journal_for(
     forward: bool,
 ) -> impl FnMut(&UndoRecord) -> Result<(), ApplyError> + '_ {
     move |plan: &UndoRecord| {
-        let intent = Intent {
-            proposal: id,
-            forward,
-            plan: plan.clone(),
-            started_at: Utc::now(),
-        };
-        core.store
-            .put_intent(&intent)
-            .map_err(|e| ApplyError::Journal(e.to_string()))?;
-        core.store
-            .flush_blocking()
-            .map_err(|e| ApplyError::Journal(e.to_string()))
+        let intent = Intent { proposal: id, forward, plan: plan.clone(), started_at: Utc::now() };
+        core.store.put_intent(&intent).map_err(|e| ApplyError::Journal(e.to_string()))?;
+        core.store.flush_blocking().map_err(|e| ApplyError::Journal(e.to_string()))
     }
 }
 
@@ -269,11 +238,5 @@ pub fn notice(p: &Proposal, kind: NoticeKind) -> Notice {
         NoticeKind::Applied => format!("{repo_name}: applied {} (#{})", p.title, p.id),
         NoticeKind::Failure => format!("{repo_name}: {} failed", p.title),
     };
-    Notice {
-        repo: p.repo.clone(),
-        summary,
-        body: p.why.clone(),
-        proposal: Some(p.id),
-        kind,
-    }
+    Notice { repo: p.repo.clone(), summary, body: p.why.clone(), proposal: Some(p.id), kind }
 }

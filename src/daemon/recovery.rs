@@ -48,11 +48,7 @@ pub fn settle_intents(core: &Core) {
         let what = if intent.forward { "apply" } else { "undo" };
         let message = match settle(&root, &intent.plan, intent.forward) {
             Ok(Settled::Completed) => {
-                let step = if intent.forward {
-                    Step::Apply
-                } else {
-                    Step::Undo
-                };
+                let step = if intent.forward { Step::Apply } else { Step::Undo };
                 if intent.forward {
                     proposal.undo = Some(intent.plan.clone());
                 }
@@ -72,17 +68,11 @@ pub fn settle_intents(core: &Core) {
                     // Give the user's decision back to the user; routine automatic work
                     // (snapshots) simply fails and is redone by the next run.
                     let user_decided = proposal.history.last().is_some_and(|h| h.by == "user");
-                    let step = if user_decided {
-                        Step::Interrupt
-                    } else {
-                        Step::Fail
-                    };
+                    let step = if user_decided { Step::Interrupt } else { Step::Fail };
                     let _ = proposal.advance(
                         step,
                         "kairos (recovery)",
-                        Some(format!(
-                            "the {what} was interrupted by a crash and rolled back"
-                        )),
+                        Some(format!("the {what} was interrupted by a crash and rolled back")),
                         Utc::now(),
                     );
                 }
@@ -119,10 +109,7 @@ pub fn note_interrupted_runs(core: &Core) {
                 LogEntry::new(
                     LogKind::Daemon,
                     Some(&mark.repo),
-                    format!(
-                        "the {} run started at {} was interrupted",
-                        mark.task, mark.started_at
-                    ),
+                    format!("the {} run started at {} was interrupted", mark.task, mark.started_at),
                 )
                 .task(&mark.task),
             );

@@ -15,14 +15,8 @@ use crate::watch::fs::RawFs;
 /// until it is fixed.
 pub fn initial(core_paths: &crate::paths::Paths) -> ConfigState {
     match Config::load(&core_paths.config_file()) {
-        Ok(config) => ConfigState {
-            config: Arc::new(config),
-            error: None,
-        },
-        Err(e) => ConfigState {
-            config: Arc::new(Config::default()),
-            error: Some(e.to_string()),
-        },
+        Ok(config) => ConfigState { config: Arc::new(config), error: None },
+        Err(e) => ConfigState { config: Arc::new(Config::default()), error: Some(e.to_string()) },
     }
 }
 
@@ -32,10 +26,7 @@ pub async fn reload(core: &Arc<Core>) {
     let previous = core.config_state();
     match Config::load(&path) {
         Ok(config) => {
-            core.set_config(ConfigState {
-                config: Arc::new(config),
-                error: None,
-            });
+            core.set_config(ConfigState { config: Arc::new(config), error: None });
             core.log(LogEntry::new(
                 LogKind::Daemon,
                 None,
@@ -54,10 +45,7 @@ pub async fn reload(core: &Arc<Core>) {
                     format!("config not reloaded, the last good settings stay in force: {message}"),
                 ));
             }
-            core.set_config(ConfigState {
-                config: previous.config,
-                error: Some(message),
-            });
+            core.set_config(ConfigState { config: previous.config, error: Some(message) });
         }
     }
 }
@@ -66,18 +54,12 @@ pub async fn reload(core: &Arc<Core>) {
 pub async fn watch(core: Arc<Core>) {
     let dir = core.paths.config_dir.clone();
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        tracing::warn!(
-            "cannot create {}: {e}; settings will not reload live",
-            dir.display()
-        );
+        tracing::warn!("cannot create {}: {e}; settings will not reload live", dir.display());
         return;
     }
     let mut sub = core.fs.add_route(&dir);
     if let Err(e) = core.fs.watch(&dir, false) {
-        tracing::warn!(
-            "cannot watch {}: {e}; settings will not reload live",
-            dir.display()
-        );
+        tracing::warn!("cannot watch {}: {e}; settings will not reload live", dir.display());
     }
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut shutdown = core.shutdown.clone();

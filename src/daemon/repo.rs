@@ -26,10 +26,7 @@ use crate::watch::fs::{RawFs, Subscription};
 /// Requests other components make of a repository actor.
 pub enum Signal {
     /// Run a task now and report what it did.
-    RunNow {
-        task: String,
-        reply: oneshot::Sender<Result<String, String>>,
-    },
+    RunNow { task: String, reply: oneshot::Sender<Result<String, String>> },
     /// The settings changed: recompute schedules.
     ConfigChanged,
 }
@@ -68,12 +65,7 @@ pub fn spawn(core: Arc<Core>, root: PathBuf, registered: bool) -> RepoHandle {
         last_failure: BTreeMap::new(),
     };
     let task = tokio::spawn(actor.run());
-    RepoHandle {
-        tx,
-        runtime,
-        registered,
-        task,
-    }
+    RepoHandle { tx, runtime, registered, task }
 }
 
 struct RepoActor {
@@ -127,14 +119,9 @@ impl RepoActor {
                 },
                 _ = tokio::time::sleep_until(deadline) => self.on_timers().await,
             }
-            if self
-                .fs
-                .overflow
-                .swap(false, std::sync::atomic::Ordering::SeqCst)
-            {
+            if self.fs.overflow.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 self.pending_rescan = true;
-                self.flush_at
-                    .get_or_insert_with(|| Instant::now() + COLLECT);
+                self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
             }
         }
         self.core.fs.remove(&self.root);
@@ -145,11 +132,7 @@ impl RepoActor {
     }
 
     fn quiet(&self) -> Duration {
-        self.core
-            .config()
-            .task(SNAPSHOT)
-            .map(|t| t.quiet)
-            .unwrap_or(Duration::from_secs(30))
+        self.core.config().task(SNAPSHOT).map(|t| t.quiet).unwrap_or(Duration::from_secs(30))
     }
 
     fn collect(&mut self, raw: RawFs) {
@@ -164,30 +147,21 @@ impl RepoActor {
             }
             RawFs::Rescan => self.pending_rescan = true,
         }
-        self.flush_at
-            .get_or_insert_with(|| Instant::now() + COLLECT);
+        self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
     }
 
     fn next_deadline(&self) -> Instant {
         let now = Instant::now();
-        let cron = self.next_cron.values().min().map(|at| {
-            now + (*at - Utc::now())
-                .to_std()
-                .unwrap_or_default()
-                .min(CLOCK_CHECK)
-        });
-        [
-            self.flush_at,
-            self.snapshot_at,
-            self.git_at,
-            self.idle_at,
-            cron,
-            Some(self.health_at),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(now + CLOCK_CHECK)
+        let cron = self
+            .next_cron
+            .values()
+            .min()
+            .map(|at| now + (*at - Utc::now()).to_std().unwrap_or_default().min(CLOCK_CHECK));
+        [self.flush_at, self.snapshot_at, self.git_at, self.idle_at, cron, Some(self.health_at)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + CLOCK_CHECK)
     }
 
     async fn on_timers(&mut self) {
@@ -220,12 +194,8 @@ impl RepoActor {
             self.trigger(PRUNE_BRANCHES, "idle").await;
         }
         let wall = Utc::now();
-        let fired: Vec<&'static str> = self
-            .next_cron
-            .iter()
-            .filter(|(_, at)| **at <= wall)
-            .map(|(t, _)| *t)
-            .collect();
+        let fired: Vec<&'static str> =
+            self.next_cron.iter().filter(|(_, at)| **at <= wall).map(|(t, _)| *t).collect();
         for task in fired {
             self.event(&format!("schedule fired for {task}"));
             self.trigger(task, "schedule").await;
@@ -280,15 +250,9 @@ impl RepoActor {
     }
 
     fn event(&self, text: &str) {
-        self.runtime
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .last_event = Some(TimedText {
-            at: Utc::now(),
-            text: text.to_owned(),
-        });
-        self.core
-            .log(LogEntry::new(LogKind::Event, Some(&self.key), text));
+        self.runtime.lock().unwrap_or_else(|e| e.into_inner()).last_event =
+            Some(TimedText { at: Utc::now(), text: text.to_owned() });
+        self.core.log(LogEntry::new(LogKind::Event, Some(&self.key), text));
     }
 
     /// Reads the refs, logs how they changed, and re-runs branch tasks when they did.
@@ -314,10 +278,7 @@ impl RepoActor {
         };
         let key = format!("refs:{}", self.key);
         let before: Option<RefState> = self.core.store.recall(&key).ok().flatten();
-        let changes = before
-            .as_ref()
-            .map(|b| b.changes_to(&now))
-            .unwrap_or_default();
+        let changes = before.as_ref().map(|b| b.changes_to(&now)).unwrap_or_default();
         if before.as_ref() != Some(&now) {
             let _ = self.core.store.remember(&key, &now);
         }
@@ -364,8 +325,7 @@ impl RepoActor {
             (_, RepoHealth::Ok) => {
                 if let Err(e) = self.core.fs.watch(&self.root, true) {
                     let why = format!("cannot watch: {e}");
-                    self.core
-                        .log(LogEntry::new(LogKind::Error, Some(&self.key), why.clone()));
+                    self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), why.clone()));
                     self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state =
                         RepoHealth::Error(why);
                     return;
@@ -418,10 +378,7 @@ impl RepoActor {
                 });
             }
         }
-        self.runtime
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .next_runs = next_runs;
+        self.runtime.lock().unwrap_or_else(|e| e.into_inner()).next_runs = next_runs;
     }
 
     async fn run_task_now(&mut self, task: &str) -> Result<String, String> {
@@ -429,12 +386,7 @@ impl RepoActor {
             return Err(tasks::TaskError::Unknown(task.to_owned()).to_string());
         };
         if !self.healthy() {
-            let state = self
-                .runtime
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .state
-                .clone();
+            let state = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state.clone();
             return Err(format!("the repository is disabled: {state:?}"));
         }
         if info.name == SNAPSHOT {
@@ -506,18 +458,10 @@ impl RepoActor {
         mark.finished_at = Some(Utc::now());
         mark.result = Some(summary.clone());
         let _ = self.core.store.remember(&mark_key, &mark);
-        let kind = if result.is_ok() {
-            LogKind::Run
-        } else {
-            LogKind::Error
-        };
+        let kind = if result.is_ok() { LogKind::Run } else { LogKind::Error };
         self.core.log(
-            LogEntry::new(
-                kind,
-                Some(&self.key),
-                format!("{task} ({trigger}): {summary}"),
-            )
-            .task(task),
+            LogEntry::new(kind, Some(&self.key), format!("{task} ({trigger}): {summary}"))
+                .task(task),
         );
         match result {
             Ok(_) => {
@@ -547,20 +491,15 @@ fn not_ignored(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
     let Ok(repo) = crate::git::open(root) else {
         return paths;
     };
-    let mut out: Vec<PathBuf> = paths
-        .into_iter()
-        .filter(|p| !repo.is_path_ignored(p).unwrap_or(false))
-        .collect();
+    let mut out: Vec<PathBuf> =
+        paths.into_iter().filter(|p| !repo.is_path_ignored(p).unwrap_or(false)).collect();
     out.sort();
     out
 }
 
 fn describe_changes(paths: &[PathBuf]) -> String {
-    let shown: Vec<String> = paths
-        .iter()
-        .take(3)
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    let shown: Vec<String> =
+        paths.iter().take(3).map(|p| p.to_string_lossy().into_owned()).collect();
     let more = paths.len().saturating_sub(shown.len());
     let noun = if paths.len() == 1 { "file" } else { "files" };
     let mut text = format!("{} {noun} changed: {}", paths.len(), shown.join(", "));

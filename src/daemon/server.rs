@@ -56,10 +56,8 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
     };
     let client_protocol = hello.pointer("/hello/protocol").and_then(|v| v.as_u64());
     if client_protocol != Some(u64::from(PROTOCOL_VERSION)) {
-        let client_version = hello
-            .pointer("/hello/version")
-            .and_then(|v| v.as_str())
-            .unwrap_or("unknown");
+        let client_version =
+            hello.pointer("/hello/version").and_then(|v| v.as_str()).unwrap_or("unknown");
         let message = match client_protocol {
             Some(p) => format!(
                 "protocol mismatch: this kairos client (version {client_version}) speaks protocol {p}, the running daemon (version {}) speaks protocol {PROTOCOL_VERSION}",
@@ -68,11 +66,8 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
             None => "expected a kairos hello first ({\"hello\":{\"protocol\":N,...}})".to_owned(),
         };
         let hint = Some("use the kairos binary that matches the daemon, or restart the daemon with the new binary (systemctl --user restart kairos)".to_owned());
-        write_frame(
-            &mut write,
-            &Response::error(ErrorCode::ProtocolMismatch, message, hint),
-        )
-        .await?;
+        write_frame(&mut write, &Response::error(ErrorCode::ProtocolMismatch, message, hint))
+            .await?;
         return Ok(());
     }
     let ours = Greeting::Hello {
@@ -98,11 +93,7 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
             Err(e) => return Err(e),
         };
         tracing::debug!(?request, "request");
-        if let Request::Log {
-            limit,
-            follow: true,
-        } = request
-        {
+        if let Request::Log { limit, follow: true } = request {
             return handlers::follow_log(&core, limit, &mut write).await;
         }
         let response = handlers::handle(&core, request).await;

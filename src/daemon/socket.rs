@@ -16,17 +16,11 @@ pub enum SocketError {
     #[error("{path} belongs to another user; kairos will not put its socket there")]
     NotOurs { path: String },
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SocketError + '_ {
-    move |source| SocketError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| SocketError::Io { path: path.display().to_string(), source }
 }
 
 /// Fails when a daemon already answers on the socket: checked before anything else is
@@ -42,16 +36,10 @@ pub fn refuse_if_running(paths: &Paths) -> Result<(), SocketError> {
 /// Creates the runtime directory (0700, ours) and binds the socket (0600).
 pub fn bind(paths: &Paths) -> Result<UnixListener, SocketError> {
     let dir = &paths.runtime_dir;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io(dir))?;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
     let meta = fs::metadata(dir).map_err(io(dir))?;
     if meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err(SocketError::NotOurs {
-            path: dir.display().to_string(),
-        });
+        return Err(SocketError::NotOurs { path: dir.display().to_string() });
     }
     if meta.mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;

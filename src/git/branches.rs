@@ -21,10 +21,7 @@ pub fn default_branch(repo: &Repository) -> Option<String> {
     {
         return Some(name);
     }
-    ["main", "master", "trunk"]
-        .into_iter()
-        .find(|n| exists(n))
-        .map(str::to_owned)
+    ["main", "master", "trunk"].into_iter().find(|n| exists(n)).map(str::to_owned)
 }
 
 /// Local branches other than `default` whose tip is contained in `default`, with that
@@ -63,9 +60,7 @@ pub fn merged_branches(
 }
 
 fn never_committed_on(repo: &Repository, branch: &str) -> bool {
-    repo.reflog(&format!("refs/heads/{branch}"))
-        .map(|log| log.len() <= 1)
-        .unwrap_or(false)
+    repo.reflog(&format!("refs/heads/{branch}")).map(|log| log.len() <= 1).unwrap_or(false)
 }
 
 /// The upstream configuration of `branch` (`branch.<name>.remote` and `.merge`).

@@ -35,9 +35,7 @@ pub fn discover_root(path: &Path) -> Result<PathBuf, String> {
             path.display()
         )
     })?;
-    let root = root
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
     Ok(root)
 }
 

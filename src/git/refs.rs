@@ -27,11 +27,7 @@ impl RefState {
                 Ok(Some(target)) => Some(target.to_owned()),
                 _ => head.target().map(|o| o.to_string()),
             };
-            state.head_commit = head
-                .resolve()
-                .ok()
-                .and_then(|r| r.target())
-                .map(|o| o.to_string());
+            state.head_commit = head.resolve().ok().and_then(|r| r.target()).map(|o| o.to_string());
         }
         for branch in repo.branches(Some(git2::BranchType::Local))? {
             let (branch, _) = branch?;
@@ -64,11 +60,9 @@ impl RefState {
         for (name, target) in &now.branches {
             match self.branches.get(name) {
                 None => events.push(format!("branch {name} created at {}", short(target))),
-                Some(old) if old != target => events.push(format!(
-                    "branch {name} moved {} → {}",
-                    short(old),
-                    short(target)
-                )),
+                Some(old) if old != target => {
+                    events.push(format!("branch {name} moved {} → {}", short(old), short(target)))
+                }
                 _ => {}
             }
         }
@@ -114,39 +108,24 @@ mod tests {
         RefState {
             head: Some("refs/heads/main".into()),
             head_commit: Some("aaaaaaaaaa".into()),
-            branches: branches
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
+            branches: branches.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             upstreams: BTreeMap::new(),
         }
     }
 
     #[test]
     fn branch_lifecycle_is_described() {
-        let before = state(&[
-            ("main", "aaaaaaaaaa"),
-            ("old", "bbbbbbbbbb"),
-            ("moving", "cccccccccc"),
-        ]);
-        let after = state(&[
-            ("main", "aaaaaaaaaa"),
-            ("new", "dddddddddd"),
-            ("moving", "eeeeeeeeee"),
-        ]);
+        let before =
+            state(&[("main", "aaaaaaaaaa"), ("old", "bbbbbbbbbb"), ("moving", "cccccccccc")]);
+        let after =
+            state(&[("main", "aaaaaaaaaa"), ("new", "dddddddddd"), ("moving", "eeeeeeeeee")]);
         let events = before.changes_to(&after);
-        assert!(
-            events.contains(&"branch new created at dddddddd".to_string()),
-            "{events:?}"
-        );
+        assert!(events.contains(&"branch new created at dddddddd".to_string()), "{events:?}");
         assert!(
             events.contains(&"branch moving moved cccccccc → eeeeeeee".to_string()),
             "{events:?}"
         );
-        assert!(
-            events.contains(&"branch old deleted (was bbbbbbbb)".to_string()),
-            "{events:?}"
-        );
+        assert!(events.contains(&"branch old deleted (was bbbbbbbb)".to_string()), "{events:?}");
         assert_eq!(events.len(), 3);
     }
 

@@ -16,13 +16,31 @@ pub fn snapshot_ref(branch: Option<&str>) -> String {
 /// The work happens in a copy of `.git/index`: the copy gives libgit2 the stat cache, so
 /// unchanged files are not hashed again, and the real index file is never opened for
 /// writing.
-pub fn snapshot_tree(repo: &Repository) -> Result<Oid, git2::Error> {
+///
+/// Files larger than `max_file_size` are left out (a tracked one keeps the content it
+/// has in the index); the second value counts them.
+pub fn snapshot_tree(repo: &Repository, max_file_size: u64) -> Result<(Oid, usize), git2::Error> {
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))?
+        .to_owned();
     let scratch = ScratchIndex::new(repo)?;
     let mut index = git2::Index::open(&scratch.path)?;
     repo.set_index(&mut index)?;
-    index.add_all(["*"].iter(), IndexAddOption::DEFAULT, None)?;
-    index.update_all(["*"].iter(), None)?;
-    index.write_tree_to(repo)
+    let mut too_big = std::collections::HashSet::new();
+    // 0 adds the path, a positive value skips it.
+    let mut skip_huge = |path: &std::path::Path, _: &[u8]| -> i32 {
+        match std::fs::symlink_metadata(workdir.join(path)) {
+            Ok(meta) if meta.is_file() && meta.len() > max_file_size => {
+                too_big.insert(path.to_owned());
+                1
+            }
+            _ => 0,
+        }
+    };
+    index.add_all(["*"].iter(), IndexAddOption::DEFAULT, Some(&mut skip_huge))?;
+    index.update_all(["*"].iter(), Some(&mut skip_huge))?;
+    Ok((index.write_tree_to(repo)?, too_big.len()))
 }
 
 /// Creates the snapshot commit without moving any ref; the apply moves the ref.

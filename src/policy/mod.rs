@@ -55,17 +55,9 @@ pub fn default_autonomy(action: &str) -> Autonomy {
 pub fn decide(action: &str, at: DateTime<Utc>) -> Decision {
     let wanted = default_autonomy(action);
     if wanted == Autonomy::Auto && !is_reversible(action) {
-        return Decision {
-            autonomy: Autonomy::Propose,
-            decided_by: "cap".into(),
-            at,
-        };
+        return Decision { autonomy: Autonomy::Propose, decided_by: "cap".into(), at };
     }
-    Decision {
-        autonomy: wanted,
-        decided_by: "default".into(),
-        at,
-    }
+    Decision { autonomy: wanted, decided_by: "default".into(), at }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 pub use log::{LogEntry, LogKind};
 
-use crate::proposal::{Proposal, ProposalId, UndoRecord};
+use crate::proposal::{Proposal, ProposalId, State, UndoRecord};
 
 /// The layout version of the store; bump it with a migration in `open`.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -48,6 +48,8 @@ pub struct Store {
     meta: sled::Tree,
     proposals: sled::Tree,
     fingerprints: sled::Tree,
+    /// `state \0 id` → (): lists and counts proposals by state without decoding them all.
+    by_state: sled::Tree,
     log: sled::Tree,
     journal: sled::Tree,
     memory: sled::Tree,
@@ -59,6 +61,9 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(16 * 1024 * 1024)
+            // No background flusher waking twice a second: kairos flushes at the end of
+            // each unit of work (and the daemon's log flusher after each burst of entries).
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
@@ -70,6 +75,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             proposals: db.open_tree("proposals")?,
             fingerprints: db.open_tree("fingerprints")?,
+            by_state: db.open_tree("by_state")?,
             log: db.open_tree("log")?,
             journal: db.open_tree("journal")?,
             memory: db.open_tree("memory")?,
@@ -77,17 +83,12 @@ impl Store {
         };
         match store.meta.get("schema_version")? {
             None => {
-                store
-                    .meta
-                    .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                store.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
             }
             Some(v) => {
                 let found = u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 8]));
                 if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema {
-                        path: dir.display().to_string(),
-                        found,
-                    });
+                    return Err(StoreError::NewerSchema { path: dir.display().to_string(), found });
                 }
             }
         }
@@ -108,17 +109,10 @@ impl Store {
 
     fn next_id(&self, counter: &str) -> Result<u64, StoreError> {
         let next = self.meta.update_and_fetch(counter, |old| {
-            let n = old
-                .map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
-                .unwrap_or(0);
+            let n = old.map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0);
             Some((n + 1).to_be_bytes().to_vec())
         })?;
-        Ok(u64::from_be_bytes(
-            next.expect("just set")
-                .as_ref()
-                .try_into()
-                .expect("8 bytes"),
-        ))
+        Ok(u64::from_be_bytes(next.expect("just set").as_ref().try_into().expect("8 bytes")))
     }
 
     pub fn next_proposal_id(&self) -> Result<ProposalId, StoreError> {
@@ -126,11 +120,41 @@ impl Store {
     }
 
     pub fn put_proposal(&self, p: &Proposal) -> Result<(), StoreError> {
-        self.proposals
-            .insert(p.id.to_be_bytes(), serde_json::to_vec(p)?)?;
-        self.fingerprints
-            .insert(p.fingerprint.as_bytes(), &p.id.to_be_bytes())?;
+        let previous = self.proposals.insert(p.id.to_be_bytes(), serde_json::to_vec(p)?)?;
+        if let Some(previous) = previous {
+            let previous: Proposal = serde_json::from_slice(&previous)?;
+            if previous.state != p.state {
+                self.by_state.remove(state_key(previous.state, p.id))?;
+            }
+        }
+        self.by_state.insert(state_key(p.state, p.id), &[])?;
+        self.fingerprints.insert(p.fingerprint.as_bytes(), &p.id.to_be_bytes())?;
         Ok(())
+    }
+
+    /// The proposals in `state`, oldest first.
+    pub fn proposals_in(&self, state: State) -> Result<Vec<Proposal>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.by_state.scan_prefix(state_prefix(state)).keys() {
+            let key = key?;
+            let id = u64::from_be_bytes(key[key.len() - 8..].try_into().expect("8-byte id"));
+            if let Some(p) = self.proposal(id)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many proposals are in each state (states with none are left out).
+    pub fn count_by_state(&self) -> Result<Vec<(State, usize)>, StoreError> {
+        let mut counts = Vec::new();
+        for state in State::ALL {
+            let n = self.by_state.scan_prefix(state_prefix(state)).keys().count();
+            if n > 0 {
+                counts.push((state, n));
+            }
+        }
+        Ok(counts)
     }
 
     pub fn proposal(&self, id: ProposalId) -> Result<Option<Proposal>, StoreError> {
@@ -139,10 +163,7 @@ impl Store {
 
     /// Every proposal, oldest first.
     pub fn proposals(&self) -> impl Iterator<Item = Result<Proposal, StoreError>> + '_ {
-        self.proposals
-            .iter()
-            .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
+        self.proposals.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?))
     }
 
     /// The latest proposal made with `fingerprint`.
@@ -158,8 +179,7 @@ impl Store {
 
     pub fn append_log(&self, mut entry: LogEntry) -> Result<LogEntry, StoreError> {
         entry.seq = self.next_id("next_log_seq")?;
-        self.log
-            .insert(entry.seq.to_be_bytes(), serde_json::to_vec(&entry)?)?;
+        self.log.insert(entry.seq.to_be_bytes(), serde_json::to_vec(&entry)?)?;
         Ok(entry)
     }
 
@@ -187,8 +207,7 @@ impl Store {
     }
 
     pub fn put_intent(&self, intent: &Intent) -> Result<(), StoreError> {
-        self.journal
-            .insert(intent.proposal.to_be_bytes(), serde_json::to_vec(intent)?)?;
+        self.journal.insert(intent.proposal.to_be_bytes(), serde_json::to_vec(intent)?)?;
         Ok(())
     }
 
@@ -198,11 +217,7 @@ impl Store {
     }
 
     pub fn intents(&self) -> Result<Vec<Intent>, StoreError> {
-        self.journal
-            .iter()
-            .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
-            .collect()
+        self.journal.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
     }
 
     /// What kairos remembers under `key` (repository state, task state).
@@ -219,19 +234,27 @@ impl Store {
             .scan_prefix(prefix.as_bytes())
             .map(|kv| {
                 let (k, v) = kv?;
-                Ok((
-                    String::from_utf8_lossy(&k).into_owned(),
-                    serde_json::from_slice(&v)?,
-                ))
+                Ok((String::from_utf8_lossy(&k).into_owned(), serde_json::from_slice(&v)?))
             })
             .collect()
     }
 
     pub fn remember<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        self.memory
-            .insert(key.as_bytes(), serde_json::to_vec(value)?)?;
+        self.memory.insert(key.as_bytes(), serde_json::to_vec(value)?)?;
         Ok(())
     }
+}
+
+fn state_prefix(state: State) -> Vec<u8> {
+    let mut key = state.as_str().as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+fn state_key(state: State, id: ProposalId) -> Vec<u8> {
+    let mut key = state_prefix(state);
+    key.extend_from_slice(&id.to_be_bytes());
+    key
 }
 
 fn get_json<T: DeserializeOwned>(
@@ -252,9 +275,7 @@ mod tests {
     fn a_second_open_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(dir.path()).unwrap();
-        let err = Store::open(dir.path())
-            .err()
-            .expect("second open must fail");
+        let err = Store::open(dir.path()).err().expect("second open must fail");
         assert!(matches!(err, StoreError::Locked(_)), "{err}");
     }
 
@@ -263,14 +284,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store
-                .meta
-                .insert("schema_version", &99u64.to_be_bytes())
-                .unwrap();
+            store.meta.insert("schema_version", &99u64.to_be_bytes()).unwrap();
             store.flush_blocking().unwrap();
         }
         let err = Store::open(dir.path()).err().expect("must refuse");
         assert!(err.to_string().contains("newer kairos"), "{err}");
+    }
+
+    #[test]
+    fn proposals_are_listed_and_counted_by_state() {
+        use crate::proposal::{Change, Step};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = chrono::Utc::now();
+        let mut made = Vec::new();
+        for id in 1..=3 {
+            let p = Proposal {
+                id,
+                repo: "/r".into(),
+                task: "t".into(),
+                action: "a".into(),
+                title: format!("p{id}"),
+                why: String::new(),
+                state: State::Pending,
+                created_at: now,
+                updated_at: now,
+                fingerprint: format!("f{id}"),
+                change: Change::Restore { snapshot: "s".into(), paths: vec![] },
+                decision: None,
+                undo: None,
+                history: vec![],
+            };
+            store.put_proposal(&p).unwrap();
+            made.push(p);
+        }
+        made[1].advance(Step::Reject, "user", None, now).unwrap();
+        store.put_proposal(&made[1]).unwrap();
+        let pending: Vec<u64> =
+            store.proposals_in(State::Pending).unwrap().iter().map(|p| p.id).collect();
+        assert_eq!(pending, [1, 3]);
+        assert_eq!(
+            store.count_by_state().unwrap(),
+            vec![(State::Pending, 2), (State::Rejected, 1)]
+        );
+        assert_eq!(store.proposal_by_fingerprint("f2").unwrap().unwrap().state, State::Rejected);
     }
 
     #[test]
@@ -280,22 +337,15 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             assert_eq!(store.next_proposal_id().unwrap(), 1);
             assert_eq!(store.next_proposal_id().unwrap(), 2);
-            store
-                .append_log(LogEntry::new(LogKind::Daemon, None, "one"))
-                .unwrap();
+            store.append_log(LogEntry::new(LogKind::Daemon, None, "one")).unwrap();
             store.flush_blocking().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.next_proposal_id().unwrap(), 3);
-        let e = store
-            .append_log(LogEntry::new(LogKind::Daemon, None, "two"))
-            .unwrap();
+        let e = store.append_log(LogEntry::new(LogKind::Daemon, None, "two")).unwrap();
         assert_eq!(e.seq, 2);
         let tail = store.log_tail(10).unwrap();
-        assert_eq!(
-            tail.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
-            ["one", "two"]
-        );
+        assert_eq!(tail.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["one", "two"]);
         assert_eq!(store.trim_log(1).unwrap(), 1);
         assert_eq!(store.log_tail(10).unwrap().len(), 1);
     }

@@ -66,5 +66,5 @@ pub fn run(name: &str, root: &Path, settings: &TaskSettings) -> Result<Vec<Draft
 
 /// Takes a snapshot now, whatever the quiet period (used before a restore).
 pub fn snapshot_now(repo: &git2::Repository, why: &str) -> Result<Option<Draft>, git2::Error> {
-    snapshot::draft(repo, why)
+    snapshot::draft(repo, why, crate::config::DEFAULT_MAX_FILE_SIZE)
 }

@@ -12,18 +12,22 @@ pub fn run(repo: &Repository, settings: &TaskSettings) -> Result<Option<Draft>, 
         "uncommitted work, saved after {} without file changes",
         humantime::format_duration(settings.quiet)
     );
-    draft(repo, &why)
+    draft(repo, &why, settings.max_file_size)
 }
 
 /// Builds the snapshot commit (objects only) and the proposal that points the ref at it;
 /// `None` when the working tree is unchanged since the last snapshot.
-pub fn draft(repo: &Repository, why: &str) -> Result<Option<Draft>, git2::Error> {
+pub fn draft(
+    repo: &Repository,
+    why: &str,
+    max_file_size: u64,
+) -> Result<Option<Draft>, git2::Error> {
     let branch = git::current_branch(repo);
     let reference = git::snapshot_ref(branch.as_deref());
     let previous = repo.refname_to_id(&reference).ok();
     let head_commit = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
 
-    let tree = git::snapshot_tree(repo)?;
+    let (tree, skipped) = git::snapshot_tree(repo, max_file_size)?;
     let base_tree = match previous {
         Some(prev) => Some(repo.find_commit(prev)?.tree_id()),
         None => head_commit.as_ref().map(|c| c.tree_id()),
@@ -33,18 +37,20 @@ pub fn draft(repo: &Repository, why: &str) -> Result<Option<Draft>, git2::Error>
     }
     let old_tree = base_tree.map(|t| repo.find_tree(t)).transpose()?;
     let new_tree = repo.find_tree(tree)?;
-    let files_changed = repo
-        .diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?
-        .deltas()
-        .len();
+    let files_changed =
+        repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?.deltas().len();
 
     let branch_name = branch.unwrap_or_else(|| "detached HEAD".into());
-    let head_id = head_commit
-        .map(|c| c.id().to_string())
-        .unwrap_or_else(|| "none".into());
-    let message = format!(
+    let head_id = head_commit.map(|c| c.id().to_string()).unwrap_or_else(|| "none".into());
+    let mut message = format!(
         "kairos snapshot of {branch_name}\n\nHEAD: {head_id}\nFiles changed since the previous snapshot: {files_changed}\n"
     );
+    if skipped > 0 {
+        message.push_str(&format!(
+            "Files left out, larger than {}: {skipped}\n",
+            bytesize::ByteSize::b(max_file_size)
+        ));
+    }
     let commit = git::write_snapshot_commit(repo, tree, previous, &message)?;
     Ok(Some(Draft {
         action: "git.snapshot".into(),

@@ -54,57 +54,36 @@ impl FsWatcher {
                 }
             }
         })?;
-        Ok(FsWatcher {
-            watcher: Mutex::new(watcher),
-            routes,
-        })
+        Ok(FsWatcher { watcher: Mutex::new(watcher), routes })
     }
 
     /// Routes events under `root` to a new subscription (call `watch` to start them).
     pub fn add_route(&self, root: &Path) -> Subscription {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let overflow = Arc::new(AtomicBool::new(false));
-        self.routes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Route {
-                root: root.to_owned(),
-                tx,
-                overflow: overflow.clone(),
-            });
+        self.routes.write().unwrap_or_else(|e| e.into_inner()).push(Route {
+            root: root.to_owned(),
+            tx,
+            overflow: overflow.clone(),
+        });
         Subscription { rx, overflow }
     }
 
     /// Starts (or restarts, after the directory was replaced) watching `root`.
     pub fn watch(&self, root: &Path, recursive: bool) -> notify::Result<()> {
-        let mode = if recursive {
-            RecursiveMode::Recursive
-        } else {
-            RecursiveMode::NonRecursive
-        };
+        let mode = if recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
         let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
         let _ = watcher.unwatch(root);
         watcher.watch(root, mode)
     }
 
     pub fn unwatch(&self, root: &Path) {
-        let _ = self
-            .watcher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwatch(root);
+        let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(root);
     }
 
     pub fn remove(&self, root: &Path) {
-        let _ = self
-            .watcher
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unwatch(root);
-        self.routes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|r| r.root != root);
+        let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(root);
+        self.routes.write().unwrap_or_else(|e| e.into_inner()).retain(|r| r.root != root);
     }
 }
 

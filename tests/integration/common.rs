@@ -17,10 +17,7 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("kairos-test")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("kairos-test").tempdir().expect("tempdir");
         for sub in ["home", "config", "data", "run"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
@@ -75,12 +72,7 @@ impl Env {
     /// Runs a command that must succeed and returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kairos(args);
-        assert!(
-            out.status.success(),
-            "kairos {args:?} failed: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        assert!(out.status.success(), "kairos {args:?} failed: {}{}", stdout(&out), stderr(&out));
         stdout(&out)
     }
 
@@ -107,10 +99,7 @@ impl Env {
             .stderr(log_file)
             .spawn()
             .expect("start the daemon");
-        let daemon = Daemon {
-            child: Some(child),
-            log: self.path("daemon.log"),
-        };
+        let daemon = Daemon { child: Some(child), log: self.path("daemon.log") };
         wait_for(
             "the daemon to answer",
             || (self.kairos(&["status"]).status.success()).then_some(()),
@@ -121,10 +110,7 @@ impl Env {
 
     /// Creates a git repository with one commit on `main`.
     pub fn repo(&self, name: &str) -> Repo {
-        let repo = Repo {
-            path: self.path(name),
-            home: self.path("home"),
-        };
+        let repo = Repo { path: self.path(name), home: self.path("home") };
         std::fs::create_dir_all(&repo.path).unwrap();
         repo.git(&["init", "-q", "-b", "main"]);
         repo.git(&["config", "user.name", "Test"]);
@@ -138,11 +124,7 @@ impl Env {
 
     /// Queue entries as JSON.
     pub fn queue(&self, all: bool) -> Vec<Value> {
-        let args: &[&str] = if all {
-            &["queue", "--all", "--json"]
-        } else {
-            &["queue", "--json"]
-        };
+        let args: &[&str] = if all { &["queue", "--all", "--json"] } else { &["queue", "--json"] };
         self.json(args).as_array().cloned().unwrap_or_default()
     }
 }
@@ -166,10 +148,7 @@ impl Daemon {
         let Some(mut child) = self.child.take() else {
             return false;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         let deadline = Instant::now() + DEADLINE;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -200,10 +179,7 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>, daemon: &Da
             return v;
         }
         if Instant::now() > deadline {
-            panic!(
-                "timed out waiting for {what}\n--- daemon log ---\n{}",
-                daemon.log_text()
-            );
+            panic!("timed out waiting for {what}\n--- daemon log ---\n{}", daemon.log_text());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -223,11 +199,7 @@ impl Repo {
             .args(args)
             .output()
             .expect("run git");
-        assert!(
-            out.status.success(),
-            "git {args:?} failed: {}",
-            stderr(&out)
-        );
+        assert!(out.status.success(), "git {args:?} failed: {}", stderr(&out));
         stdout(&out).trim_end().to_owned()
     }
 
@@ -261,21 +233,10 @@ impl Repo {
     /// Creates `branch` with one commit and merges it into main (a merge commit).
     pub fn merged_branch(&self, branch: &str) -> String {
         self.git(&["checkout", "-q", "-b", branch]);
-        self.commit_file(
-            &format!("{branch}.txt"),
-            branch,
-            &format!("work on {branch}"),
-        );
+        self.commit_file(&format!("{branch}.txt"), branch, &format!("work on {branch}"));
         let tip = self.rev("HEAD").unwrap();
         self.git(&["checkout", "-q", "main"]);
-        self.git(&[
-            "merge",
-            "-q",
-            "--no-ff",
-            branch,
-            "-m",
-            &format!("merge {branch}"),
-        ]);
+        self.git(&["merge", "-q", "--no-ff", branch, "-m", &format!("merge {branch}")]);
         tip
     }
 

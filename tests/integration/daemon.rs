@@ -11,10 +11,7 @@ fn the_cli_says_when_the_daemon_is_not_running() {
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(err.contains("daemon is not running"), "{err}");
-    assert!(
-        err.contains("kairos daemon"),
-        "no hint on how to start it: {err}"
-    );
+    assert!(err.contains("kairos daemon"), "no hint on how to start it: {err}");
 }
 
 #[test]
@@ -32,19 +29,14 @@ fn a_client_of_another_protocol_version_gets_a_clear_error() {
     let env = Env::new();
     let _daemon = env.start_daemon();
     let mut stream = UnixStream::connect(env.socket()).unwrap();
-    stream
-        .write_all(b"{\"hello\":{\"protocol\":999,\"version\":\"9.9.9\",\"pid\":1}}\n")
-        .unwrap();
+    stream.write_all(b"{\"hello\":{\"protocol\":999,\"version\":\"9.9.9\",\"pid\":1}}\n").unwrap();
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).unwrap();
     let reply: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(reply["response"], "error", "{reply}");
     assert_eq!(reply["error"]["code"], "protocol_mismatch");
     let message = reply["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("protocol 999") && message.contains("protocol 1"),
-        "{message}"
-    );
+    assert!(message.contains("protocol 999") && message.contains("protocol 1"), "{message}");
     // The daemon is unharmed.
     assert!(env.kairos(&["status"]).status.success());
 }
@@ -57,19 +49,13 @@ fn kill_9_loses_nothing_and_the_queue_survives_a_restart() {
     repo.merged_branch("two");
     env.ok(&["watch", repo.str()]);
     let mut daemon = env.start_daemon();
-    let before = wait_for(
-        "two proposals",
-        || Some(env.queue(false)).filter(|q| q.len() == 2),
-        &daemon,
-    );
+    let before =
+        wait_for("two proposals", || Some(env.queue(false)).filter(|q| q.len() == 2), &daemon);
     let first = before[0]["id"].as_u64().unwrap().to_string();
     env.ok(&["reject", &first]);
 
     daemon.kill9();
-    assert!(
-        env.socket().exists(),
-        "a killed daemon cannot remove its socket"
-    );
+    assert!(env.socket().exists(), "a killed daemon cannot remove its socket");
     let _daemon = env.start_daemon();
     let after = env.queue(false);
     assert_eq!(after.len(), 1);
@@ -99,10 +85,7 @@ fn with_nothing_registered_it_watches_the_repository_it_started_in() {
     assert_eq!(repos[0]["registered"], false);
     assert_eq!(repos[0]["state"], "ok");
     let next = repos[0]["next_runs"].as_array().unwrap();
-    assert!(
-        next.iter().any(|n| n["task"] == "prune-branches"),
-        "{status}"
-    );
+    assert!(next.iter().any(|n| n["task"] == "prune-branches"), "{status}");
 }
 
 #[test]
@@ -113,34 +96,20 @@ fn watch_refuses_what_is_not_a_repository_and_unknown_ids_are_explained() {
     // Without a daemon (registry edited directly)...
     let out = env.kairos(&["watch", plain.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("not inside a git repository"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("not inside a git repository"), "{}", stderr(&out));
     // ...and with one.
     let _daemon = env.start_daemon();
     let out = env.kairos(&["watch", plain.to_str().unwrap(), "/definitely/not/here"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(
-        err.contains("not inside a git repository") && err.contains("does not exist"),
-        "{err}"
-    );
+    assert!(err.contains("not inside a git repository") && err.contains("does not exist"), "{err}");
 
-    for args in [
-        &["show", "4242"][..],
-        &["approve", "4242"],
-        &["reject", "4242"],
-        &["undo", "4242"],
-    ] {
+    for args in
+        [&["show", "4242"][..], &["approve", "4242"], &["reject", "4242"], &["undo", "4242"]]
+    {
         let out = env.kairos(args);
         assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(
-            stderr(&out).contains("no proposal #4242"),
-            "{args:?}: {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains("no proposal #4242"), "{args:?}: {}", stderr(&out));
     }
     assert!(env.kairos(&["status"]).status.success());
 }
@@ -156,11 +125,7 @@ fn a_broken_config_is_located_and_the_last_good_one_stays_in_force() {
     env.write_config("[tasks.snapshot]\nquiet = \"300ms\"\n\n[tasks.prune-branches]\nschedule = \"61 * * * *\"\n");
     let error = wait_for(
         "the config error in status",
-        || {
-            env.json(&["status", "--json"])["config_error"]
-                .as_str()
-                .map(str::to_owned)
-        },
+        || env.json(&["status", "--json"])["config_error"].as_str().map(str::to_owned),
         &daemon,
     );
     assert!(error.contains("config.toml:5:12"), "{error}");
@@ -177,11 +142,7 @@ fn a_broken_config_is_located_and_the_last_good_one_stays_in_force() {
     env.write_config("[tasks.snapshot]\nquiet = \"300ms\"\n");
     wait_for(
         "the error to clear",
-        || {
-            env.json(&["status", "--json"])["config_error"]
-                .is_null()
-                .then_some(())
-        },
+        || env.json(&["status", "--json"])["config_error"].is_null().then_some(()),
         &daemon,
     );
     let log = env.ok(&["log", "-n", "200"]);
@@ -197,10 +158,7 @@ fn a_broken_config_at_start_runs_on_defaults_and_says_so() {
     let error = status["config_error"].as_str().unwrap();
     assert!(error.contains("config.toml:2:9"), "{error}");
     let human = env.ok(&["status"]);
-    assert!(
-        human.contains("last good settings stay in force"),
-        "{human}"
-    );
+    assert!(human.contains("last good settings stay in force"), "{human}");
 }
 
 #[test]
@@ -217,11 +175,8 @@ fn a_deleted_repository_is_shown_missing_and_the_daemon_goes_on() {
         "the repository to be shown missing",
         || {
             let status = env.json(&["status", "--json"]);
-            let repo = status["repos"]
-                .as_array()?
-                .iter()
-                .find(|r| r["path"] == gone.str())?
-                .clone();
+            let repo =
+                status["repos"].as_array()?.iter().find(|r| r["path"] == gone.str())?.clone();
             (repo["state"] == "missing")
                 .then(|| repo["reason"].as_str().unwrap_or_default().to_owned())
         },
@@ -281,11 +236,7 @@ fn the_log_follows_events_and_speaks_json() {
 fn sigterm_stops_cleanly_and_removes_the_socket() {
     let env = Env::new();
     let mut daemon = env.start_daemon();
-    assert!(
-        daemon.stop(),
-        "the daemon did not exit cleanly:\n{}",
-        daemon.log_text()
-    );
+    assert!(daemon.stop(), "the daemon did not exit cleanly:\n{}", daemon.log_text());
     assert!(!env.socket().exists());
 }
 
@@ -301,16 +252,10 @@ fn service_install_writes_the_unit_and_prints_commands_without_systemctl() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let unit = std::fs::read_to_string(env.path("config/systemd/user/kairos.service")).unwrap();
-    assert!(
-        unit.contains(&format!("ExecStart={KAIROS} daemon")),
-        "{unit}"
-    );
+    assert!(unit.contains(&format!("ExecStart={KAIROS} daemon")), "{unit}");
     assert!(unit.contains("Type=notify"));
     let text = stdout(&out);
-    assert!(
-        text.contains("systemctl --user enable --now kairos.service"),
-        "{text}"
-    );
+    assert!(text.contains("systemctl --user enable --now kairos.service"), "{text}");
 
     let out = std::process::Command::new(KAIROS)
         .args(["service", "uninstall"])
@@ -321,4 +266,31 @@ fn service_install_writes_the_unit_and_prints_commands_without_systemctl() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!env.path("config/systemd/user/kairos.service").exists());
+}
+
+#[test]
+fn idle_and_cron_triggers_run_their_tasks() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    // Six fields: every second, so the test sees it fire without waiting a minute.
+    env.write_config(
+        "[daemon]\nidle = \"500ms\"\n\n[tasks.snapshot]\nquiet = \"200ms\"\n\n[tasks.prune-branches]\nschedule = \"* * * * * *\"\ntimezone = \"UTC\"\n",
+    );
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    wait_for(
+        "the schedule to fire",
+        || env.ok(&["log", "-n", "200"]).contains("prune-branches (schedule)").then_some(()),
+        &daemon,
+    );
+    repo.write("README.md", "edited\n");
+    let log = wait_for(
+        "the idle trigger",
+        || {
+            let log = env.ok(&["log", "-n", "500"]);
+            log.contains("prune-branches (idle)").then_some(log)
+        },
+        &daemon,
+    );
+    assert!(log.contains("idle: no file changes for a while"), "{log}");
 }

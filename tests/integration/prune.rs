@@ -1,10 +1,7 @@
 use crate::common::*;
 
 fn branch_proposals(env: &Env) -> Vec<serde_json::Value> {
-    env.queue(false)
-        .into_iter()
-        .filter(|p| p["action"] == "git.branch.delete")
-        .collect()
+    env.queue(false).into_iter().filter(|p| p["action"] == "git.branch.delete").collect()
 }
 
 #[test]
@@ -21,22 +18,11 @@ fn a_merged_branch_is_proposed_approved_and_undone_with_its_upstream() {
     env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
 
-    let queue = wait_for(
-        "a proposal",
-        || Some(branch_proposals(&env)).filter(|q| !q.is_empty()),
-        &daemon,
-    );
+    let queue =
+        wait_for("a proposal", || Some(branch_proposals(&env)).filter(|q| !q.is_empty()), &daemon);
     assert_eq!(queue.len(), 1, "{queue:?}");
     let p = &queue[0];
-    for key in [
-        "id",
-        "repo",
-        "task",
-        "action",
-        "title",
-        "state",
-        "created_at",
-    ] {
+    for key in ["id", "repo", "task", "action", "title", "state", "created_at"] {
         assert!(!p[key].is_null(), "queue entry lacks {key}: {p}");
     }
     assert_eq!(p["task"], "prune-branches");
@@ -50,22 +36,12 @@ fn a_merged_branch_is_proposed_approved_and_undone_with_its_upstream() {
     assert!(shown.contains("decided by default"), "{shown}");
 
     env.ok(&["approve", &id]);
-    assert_eq!(
-        repo.rev("refs/heads/feature"),
-        None,
-        "the branch was not deleted"
-    );
+    assert_eq!(repo.rev("refs/heads/feature"), None, "the branch was not deleted");
     assert_eq!(env.json(&["show", &id, "--json"])["state"], "applied");
 
     env.ok(&["undo", &id]);
-    assert_eq!(
-        repo.rev("refs/heads/feature").as_deref(),
-        Some(tip.as_str())
-    );
-    assert_eq!(
-        repo.git(&["config", "branch.feature.merge"]),
-        "refs/heads/feature"
-    );
+    assert_eq!(repo.rev("refs/heads/feature").as_deref(), Some(tip.as_str()));
+    assert_eq!(repo.git(&["config", "branch.feature.merge"]), "refs/heads/feature");
     assert_eq!(env.json(&["show", &id, "--json"])["state"], "undone");
 
     // An undone deletion is the user's "no": it is not proposed again.
@@ -73,11 +49,7 @@ fn a_merged_branch_is_proposed_approved_and_undone_with_its_upstream() {
     assert!(branch_proposals(&env).is_empty());
 
     let log = env.ok(&["log", "-n", "100"]);
-    for needle in [
-        "queued: delete merged branch feature",
-        "applied by user",
-        "undone by user",
-    ] {
+    for needle in ["queued: delete merged branch feature", "applied by user", "undone by user"] {
         assert!(log.contains(needle), "log lacks {needle:?}:\n{log}");
     }
 }
@@ -91,34 +63,19 @@ fn a_rejection_is_remembered_across_runs_and_restarts() {
     let mut daemon = env.start_daemon();
     let id = wait_for(
         "a proposal",
-        || {
-            branch_proposals(&env)
-                .first()
-                .map(|p| p["id"].as_u64().unwrap())
-        },
+        || branch_proposals(&env).first().map(|p| p["id"].as_u64().unwrap()),
         &daemon,
     );
 
-    env.ok(&[
-        "reject",
-        &id.to_string(),
-        "--reason",
-        "keeping it for reference",
-    ]);
+    env.ok(&["reject", &id.to_string(), "--reason", "keeping it for reference"]);
     assert!(branch_proposals(&env).is_empty());
     env.ok(&["run", "prune-branches", "--repo", repo.str()]);
-    assert!(
-        branch_proposals(&env).is_empty(),
-        "a rejected proposal came back"
-    );
+    assert!(branch_proposals(&env).is_empty(), "a rejected proposal came back");
 
     assert!(daemon.stop(), "the daemon did not stop cleanly");
     let _daemon = env.start_daemon();
     env.ok(&["run", "prune-branches", "--repo", repo.str()]);
-    assert!(
-        branch_proposals(&env).is_empty(),
-        "a rejected proposal came back after a restart"
-    );
+    assert!(branch_proposals(&env).is_empty(), "a rejected proposal came back after a restart");
     let shown = env.json(&["show", &id.to_string(), "--json"]);
     assert_eq!(shown["state"], "rejected");
     assert_eq!(
@@ -137,11 +94,7 @@ fn a_branch_that_moved_is_stale_and_not_deleted() {
     let daemon = env.start_daemon();
     let id = wait_for(
         "a proposal",
-        || {
-            branch_proposals(&env)
-                .first()
-                .map(|p| p["id"].as_u64().unwrap())
-        },
+        || branch_proposals(&env).first().map(|p| p["id"].as_u64().unwrap()),
         &daemon,
     );
 
@@ -152,22 +105,13 @@ fn a_branch_that_moved_is_stale_and_not_deleted() {
     repo.git(&["checkout", "-q", "main"]);
 
     let out = env.kairos(&["approve", &id.to_string()]);
-    assert!(
-        !out.status.success(),
-        "approving a stale proposal succeeded"
-    );
+    assert!(!out.status.success(), "approving a stale proposal succeeded");
     assert!(
         stdout(&out).contains("stale") || stderr(&out).contains("stale"),
         "{}{}",
         stdout(&out),
         stderr(&out)
     );
-    assert_eq!(
-        repo.rev("refs/heads/topic").as_deref(),
-        Some(moved.as_str())
-    );
-    assert_eq!(
-        env.json(&["show", &id.to_string(), "--json"])["state"],
-        "stale"
-    );
+    assert_eq!(repo.rev("refs/heads/topic").as_deref(), Some(moved.as_str()));
+    assert_eq!(env.json(&["show", &id.to_string(), "--json"])["state"], "stale");
 }

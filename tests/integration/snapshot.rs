@@ -22,25 +22,12 @@ fn an_edit_is_snapshotted_without_touching_head_index_or_branches() {
     repo.write("README.md", "hello, edited\n");
     repo.write("notes/new.txt", "untracked but not ignored\n");
     repo.write("target/build.o", "ignored\n");
-    let snapshot = wait_for(
-        "a snapshot",
-        || repo.rev("refs/kairos/snapshots/main"),
-        &daemon,
-    );
+    let snapshot = wait_for("a snapshot", || repo.rev("refs/kairos/snapshots/main"), &daemon);
 
     let files = repo.git(&["ls-tree", "-r", "--name-only", &snapshot]);
-    assert!(
-        files.lines().any(|f| f == "notes/new.txt"),
-        "untracked file missing: {files}"
-    );
-    assert!(
-        !files.contains("target/"),
-        "ignored file snapshotted: {files}"
-    );
-    assert_eq!(
-        repo.git(&["show", &format!("{snapshot}:README.md")]),
-        "hello, edited"
-    );
+    assert!(files.lines().any(|f| f == "notes/new.txt"), "untracked file missing: {files}");
+    assert!(!files.contains("target/"), "ignored file snapshotted: {files}");
+    assert_eq!(repo.git(&["show", &format!("{snapshot}:README.md")]), "hello, edited");
     assert_eq!(repo.rev("HEAD").unwrap(), head, "HEAD moved");
     assert_eq!(
         std::fs::read(repo.path.join(".git/index")).unwrap(),
@@ -48,10 +35,7 @@ fn an_edit_is_snapshotted_without_touching_head_index_or_branches() {
         "the index was written"
     );
     assert_eq!(repo.git(&["branch", "--format=%(refname:short)"]), "main");
-    assert_eq!(
-        repo.git(&["status", "--porcelain"]),
-        " M README.md\n?? notes/"
-    );
+    assert_eq!(repo.git(&["status", "--porcelain"]), " M README.md\n?? notes/");
 
     // Nothing changed since: a run leaves the ref where it is.
     let out = env.ok(&["run", "snapshot", "--repo", repo.str()]);
@@ -62,24 +46,14 @@ fn an_edit_is_snapshotted_without_touching_head_index_or_branches() {
     repo.write("README.md", "hello, edited twice\n");
     let second = wait_for(
         "a second snapshot",
-        || {
-            repo.rev("refs/kairos/snapshots/main")
-                .filter(|s| *s != snapshot)
-        },
+        || repo.rev("refs/kairos/snapshots/main").filter(|s| *s != snapshot),
         &daemon,
     );
     assert_eq!(repo.rev(&format!("{second}^")).unwrap(), snapshot);
     let listed = env.json(&["snapshots", "--repo", repo.str(), "--json"]);
-    let commits: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["commit"].as_str().unwrap())
-        .collect();
-    assert!(
-        commits.contains(&second.as_str()) && commits.contains(&snapshot.as_str()),
-        "{listed}"
-    );
+    let commits: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|s| s["commit"].as_str().unwrap()).collect();
+    assert!(commits.contains(&second.as_str()) && commits.contains(&snapshot.as_str()), "{listed}");
 }
 
 #[test]
@@ -91,11 +65,7 @@ fn restore_brings_exact_bytes_back_and_undo_reverses_it() {
 
     repo.write("README.md", "precious draft\r\nwith CRLF\n");
     repo.write("draft.txt", "an untracked draft\n");
-    let snapshot = wait_for(
-        "a snapshot",
-        || repo.rev("refs/kairos/snapshots/main"),
-        &daemon,
-    );
+    let snapshot = wait_for("a snapshot", || repo.rev("refs/kairos/snapshots/main"), &daemon);
 
     // The user loses work...
     repo.write("README.md", "overwritten by accident\n");
@@ -104,27 +74,17 @@ fn restore_brings_exact_bytes_back_and_undo_reverses_it() {
 
     let out = env.ok(&["restore", &snapshot, "--repo", repo.str()]);
     assert!(out.contains("restored 3 files"), "{out}");
-    assert_eq!(
-        repo.read("README.md").unwrap(),
-        "precious draft\r\nwith CRLF\n"
-    );
+    assert_eq!(repo.read("README.md").unwrap(), "precious draft\r\nwith CRLF\n");
     assert_eq!(repo.read("draft.txt").unwrap(), "an untracked draft\n");
     assert_eq!(repo.read("scratch.txt"), None);
 
-    let id = env
-        .queue(true)
-        .iter()
-        .find(|p| p["action"] == "fs.restore")
-        .unwrap()["id"]
+    let id = env.queue(true).iter().find(|p| p["action"] == "fs.restore").unwrap()["id"]
         .as_u64()
         .unwrap();
     env.ok(&["undo", &id.to_string()]);
     assert_eq!(repo.read("README.md").unwrap(), "overwritten by accident\n");
     assert_eq!(repo.read("draft.txt"), None);
-    assert_eq!(
-        repo.read("scratch.txt").unwrap(),
-        "created after the snapshot\n"
-    );
+    assert_eq!(repo.read("scratch.txt").unwrap(), "created after the snapshot\n");
 }
 
 #[test]
@@ -135,31 +95,17 @@ fn restoring_one_path_leaves_the_others_alone_and_undo_refuses_after_new_edits()
     let daemon = env.start_daemon();
     repo.write("a.txt", "a1\n");
     repo.write("b.txt", "b1\n");
-    let snapshot = wait_for(
-        "a snapshot",
-        || repo.rev("refs/kairos/snapshots/main"),
-        &daemon,
-    );
+    let snapshot = wait_for("a snapshot", || repo.rev("refs/kairos/snapshots/main"), &daemon);
     repo.write("a.txt", "a2\n");
     repo.write("b.txt", "b2\n");
 
     let a = repo.path.join("a.txt");
-    env.ok(&[
-        "restore",
-        &snapshot,
-        a.to_str().unwrap(),
-        "--repo",
-        repo.str(),
-    ]);
+    env.ok(&["restore", &snapshot, a.to_str().unwrap(), "--repo", repo.str()]);
     assert_eq!(repo.read("a.txt").unwrap(), "a1\n");
     assert_eq!(repo.read("b.txt").unwrap(), "b2\n");
 
     repo.write("a.txt", "a3, typed after the restore\n");
-    let id = env
-        .queue(true)
-        .iter()
-        .find(|p| p["action"] == "fs.restore")
-        .unwrap()["id"]
+    let id = env.queue(true).iter().find(|p| p["action"] == "fs.restore").unwrap()["id"]
         .as_u64()
         .unwrap();
     let out = env.kairos(&["undo", &id.to_string()]);
@@ -173,11 +119,7 @@ fn restoring_one_path_leaves_the_others_alone_and_undo_refuses_after_new_edits()
 
     let outside = env.kairos(&["restore", &snapshot, "/etc/passwd", "--repo", repo.str()]);
     assert!(!outside.status.success());
-    assert!(
-        stderr(&outside).contains("outside the repository"),
-        "{}",
-        stderr(&outside)
-    );
+    assert!(stderr(&outside).contains("outside the repository"), "{}", stderr(&outside));
 }
 
 #[test]
@@ -188,15 +130,49 @@ fn file_names_that_are_not_utf8_are_snapshotted() {
     let daemon = env.start_daemon();
     let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
     std::fs::write(repo.path.join(name), "latin-1 name\n").unwrap();
-    let snapshot = wait_for(
-        "a snapshot",
-        || repo.rev("refs/kairos/snapshots/main"),
-        &daemon,
-    );
+    let snapshot = wait_for("a snapshot", || repo.rev("refs/kairos/snapshots/main"), &daemon);
     let files = repo.git(&["ls-tree", "-r", "--name-only", "-z", &snapshot]);
     assert!(files.split('\0').any(|f| f.starts_with("caf")), "{files:?}");
-    assert!(
-        env.kairos(&["status"]).status.success(),
-        "the daemon stopped"
+    assert!(env.kairos(&["status"]).status.success(), "the daemon stopped");
+}
+
+#[test]
+fn a_storm_of_changes_is_coalesced_and_nothing_is_missed() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    quick_snapshots(&env, &repo);
+    let daemon = env.start_daemon();
+    // More files than the event channel holds: the watcher overflows and rescans.
+    for dir in 0..50 {
+        for file in 0..200 {
+            repo.write(&format!("gen/{dir}/{file}.txt"), &format!("{dir}/{file}\n"));
+        }
+    }
+    let complete = wait_for(
+        "a snapshot holding all 10,000 files",
+        || {
+            let snapshot = repo.rev("refs/kairos/snapshots/main")?;
+            let count = repo.git(&["ls-tree", "-r", "--name-only", &snapshot]).lines().count();
+            (count == 10_001).then_some(snapshot)
+        },
+        &daemon,
     );
+    assert!(!complete.is_empty());
+    assert!(env.kairos(&["status"]).status.success());
+}
+
+#[test]
+fn files_over_the_size_limit_are_left_out_and_counted() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    env.write_config("[tasks.snapshot]\nquiet = \"300ms\"\nmax_file_size = \"1KiB\"\n");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    repo.write("small.txt", "small\n");
+    std::fs::write(repo.path.join("data.bin"), vec![0u8; 4096]).unwrap();
+    let snapshot = wait_for("a snapshot", || repo.rev("refs/kairos/snapshots/main"), &daemon);
+    let files = repo.git(&["ls-tree", "-r", "--name-only", &snapshot]);
+    assert!(files.contains("small.txt") && !files.contains("data.bin"), "{files}");
+    let message = repo.git(&["log", "-1", "--format=%B", &snapshot]);
+    assert!(message.contains("Files left out, larger than 1.0 KiB: 1"), "{message}");
 }

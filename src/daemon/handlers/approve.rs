@@ -38,19 +38,13 @@ async fn approve_one(core: &Arc<Core>, id: ProposalId) -> Outcome {
             State::Applied => format!("#{id} applied: {}; `kairos undo {id}` reverts it", p.title),
             state => format!(
                 "#{id} {state}: {}",
-                p.history
-                    .last()
-                    .and_then(|h| h.note.clone())
-                    .unwrap_or_default()
+                p.history.last().and_then(|h| h.note.clone()).unwrap_or_default()
             ),
         };
         if p.state == State::Applied {
             super::success(&p, message)
         } else {
-            super::Outcome {
-                ok: false,
-                ..super::success(&p, message)
-            }
+            super::Outcome { ok: false, ..super::success(&p, message) }
         }
     })
     .await

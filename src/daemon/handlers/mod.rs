@@ -34,11 +34,9 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::Watch { paths } => watch::watch(core, paths).await,
         Request::Unwatch { paths } => watch::unwatch(core, paths).await,
         Request::Snapshots { repo } => snapshots::handle(core, repo).await,
-        Request::Restore {
-            repo,
-            snapshot,
-            paths,
-        } => restore::handle(core, repo, snapshot, paths).await,
+        Request::Restore { repo, snapshot, paths } => {
+            restore::handle(core, repo, snapshot, paths).await
+        }
     }
 }
 
@@ -46,22 +44,15 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
 fn find(core: &Core, id: ProposalId) -> Result<Proposal, Outcome> {
     match core.store.proposal(id) {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(failure(
-            id,
-            format!("there is no proposal #{id}; `kairos queue --all` lists them"),
-        )),
+        Ok(None) => {
+            Err(failure(id, format!("there is no proposal #{id}; `kairos queue --all` lists them")))
+        }
         Err(e) => Err(failure(id, e.to_string())),
     }
 }
 
 fn failure(id: ProposalId, message: String) -> Outcome {
-    Outcome {
-        target: format!("#{id}"),
-        ok: false,
-        id: Some(id),
-        state: None,
-        message,
-    }
+    Outcome { target: format!("#{id}"), ok: false, id: Some(id), state: None, message }
 }
 
 fn success(p: &Proposal, message: String) -> Outcome {

@@ -3,13 +3,13 @@ use crate::proposal::State;
 use crate::protocol::Response;
 
 pub fn handle(core: &Core, all: bool) -> Response {
-    let mut proposals = Vec::new();
-    for p in core.store.proposals() {
-        match p {
-            Ok(p) if all || p.state == State::Pending => proposals.push(p),
-            Ok(_) => {}
-            Err(e) => return super::internal(e),
-        }
+    let listed = if all {
+        core.store.proposals().collect::<Result<Vec<_>, _>>()
+    } else {
+        core.store.proposals_in(State::Pending)
+    };
+    match listed {
+        Ok(proposals) => Response::Proposals { proposals },
+        Err(e) => super::internal(e),
     }
-    Response::Proposals { proposals }
 }

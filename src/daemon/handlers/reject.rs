@@ -23,10 +23,7 @@ pub async fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -
             outcomes.push(super::failure(id, e.to_string()));
             continue;
         }
-        let why = reason
-            .as_deref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default();
+        let why = reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
         core.log(
             LogEntry::new(
                 LogKind::Decision,
@@ -36,10 +33,7 @@ pub async fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -
             .task(&p.task)
             .proposal(id),
         );
-        outcomes.push(super::success(
-            &p,
-            format!("#{id} rejected; it will not be proposed again"),
-        ));
+        outcomes.push(super::success(&p, format!("#{id} rejected; it will not be proposed again")));
     }
     // Durable before the user hears "rejected": a kill -9 right after must not undo it.
     if let Err(e) = core.store.flush().await {

@@ -44,9 +44,7 @@ pub async fn handle(
                 short(&p),
                 p.id
             );
-            Response::Outcomes {
-                outcomes: vec![super::success(&p, message)],
-            }
+            Response::Outcomes { outcomes: vec![super::success(&p, message)] }
         }
         Ok(p) => Response::error(
             ErrorCode::Failed,
@@ -54,10 +52,7 @@ pub async fn handle(
                 "#{} {}: {}",
                 p.id,
                 p.state,
-                p.history
-                    .last()
-                    .and_then(|h| h.note.clone())
-                    .unwrap_or_default()
+                p.history.last().and_then(|h| h.note.clone()).unwrap_or_default()
             ),
             None,
         ),
@@ -76,13 +71,9 @@ fn short(p: &Proposal) -> String {
 /// repository, refusing paths outside it.
 fn relative_to(root: &Path, path: &Path) -> Result<RepoPath, String> {
     let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
-    let rel = abs.strip_prefix(root).map_err(|_| {
-        format!(
-            "{} is outside the repository {}",
-            path.display(),
-            root.display()
-        )
-    })?;
+    let rel = abs
+        .strip_prefix(root)
+        .map_err(|_| format!("{} is outside the repository {}", path.display(), root.display()))?;
     crate::apply::safe_path(root, rel).map_err(|e| e.to_string())?;
     Ok(RepoPath::from_path(rel))
 }
@@ -98,11 +89,7 @@ fn restore(
     let scope = if paths.is_empty() {
         "every file".to_owned()
     } else {
-        paths
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        paths.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
     };
     let mut p = Proposal {
         id,
@@ -119,11 +106,7 @@ fn restore(
         updated_at: now,
         fingerprint: format!("fs.restore:{id}"),
         change: Change::Restore { snapshot, paths },
-        decision: Some(Decision {
-            autonomy: Autonomy::Auto,
-            decided_by: "user".into(),
-            at: now,
-        }),
+        decision: Some(Decision { autonomy: Autonomy::Auto, decided_by: "user".into(), at: now }),
         undo: None,
         history: vec![HistoryEntry {
             at: now,
@@ -132,8 +115,7 @@ fn restore(
             note: None,
         }],
     };
-    p.advance(Step::Approve, "user", None, now)
-        .map_err(|e| e.to_string())?;
+    p.advance(Step::Approve, "user", None, now).map_err(|e| e.to_string())?;
     core.store.put_proposal(&p).map_err(|e| e.to_string())?;
     pipeline::apply_approved(core, &mut p, "user");
     Ok(p)

@@ -25,19 +25,8 @@ pub async fn handle(core: &Arc<Core>, task: String, repo: PathBuf) -> Response {
         );
     };
     let (reply, answer) = oneshot::channel();
-    if tx
-        .send(Signal::RunNow {
-            task: task.clone(),
-            reply,
-        })
-        .await
-        .is_err()
-    {
-        return Response::error(
-            ErrorCode::Failed,
-            "the repository's worker has stopped",
-            None,
-        );
+    if tx.send(Signal::RunNow { task: task.clone(), reply }).await.is_err() {
+        return Response::error(ErrorCode::Failed, "the repository's worker has stopped", None);
     }
     match answer.await {
         Ok(Ok(summary)) => Response::Outcomes {

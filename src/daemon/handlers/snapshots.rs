@@ -51,21 +51,13 @@ fn list(root: &Path) -> Result<Vec<SnapshotInfo>, git2::Error> {
                 .message()
                 .ok()
                 .and_then(|m| m.lines().find(|l| l.starts_with("Files changed")))
-                .map(|l| {
-                    l.replace(
-                        "Files changed since the previous snapshot:",
-                        "files changed:",
-                    )
-                })
+                .map(|l| l.replace("Files changed since the previous snapshot:", "files changed:"))
                 .unwrap_or_default();
             out.push(SnapshotInfo {
                 repo: root.to_owned(),
                 branch: branch.clone(),
                 commit: id.to_string(),
-                at: Utc
-                    .timestamp_opt(commit.time().seconds(), 0)
-                    .single()
-                    .unwrap_or_default(),
+                at: Utc.timestamp_opt(commit.time().seconds(), 0).single().unwrap_or_default(),
                 summary,
             });
             next = commit.parent_id(0).ok();

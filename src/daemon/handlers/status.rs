@@ -8,21 +8,17 @@ use crate::notifier::Notifier;
 use crate::protocol::{PROTOCOL_VERSION, RepoStatus, Response, StatusReport};
 
 pub async fn handle(core: &Arc<Core>) -> Response {
-    let mut queue: BTreeMap<String, usize> = BTreeMap::new();
-    for p in core.store.proposals().flatten() {
-        *queue.entry(p.state.to_string()).or_default() += 1;
-    }
+    let queue: BTreeMap<String, usize> = match core.store.count_by_state() {
+        Ok(counts) => counts.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+        Err(e) => return super::internal(e),
+    };
     let repos = core
         .repos
         .lock()
         .await
         .iter()
         .map(|(path, handle)| {
-            let rt = handle
-                .runtime
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let rt = handle.runtime.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let (state, reason) = match rt.state {
                 RepoHealth::Ok => ("ok", None),
                 RepoHealth::Missing(why) => ("missing", Some(why)),
@@ -50,10 +46,7 @@ pub async fn handle(core: &Arc<Core>) -> Response {
             config_error: config.error,
             repos,
             queue,
-            notifier: Notifier::sink_names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            notifier: Notifier::sink_names().into_iter().map(str::to_owned).collect(),
         },
     }
 }

@@ -24,10 +24,8 @@ pub async fn handle(core: &Arc<Core>, id: ProposalId) -> Response {
         Ok(p) => Response::Outcomes {
             outcomes: vec![super::success(&p, format!("#{id} undone: {}", p.title))],
         },
-        Err(why) => Response::error(
-            ErrorCode::Failed,
-            format!("#{id} was not undone: {why}"),
-            None,
-        ),
+        Err(why) => {
+            Response::error(ErrorCode::Failed, format!("#{id} was not undone: {why}"), None)
+        }
     }
 }

@@ -8,13 +8,7 @@ use crate::registry::{Registry, resolve_repo};
 use crate::store::{LogEntry, LogKind};
 
 fn outcome(target: &std::path::Path, ok: bool, message: String) -> Outcome {
-    Outcome {
-        target: target.display().to_string(),
-        ok,
-        id: None,
-        state: None,
-        message,
-    }
+    Outcome { target: target.display().to_string(), ok, id: None, state: None, message }
 }
 
 pub async fn watch(core: &Arc<Core>, paths: Vec<PathBuf>) -> Response {
@@ -43,21 +37,9 @@ pub async fn watch(core: &Arc<Core>, paths: Vec<PathBuf>) -> Response {
             }
         }
         drop(repos);
-        let message = if added {
-            "now watched"
-        } else {
-            "already watched"
-        };
-        core.log(LogEntry::new(
-            LogKind::Daemon,
-            Some(&root.to_string_lossy()),
-            message,
-        ));
-        outcomes.push(outcome(
-            &root,
-            true,
-            format!("{}: {message}", root.display()),
-        ));
+        let message = if added { "now watched" } else { "already watched" };
+        core.log(LogEntry::new(LogKind::Daemon, Some(&root.to_string_lossy()), message));
+        outcomes.push(outcome(&root, true, format!("{}: {message}", root.display())));
     }
     Response::Watched { outcomes }
 }
@@ -84,17 +66,9 @@ pub async fn unwatch(core: &Arc<Core>, paths: Vec<PathBuf>) -> Response {
                 Some(&root.to_string_lossy()),
                 "no longer watched",
             ));
-            outcomes.push(outcome(
-                &root,
-                true,
-                format!("{}: no longer watched", root.display()),
-            ));
+            outcomes.push(outcome(&root, true, format!("{}: no longer watched", root.display())));
         } else {
-            outcomes.push(outcome(
-                &root,
-                false,
-                format!("{} was not watched", root.display()),
-            ));
+            outcomes.push(outcome(&root, false, format!("{} was not watched", root.display())));
         }
     }
     Response::Watched { outcomes }
