@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod diff;
 pub mod git;
 pub mod notifier;
 pub mod paths;

@@ -8,6 +8,8 @@ pub struct Paths {
     pub config_dir: PathBuf,
     pub data_dir: PathBuf,
     pub runtime_dir: PathBuf,
+    /// Scratch copies where tasks compute their changes.
+    pub cache_dir: PathBuf,
 }
 
 impl Paths {
@@ -27,6 +29,7 @@ impl Paths {
             config_dir: xdg("XDG_CONFIG_HOME", home.join(".config")).join("kairos"),
             data_dir: xdg("XDG_DATA_HOME", home.join(".local/share")).join("kairos"),
             runtime_dir: runtime_base.join("kairos"),
+            cache_dir: xdg("XDG_CACHE_HOME", home.join(".cache")).join("kairos"),
         }
     }
 
@@ -41,6 +44,10 @@ impl Paths {
     /// The list of repositories registered with `kairos watch`.
     pub fn repos_file(&self) -> PathBuf {
         self.data_dir.join("repos.json")
+    }
+
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.cache_dir.join("scratch")
     }
 
     pub fn socket(&self) -> PathBuf {

@@ -176,6 +176,8 @@ pub enum Change {
     },
     /// Delete local `branch`, which must still point at `target`.
     BranchDelete { branch: String, target: String, upstream: Option<Upstream> },
+    /// Make each file hold `after`; every file must still hold `before`.
+    Patch { files: Vec<FileChange> },
     /// Bring the working tree back to `snapshot` (for `paths`, or everything when empty).
     Restore { snapshot: String, paths: Vec<RepoPath> },
 }
@@ -194,9 +196,21 @@ pub enum UndoRecord {
     /// Set `reference` back to `old` (delete it when `None`), if it still points at `new`.
     Reference { reference: String, old: Option<String>, new: String },
     /// Recreate `branch` at `target` with its upstream.
-    RecreateBranch { branch: String, target: String, upstream: Option<Upstream> },
+    RecreateBranch {
+        branch: String,
+        target: String,
+        upstream: Option<Upstream>,
+        /// Every `branch.<name>.*` setting it had, restored before the ref.
+        #[serde(default)]
+        config: Vec<(String, String)>,
+    },
     /// Write every file back to its `before` state, if it still holds its `after` state.
-    Files { pre_snapshot: String, files: Vec<FileChange> },
+    Files {
+        /// The snapshot taken before a restore (none for patches).
+        #[serde(default)]
+        pre_snapshot: Option<String>,
+        files: Vec<FileChange>,
+    },
 }
 
 /// One entry in a proposal's history: a state it reached, when, and who moved it.

@@ -45,16 +45,37 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
-    Status { status: StatusReport },
-    Proposals { proposals: Vec<Proposal> },
-    Proposal { proposal: Box<Proposal> },
-    Outcomes { outcomes: Vec<Outcome> },
-    Watched { outcomes: Vec<Outcome> },
-    Log { entries: Vec<LogEntry> },
-    LogEntry { entry: LogEntry },
+    Status {
+        status: StatusReport,
+    },
+    Proposals {
+        proposals: Vec<Proposal>,
+    },
+    Proposal {
+        proposal: Box<Proposal>,
+        /// The unified diff, for proposals that change files.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+    },
+    Outcomes {
+        outcomes: Vec<Outcome>,
+    },
+    Watched {
+        outcomes: Vec<Outcome>,
+    },
+    Log {
+        entries: Vec<LogEntry>,
+    },
+    LogEntry {
+        entry: LogEntry,
+    },
     LogEnd,
-    Snapshots { snapshots: Vec<SnapshotInfo> },
-    Error { error: ErrorBody },
+    Snapshots {
+        snapshots: Vec<SnapshotInfo>,
+    },
+    Error {
+        error: ErrorBody,
+    },
 }
 
 /// A failure the user can act on: what went wrong and what to do.

@@ -9,8 +9,8 @@ use std::path::{Component, Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository};
 
-use super::ApplyError;
-use crate::proposal::FileState;
+use super::{ApplyError, Journal, UndoOutcome};
+use crate::proposal::{FileChange, FileState, UndoRecord};
 
 pub const MODE_FILE: u32 = 0o100644;
 pub const MODE_EXEC: u32 = 0o100755;
@@ -145,6 +145,46 @@ pub fn write_state(
     }
     fs::rename(&tmp, path).map_err(|e| ApplyError::io(path, e))?;
     sync_parent(path)
+}
+
+/// Writes every file of a plan: to its `after` state (`forward`) or back to `before`.
+pub fn write_all(
+    repo: &Repository,
+    root: &Path,
+    files: &[FileChange],
+    forward: bool,
+) -> Result<(), ApplyError> {
+    for file in files {
+        let target = if forward { file.after.as_ref() } else { file.before.as_ref() };
+        write_state(repo, &safe_path(root, file.path.as_path())?, target)?;
+    }
+    Ok(())
+}
+
+/// Undoes a file apply, refusing (and writing nothing) when any file changed since.
+pub fn undo(
+    repo: &Repository,
+    root: &Path,
+    files: &[FileChange],
+    record: &UndoRecord,
+    journal: Journal,
+) -> Result<UndoOutcome, ApplyError> {
+    let mut changed = Vec::new();
+    for file in files {
+        let full = safe_path(root, file.path.as_path())?;
+        if disk_state(&full)? != file.after {
+            changed.push(file.path.to_string());
+        }
+    }
+    if !changed.is_empty() {
+        return Ok(UndoOutcome::Refused(format!(
+            "these files changed since: {}; undoing would overwrite that work",
+            changed.join(", ")
+        )));
+    }
+    journal(record)?;
+    write_all(repo, root, files, false)?;
+    Ok(UndoOutcome::Undone)
 }
 
 fn sync_parent(path: &Path) -> Result<(), ApplyError> {

@@ -4,13 +4,14 @@
 //! record that undoes it. All functions here are blocking.
 
 mod files;
+mod patch;
 mod recover;
 mod refs;
 mod restore;
 
 use std::path::{Path, PathBuf};
 
-pub use files::{disk_state, safe_path};
+pub use files::{MODE_LINK, disk_state, safe_path};
 pub use recover::{Settled, settle};
 
 use crate::proposal::{Change, UndoRecord};
@@ -60,6 +61,7 @@ pub fn stale_reason(root: &Path, change: &Change) -> Result<Option<String>, Appl
         Change::Snapshot { reference, old, .. } => refs::snapshot_stale(&repo, reference, old),
         Change::BranchDelete { branch, target, .. } => refs::branch_stale(&repo, branch, target),
         Change::Restore { .. } => Ok(None),
+        Change::Patch { files } => patch::stale_reason(root, files),
     }
 }
 
@@ -79,6 +81,7 @@ pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, 
         Change::Restore { snapshot, paths } => {
             restore::apply(&repo, root, snapshot, paths, journal)
         }
+        Change::Patch { files } => patch::apply(&repo, root, files, journal),
     }
 }
 
@@ -89,9 +92,9 @@ pub fn undo(root: &Path, record: &UndoRecord, journal: Journal) -> Result<UndoOu
         UndoRecord::Reference { reference, old, new } => {
             refs::undo_reference(&repo, reference, old.as_deref(), new, record, journal)
         }
-        UndoRecord::RecreateBranch { branch, target, upstream } => {
-            refs::recreate_branch(&repo, branch, target, upstream.as_ref(), record, journal)
+        UndoRecord::RecreateBranch { branch, target, config, .. } => {
+            refs::recreate_branch(&repo, branch, target, config, record, journal)
         }
-        UndoRecord::Files { files, .. } => restore::undo(&repo, root, files, record, journal),
+        UndoRecord::Files { files, .. } => files::undo(&repo, root, files, record, journal),
     }
 }

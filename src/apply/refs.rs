@@ -6,6 +6,24 @@ use git2::{BranchType, Oid, Repository};
 use super::{ApplyError, Journal, Outcome, UndoOutcome};
 use crate::proposal::{UndoRecord, Upstream};
 
+/// Every `branch.<name>.*` setting (upstream, rebase, pushRemote, description…).
+fn branch_config(repo: &Repository, branch: &str) -> Result<Vec<(String, String)>, ApplyError> {
+    let prefix = format!("branch.{branch}.");
+    let config = repo.config()?.snapshot()?;
+    let mut out = Vec::new();
+    let mut entries = config.entries(None)?;
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        if let (Ok(name), Ok(value)) = (entry.name(), entry.value())
+            && name.starts_with(&prefix)
+            && entry.level() == git2::ConfigLevel::Local
+        {
+            out.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
 fn current(repo: &Repository, reference: &str) -> Option<String> {
     repo.refname_to_id(reference).ok().map(|o| o.to_string())
 }
@@ -125,6 +143,7 @@ pub fn delete_branch(
         branch: branch.to_owned(),
         target: target.to_owned(),
         upstream,
+        config: branch_config(repo, branch)?,
     };
     journal(&record)?;
     let reference = format!("refs/heads/{branch}");
@@ -141,7 +160,7 @@ pub fn recreate_branch(
     repo: &Repository,
     branch: &str,
     target: &str,
-    upstream: Option<&Upstream>,
+    config: &[(String, String)],
     record: &UndoRecord,
     journal: Journal,
 ) -> Result<UndoOutcome, ApplyError> {
@@ -156,11 +175,12 @@ pub fn recreate_branch(
         .find_commit(Oid::from_str(target)?)
         .map_err(|_| ApplyError::Unsafe(format!("commit {target} is gone from the repository")))?;
     journal(record)?;
-    repo.branch(branch, &commit, false)?;
-    if let Some(up) = upstream {
-        let mut config = repo.config()?;
-        config.set_str(&format!("branch.{branch}.remote"), &up.remote)?;
-        config.set_str(&format!("branch.{branch}.merge"), &up.merge)?;
+    // Configuration first: a crash before the ref exists leaves harmless settings, and
+    // recovery (which looks at the ref) sees the undo as not done.
+    let mut settings = repo.config()?;
+    for (key, value) in config {
+        settings.set_str(key, value)?;
     }
+    repo.branch(branch, &commit, false)?;
     Ok(UndoOutcome::Undone)
 }

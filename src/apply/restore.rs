@@ -5,8 +5,8 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use super::files::{disk_state, safe_path, store_raw, write_state};
-use super::{ApplyError, Journal, Outcome, UndoOutcome};
+use super::files::{safe_path, store_raw, write_all};
+use super::{ApplyError, Journal, Outcome};
 use crate::proposal::{FileChange, FileState, RepoPath, UndoRecord};
 
 pub fn apply(
@@ -34,6 +34,8 @@ pub fn apply(
         opts.pathspec(p.as_path());
     }
     opts.disable_pathspec_match(true);
+    // One delta for a file that became a symlink (or back), not a deletion plus an addition.
+    opts.include_typechange(true);
     let diff = repo.diff_tree_to_tree(Some(&current_tree), Some(&target_tree), Some(&mut opts))?;
 
     let mut files = Vec::new();
@@ -52,12 +54,11 @@ pub fn apply(
             files.push(FileChange { path: rel, before, after });
         }
     }
-    let record = UndoRecord::Files { pre_snapshot: pre_snapshot.to_string(), files };
+    let record = UndoRecord::Files { pre_snapshot: Some(pre_snapshot.to_string()), files };
+    crate::git::keep_objects(repo, &record)?;
     journal(&record)?;
-    let UndoRecord::Files { files, .. } = &record else { unreachable!() };
-    for file in files {
-        write_state(repo, &safe_path(root, file.path.as_path())?, file.after.as_ref())?;
-    }
+    let UndoRecord::Files { files, .. } = &record else { unreachable!("built above") };
+    write_all(repo, root, files, true)?;
     Ok(Outcome::Applied(record))
 }
 
@@ -94,31 +95,4 @@ fn save_current_state(repo: &Repository) -> Result<Oid, ApplyError> {
             Ok(repo.head()?.peel_to_commit()?.id())
         }
     }
-}
-
-pub fn undo(
-    repo: &Repository,
-    root: &Path,
-    files: &[FileChange],
-    record: &UndoRecord,
-    journal: Journal,
-) -> Result<UndoOutcome, ApplyError> {
-    let mut changed = Vec::new();
-    for file in files {
-        let full = safe_path(root, file.path.as_path())?;
-        if disk_state(&full)? != file.after {
-            changed.push(file.path.to_string());
-        }
-    }
-    if !changed.is_empty() {
-        return Ok(UndoOutcome::Refused(format!(
-            "these files changed since the restore: {}; save your work, then restore them by hand with `kairos restore`",
-            changed.join(", ")
-        )));
-    }
-    journal(record)?;
-    for file in files {
-        write_state(repo, &safe_path(root, file.path.as_path())?, file.before.as_ref())?;
-    }
-    Ok(UndoOutcome::Undone)
 }

@@ -23,6 +23,7 @@ pub const GREEN: &str = "32";
 pub const YELLOW: &str = "33";
 pub const DIM: &str = "2";
 pub const BOLD: &str = "1";
+pub const CYAN: &str = "36";
 
 /// Wraps `text` in an ANSI colour when stdout is a terminal and NO_COLOR is unset.
 pub fn paint(text: &str, code: &str) -> String {

@@ -1,22 +1,53 @@
 use std::process::ExitCode;
 
-use super::output::{BOLD, DIM, paint, print_json, relative, state_colour};
+use super::output::{BOLD, CYAN, DIM, GREEN, RED, paint, print_json, relative, state_colour};
 use super::{CliResult, call, unexpected};
 use crate::paths::Paths;
 use crate::proposal::{Change, Proposal};
 use crate::protocol::{Request, Response};
 
 pub async fn run(paths: &Paths, id: u64, json: bool) -> CliResult {
-    let proposal = match call(paths, Request::Show { id }).await? {
-        Response::Proposal { proposal } => proposal,
+    let (proposal, diff) = match call(paths, Request::Show { id }).await? {
+        Response::Proposal { proposal, diff } => (proposal, diff),
         other => return Err(unexpected(other)),
     };
     if json {
-        print_json(&proposal);
+        let mut value = serde_json::to_value(&proposal).expect("serialisable");
+        if let Some(diff) = &diff {
+            value["diff"] = serde_json::Value::String(diff.clone());
+        }
+        print_json(&value);
     } else {
         print_human(&proposal);
+        if let Some(diff) = &diff {
+            print_diff(diff);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a unified diff, coloured on a terminal.
+fn print_diff(diff: &str) {
+    crate::out!("");
+    for line in diff.lines() {
+        let colour =
+            if line.starts_with("diff ") || line.starts_with("--- ") || line.starts_with("+++ ") {
+                BOLD
+            } else if line.starts_with("@@") {
+                CYAN
+            } else if line.starts_with('+') {
+                GREEN
+            } else if line.starts_with('-') {
+                RED
+            } else {
+                ""
+            };
+        if colour.is_empty() {
+            crate::out!("{line}");
+        } else {
+            crate::out!("{}", paint(line, colour));
+        }
+    }
 }
 
 fn print_human(p: &Proposal) {
@@ -44,6 +75,15 @@ fn print_human(p: &Proposal) {
                     up.merge.trim_start_matches("refs/heads/")
                 );
             }
+        }
+        Change::Patch { files } => {
+            let created = files.iter().filter(|f| f.before.is_none()).count();
+            let deleted = files.iter().filter(|f| f.after.is_none()).count();
+            crate::out!(
+                "  {} files: {} changed, {created} created, {deleted} deleted",
+                files.len(),
+                files.len() - created - deleted
+            );
         }
         Change::Restore { snapshot, paths } => {
             let scope = if paths.is_empty() {

@@ -68,6 +68,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     {
         let core = core.clone();
         tokio::task::spawn_blocking(move || {
+            crate::tasks::scratch::clean_leftovers(&core.paths.scratch_dir());
             recovery::settle_intents(&core);
             recovery::note_interrupted_runs(&core);
             if let Ok(n) = core.store.trim_log(self::core::LOG_KEEP)

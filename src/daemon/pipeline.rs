@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::core::Core;
-use crate::apply::{self, ApplyError, Outcome, UndoOutcome};
+use crate::apply::{self, ApplyError, Outcome, Settled, UndoOutcome, settle};
 use crate::notifier::{Notice, NoticeKind};
 use crate::policy::{self, Autonomy};
 use crate::proposal::{Draft, Proposal, State, Step, UndoRecord};
@@ -138,25 +138,49 @@ pub fn refresh_pending(core: &Core, root: &Path, task: &str) -> Result<usize, St
 }
 
 /// Applies an approved proposal through the intent journal and records the outcome.
+/// An error after the plan was journaled rolls the apply back before it is reported.
 pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: &str) {
     let root = Path::new(&proposal.repo).to_owned();
     let id = proposal.id;
-    let mut journal = journal_for(core, id, true);
-    let result = apply::apply(&root, &proposal.change, &mut journal);
-    let now = Utc::now();
+    // The approval is stored first; the journal's flush makes it durable with the plan.
+    if let Err(e) = core.store.put_proposal(proposal) {
+        tracing::error!("cannot record proposal #{id}: {e}");
+    }
+    let mut written = None;
+    let result =
+        apply::apply(&root, &proposal.change, &mut journal_for(core, id, true, &mut written));
+    let mut keep_intent = false;
     let (step, note) = match result {
         Ok(Outcome::Applied(record)) => {
             proposal.undo = Some(record);
             (Step::Apply, None)
         }
         Ok(Outcome::Stale(why)) => (Step::MarkStale, Some(why)),
-        Err(e) => (Step::Fail, Some(e.to_string())),
+        Err(e) => match written.map(|plan| (settle(&root, &plan, true), plan)) {
+            None => (Step::Fail, Some(e.to_string())),
+            Some((Ok(Settled::Completed), plan)) => {
+                proposal.undo = Some(plan);
+                (Step::Apply, Some(format!("completed, though it reported: {e}")))
+            }
+            Some((Ok(Settled::RolledBack), _)) => {
+                (Step::Fail, Some(format!("{e}; rolled back, nothing was changed")))
+            }
+            Some((Err(undo_error), _)) => {
+                keep_intent = true;
+                (
+                    Step::Fail,
+                    Some(format!(
+                        "{e}; rolling back failed too ({undo_error}); kairos retries at its next start"
+                    )),
+                )
+            }
+        },
     };
     let who = if step == Step::Apply { by } else { "kairos" };
-    if let Err(e) = proposal.advance(step, who, note.clone(), now) {
+    if let Err(e) = proposal.advance(step, who, note.clone(), Utc::now()) {
         tracing::error!("proposal #{id}: {e}");
     }
-    finish(core, proposal);
+    finish(core, proposal, keep_intent);
     let message = match (&proposal.state, note) {
         (State::Applied, _) => format!("#{id} applied by {by}: {}", proposal.title),
         (state, Some(why)) => format!("#{id} {state}: {why}"),
@@ -178,17 +202,31 @@ pub fn undo_applied(core: &Core, proposal: &mut Proposal, by: &str) -> Result<()
         ));
     }
     let root = Path::new(&proposal.repo).to_owned();
-    let mut journal = journal_for(core, proposal.id, false);
-    let result = apply::undo(&root, &record, &mut journal);
+    let mut written = None;
+    let result =
+        apply::undo(&root, &record, &mut journal_for(core, proposal.id, false, &mut written));
+    let mut keep_intent = false;
     let outcome = match result {
-        Ok(UndoOutcome::Undone) => {
-            proposal.advance(Step::Undo, by, None, Utc::now()).map_err(|e| e.to_string())?;
-            Ok(())
-        }
+        Ok(UndoOutcome::Undone) => Ok(()),
         Ok(UndoOutcome::Refused(why)) => Err(why),
-        Err(e) => Err(format!("undo failed: {e}")),
+        Err(e) => match written.map(|plan| settle(&root, &plan, false)) {
+            None => Err(format!("undo failed: {e}")),
+            Some(Ok(Settled::Completed)) => Ok(()),
+            Some(Ok(Settled::RolledBack)) => {
+                Err(format!("undo failed ({e}); rolled back, nothing was changed"))
+            }
+            Some(Err(again)) => {
+                keep_intent = true;
+                Err(format!(
+                    "undo failed ({e}) and could not be rolled back ({again}); kairos retries at its next start"
+                ))
+            }
+        },
     };
-    finish(core, proposal);
+    if outcome.is_ok() {
+        proposal.advance(Step::Undo, by, None, Utc::now()).map_err(|e| e.to_string())?;
+    }
+    finish(core, proposal, keep_intent);
     let message = match &outcome {
         Ok(()) => format!("#{} undone by {by}: {}", proposal.id, proposal.title),
         Err(why) => format!("#{} not undone: {why}", proposal.id),
@@ -201,27 +239,30 @@ pub fn undo_applied(core: &Core, proposal: &mut Proposal, by: &str) -> Result<()
     outcome
 }
 
-/// A journal that durably records the plan before the first write.
-fn journal_for(
-    core: &Core,
+/// A journal that durably records the plan before the first write, and remembers it.
+fn journal_for<'a>(
+    core: &'a Core,
     id: u64,
     forward: bool,
-) -> impl FnMut(&UndoRecord) -> Result<(), ApplyError> + '_ {
+    written: &'a mut Option<UndoRecord>,
+) -> impl FnMut(&UndoRecord) -> Result<(), ApplyError> + 'a {
     move |plan: &UndoRecord| {
         let intent = Intent { proposal: id, forward, plan: plan.clone(), started_at: Utc::now() };
         core.store.put_intent(&intent).map_err(|e| ApplyError::Journal(e.to_string()))?;
-        core.store.flush_blocking().map_err(|e| ApplyError::Journal(e.to_string()))
+        core.store.flush_blocking().map_err(|e| ApplyError::Journal(e.to_string()))?;
+        *written = Some(plan.clone());
+        Ok(())
     }
 }
 
 /// Stores the proposal's new state, then clears its intent: in that order, so a crash
 /// in between leaves an intent that recovery settles to the same state.
-fn finish(core: &Core, proposal: &Proposal) {
+fn finish(core: &Core, proposal: &Proposal, keep_intent: bool) {
     let result = core
         .store
         .put_proposal(proposal)
         .and_then(|_| core.store.flush_blocking())
-        .and_then(|_| core.store.clear_intent(proposal.id))
+        .and_then(|_| if keep_intent { Ok(()) } else { core.store.clear_intent(proposal.id) })
         .and_then(|_| core.store.flush_blocking());
     if let Err(e) = result {
         tracing::error!("cannot record proposal #{}: {e}", proposal.id);
@@ -237,6 +278,7 @@ pub fn notice(p: &Proposal, kind: NoticeKind) -> Notice {
         NoticeKind::Waiting => format!("{repo_name}: {} (#{})", p.title, p.id),
         NoticeKind::Applied => format!("{repo_name}: applied {} (#{})", p.title, p.id),
         NoticeKind::Failure => format!("{repo_name}: {} failed", p.title),
+        NoticeKind::Info => format!("{repo_name}: {}", p.title),
     };
     Notice { repo: p.repo.clone(), summary, body: p.why.clone(), proposal: Some(p.id), kind }
 }

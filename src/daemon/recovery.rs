@@ -51,6 +51,10 @@ pub fn settle_intents(core: &Core) {
                 let step = if intent.forward { Step::Apply } else { Step::Undo };
                 if intent.forward {
                     proposal.undo = Some(intent.plan.clone());
+                    // Stores from before the approval was saved first hold it as pending.
+                    if proposal.state == State::Pending {
+                        let _ = proposal.advance(Step::Approve, "user", None, Utc::now());
+                    }
                 }
                 let _ = proposal.advance(
                     step,

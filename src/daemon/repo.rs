@@ -1,7 +1,8 @@
 //! One actor per watched repository. It owns the repository's timers — collecting raw
-//! file events, the quiet period before a snapshot, the idle trigger, cron schedules,
-//! health checks — and runs its tasks one at a time. Timers are deadlines in a single
-//! `select!`, so an idle repository costs no CPU.
+//! file events, each task's quiet period and idle trigger, cron schedules, health
+//! checks — and runs its tasks one at a time. Timers are deadlines in one `select!`, so
+//! an idle repository costs no CPU; a disabled (missing, broken) one only re-checks its
+//! health.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -15,11 +16,12 @@ use tokio::time::Instant;
 use super::core::{Core, RepoHandle, RepoHealth, RepoRuntime};
 use super::pipeline;
 use super::recovery::{RunMark, run_key};
+use crate::config::{FsTrigger, TaskSettings};
 use crate::git::RefState;
 use crate::notifier::{Notice, NoticeKind};
 use crate::protocol::{NextRun, TimedText};
 use crate::store::{LogEntry, LogKind};
-use crate::tasks::{self, PRUNE_BRANCHES, SNAPSHOT};
+use crate::tasks::{self, SNAPSHOT};
 use crate::watch::classify::{PathKind, classify};
 use crate::watch::fs::{RawFs, Subscription};
 
@@ -57,9 +59,9 @@ pub fn spawn(core: Arc<Core>, root: PathBuf, registered: bool) -> RepoHandle {
         pending: HashSet::new(),
         pending_rescan: false,
         flush_at: None,
-        snapshot_at: None,
         git_at: None,
-        idle_at: None,
+        due: BTreeMap::new(),
+        idle_due: BTreeMap::new(),
         health_at: Instant::now(),
         next_cron: BTreeMap::new(),
         last_failure: BTreeMap::new(),
@@ -81,11 +83,13 @@ struct RepoActor {
     pending: HashSet<PathBuf>,
     pending_rescan: bool,
     flush_at: Option<Instant>,
-    snapshot_at: Option<Instant>,
     git_at: Option<Instant>,
-    idle_at: Option<Instant>,
+    /// Task → when it runs, after the quiet period following matching file changes.
+    due: BTreeMap<String, Instant>,
+    /// Task → when the repository will have been idle long enough for it.
+    idle_due: BTreeMap<String, Instant>,
     health_at: Instant,
-    next_cron: BTreeMap<&'static str, DateTime<Utc>>,
+    next_cron: BTreeMap<String, DateTime<Utc>>,
     /// The last failure announced per task, so a failing task is announced once.
     last_failure: BTreeMap<String, String>,
 }
@@ -96,9 +100,13 @@ impl RepoActor {
         self.check_health().await;
         if self.healthy() {
             self.refresh_git(false).await;
-            self.trigger(PRUNE_BRANCHES, "start").await;
+            for task in self.tasks_where(|t| t.triggers.git_refs) {
+                self.trigger(&task, "start").await;
+            }
             // Anything edited while the daemon was down is snapshotted after the quiet period.
-            self.snapshot_at = Some(Instant::now() + self.quiet());
+            if let Some(settings) = self.settings(SNAPSHOT).filter(|s| s.enabled) {
+                self.due.insert(SNAPSHOT.into(), Instant::now() + settings.quiet);
+            }
         }
         self.plan_schedules();
         loop {
@@ -124,15 +132,26 @@ impl RepoActor {
                 self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
             }
         }
-        self.core.fs.remove(&self.root);
+        self.core.fs.remove(self.fs.id);
     }
 
     fn healthy(&self) -> bool {
         self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state == RepoHealth::Ok
     }
 
-    fn quiet(&self) -> Duration {
-        self.core.config().task(SNAPSHOT).map(|t| t.quiet).unwrap_or(Duration::from_secs(30))
+    fn settings(&self, task: &str) -> Option<TaskSettings> {
+        self.core.config().task_for(&self.root, task).cloned()
+    }
+
+    /// Enabled tasks of this repository whose settings satisfy `wanted`.
+    fn tasks_where(&self, wanted: impl Fn(&TaskSettings) -> bool) -> Vec<String> {
+        let config = self.core.config();
+        config
+            .tasks_for(&self.root)
+            .iter()
+            .filter(|(_, s)| s.enabled && wanted(s))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     fn collect(&mut self, raw: RawFs) {
@@ -152,55 +171,70 @@ impl RepoActor {
 
     fn next_deadline(&self) -> Instant {
         let now = Instant::now();
+        if !self.healthy() {
+            // A disabled repository only waits for its next health check.
+            return [self.flush_at, Some(self.health_at)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(now);
+        }
         let cron = self
             .next_cron
             .values()
             .min()
             .map(|at| now + (*at - Utc::now()).to_std().unwrap_or_default().min(CLOCK_CHECK));
-        [self.flush_at, self.snapshot_at, self.git_at, self.idle_at, cron, Some(self.health_at)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(now + CLOCK_CHECK)
+        [
+            self.flush_at,
+            self.git_at,
+            self.due.values().min().copied(),
+            self.idle_due.values().min().copied(),
+            cron,
+            Some(self.health_at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + CLOCK_CHECK)
     }
 
     async fn on_timers(&mut self) {
         let now = Instant::now();
-        let due = |t: &mut Option<Instant>| {
-            if t.is_some_and(|t| t <= now) {
-                *t = None;
-                true
-            } else {
-                false
-            }
-        };
-        if due(&mut self.flush_at) {
+        if self.flush_at.is_some_and(|t| t <= now) {
+            self.flush_at = None;
             self.flush().await;
         }
         if self.health_at <= now {
             self.check_health().await;
         }
         if !self.healthy() {
+            self.git_at = None;
+            self.due.clear();
+            self.idle_due.clear();
             return;
         }
-        if due(&mut self.git_at) {
+        if self.git_at.is_some_and(|t| t <= now) {
+            self.git_at = None;
             self.refresh_git(true).await;
         }
-        if due(&mut self.snapshot_at) {
-            self.trigger(SNAPSHOT, "quiet").await;
+        for task in take_due(&mut self.due, now) {
+            self.trigger(&task, "quiet").await;
         }
-        if due(&mut self.idle_at) {
+        let idle: Vec<String> = take_due(&mut self.idle_due, now);
+        if !idle.is_empty() {
             self.event("idle: no file changes for a while");
-            self.trigger(PRUNE_BRANCHES, "idle").await;
+            for task in idle {
+                self.trigger(&task, "idle").await;
+            }
         }
         let wall = Utc::now();
-        let fired: Vec<&'static str> =
-            self.next_cron.iter().filter(|(_, at)| **at <= wall).map(|(t, _)| *t).collect();
-        for task in fired {
+        let fired: Vec<String> =
+            self.next_cron.iter().filter(|(_, at)| **at <= wall).map(|(t, _)| t.clone()).collect();
+        for task in &fired {
             self.event(&format!("schedule fired for {task}"));
             self.trigger(task, "schedule").await;
         }
-        if !self.next_cron.is_empty() {
+        if !fired.is_empty() {
             self.plan_schedules();
         }
     }
@@ -214,7 +248,7 @@ impl RepoActor {
         if rescan {
             self.event("rescan: file events were lost or too many to list; looking at everything");
             self.git_at = Some(now + GIT_SETTLE);
-            self.worktree_changed();
+            self.worktree_changed(None);
             return;
         }
         let mut worktree = Vec::new();
@@ -240,13 +274,30 @@ impl RepoActor {
             self.health_at = now;
         }
         self.event(&describe_changes(&relevant));
-        self.worktree_changed();
+        self.worktree_changed(Some(&relevant));
     }
 
-    fn worktree_changed(&mut self) {
+    /// Starts the quiet period of every task whose file trigger matches one of `paths`
+    /// (all of them on a rescan), and the idle timers.
+    fn worktree_changed(&mut self, paths: Option<&[PathBuf]>) {
         let now = Instant::now();
-        self.snapshot_at = Some(now + self.quiet());
-        self.idle_at = Some(now + self.core.config().daemon.idle);
+        let config = self.core.config();
+        for (name, settings) in config.tasks_for(&self.root) {
+            if !settings.enabled {
+                continue;
+            }
+            let matched = match (&settings.triggers.fs, paths) {
+                (None, _) => false,
+                (Some(_), None) | (Some(FsTrigger::Any), _) => true,
+                (Some(fs), Some(paths)) => paths.iter().any(|p| fs.matches(p)),
+            };
+            if matched {
+                self.due.insert(name.clone(), now + settings.quiet);
+            }
+            if let Some(idle) = settings.triggers.idle {
+                self.idle_due.insert(name.clone(), now + idle);
+            }
+        }
     }
 
     fn event(&self, text: &str) {
@@ -255,11 +306,11 @@ impl RepoActor {
         self.core.log(LogEntry::new(LogKind::Event, Some(&self.key), text));
     }
 
-    /// Reads the refs, logs how they changed, and re-runs branch tasks when they did.
+    /// Reads the refs, logs how they changed, and runs the tasks that follow refs.
     async fn refresh_git(&mut self, react: bool) {
         let root = self.root.clone();
         let Ok(read) = tokio::task::spawn_blocking(move || {
-            crate::git::open(&root).and_then(|repo| RefState::read(&repo))
+            crate::git::open(&root).and_then(|r| RefState::read(&r))
         })
         .await
         else {
@@ -279,14 +330,23 @@ impl RepoActor {
         let key = format!("refs:{}", self.key);
         let before: Option<RefState> = self.core.store.recall(&key).ok().flatten();
         let changes = before.as_ref().map(|b| b.changes_to(&now)).unwrap_or_default();
+        let new_commit = before
+            .as_ref()
+            .is_some_and(|b| b.head_commit != now.head_commit && now.head_commit.is_some());
         if before.as_ref() != Some(&now) {
             let _ = self.core.store.remember(&key, &now);
         }
         for change in &changes {
             self.event(change);
         }
-        if react && !changes.is_empty() {
-            self.trigger(PRUNE_BRANCHES, "branches changed").await;
+        if !react || changes.is_empty() {
+            return;
+        }
+        for task in
+            self.tasks_where(|t| t.triggers.git_refs || (new_commit && t.triggers.git_commit))
+        {
+            let why = if new_commit { "git: HEAD moved" } else { "git: refs changed" };
+            self.trigger(&task, why).await;
         }
     }
 
@@ -345,8 +405,9 @@ impl RepoActor {
                 if was != health {
                     self.core.fs.unwatch(&self.root);
                     self.watching = false;
-                    self.snapshot_at = None;
-                    self.idle_at = None;
+                    self.due.clear();
+                    self.idle_due.clear();
+                    self.git_at = None;
                     self.core.log(LogEntry::new(
                         LogKind::Error,
                         Some(&self.key),
@@ -362,37 +423,34 @@ impl RepoActor {
         let now = Utc::now();
         self.next_cron.clear();
         let mut next_runs = Vec::new();
-        for info in tasks::BUILTIN {
-            let Some(settings) = config.task(info.name).filter(|s| s.enabled) else {
+        for (name, settings) in config.tasks_for(&self.root) {
+            if !settings.enabled {
                 continue;
-            };
-            let Some(schedule) = &settings.schedule else {
-                continue;
-            };
-            if let Some(at) = schedule.next_after(now) {
-                self.next_cron.insert(info.name, at);
-                next_runs.push(NextRun {
-                    task: info.name.into(),
-                    at,
-                    schedule: schedule.source().into(),
-                });
+            }
+            let next = settings
+                .triggers
+                .schedules
+                .iter()
+                .filter_map(|s| s.next_after(now).map(|at| (at, s.source())))
+                .min_by_key(|(at, _)| *at);
+            if let Some((at, source)) = next {
+                self.next_cron.insert(name.clone(), at);
+                next_runs.push(NextRun { task: name.clone(), at, schedule: source.into() });
             }
         }
         self.runtime.lock().unwrap_or_else(|e| e.into_inner()).next_runs = next_runs;
     }
 
     async fn run_task_now(&mut self, task: &str) -> Result<String, String> {
-        let Some(info) = tasks::info(task) else {
+        if self.settings(task).is_none() {
             return Err(tasks::TaskError::Unknown(task.to_owned()).to_string());
-        };
+        }
         if !self.healthy() {
             let state = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state.clone();
             return Err(format!("the repository is disabled: {state:?}"));
         }
-        if info.name == SNAPSHOT {
-            self.snapshot_at = None;
-        }
-        self.run_task(info.name, "kairos run").await
+        self.due.remove(task);
+        self.run_task(task, "kairos run").await
     }
 
     /// Runs `task` for an internal trigger; its outcome is logged (and a failure
@@ -402,10 +460,9 @@ impl RepoActor {
     }
 
     /// Runs `task` under the repository lock and a global run permit, records the run,
-    /// and takes in its proposals.
+    /// and takes in its proposals and notices.
     async fn run_task(&mut self, task: &str, trigger: &str) -> Result<String, String> {
-        let config = self.core.config();
-        let Some(settings) = config.task(task).cloned() else {
+        let Some(settings) = self.settings(task) else {
             return Err(format!("unknown task {task}"));
         };
         if !settings.enabled {
@@ -427,32 +484,19 @@ impl RepoActor {
         let _ = self.core.store.remember(&mark_key, &mark);
 
         let (core, root, name) = (self.core.clone(), self.root.clone(), task.to_owned());
+        let scratch = self.core.paths.scratch_dir();
         let result = tokio::task::spawn_blocking(move || {
-            let drafts = tasks::run(&name, &root, &settings).map_err(|e| e.to_string())?;
+            let output =
+                tasks::run(&name, &root, &settings, &scratch).map_err(|e| e.to_string())?;
             let stale = pipeline::refresh_pending(&core, &root, &name)?;
-            let intake = pipeline::take_in(&core, &root, &name, drafts)?;
-            Ok::<_, String>((intake, stale))
+            let intake = pipeline::take_in(&core, &root, &name, output.drafts)?;
+            Ok::<_, String>((intake, stale, output.notices))
         })
         .await
         .unwrap_or_else(|e| Err(format!("the task panicked: {e}")));
 
         let summary = match &result {
-            Ok((intake, stale)) => {
-                let mut parts = Vec::new();
-                if intake.applied > 0 {
-                    parts.push(format!("{} applied", intake.applied));
-                }
-                if intake.queued > 0 {
-                    parts.push(format!("{} queued", intake.queued));
-                }
-                if *stale > 0 {
-                    parts.push(format!("{stale} marked stale"));
-                }
-                if parts.is_empty() {
-                    parts.push("nothing to do".into());
-                }
-                parts.join(", ")
-            }
+            Ok((intake, stale, notices)) => summarize(intake, *stale, notices.len()),
             Err(e) => format!("failed: {e}"),
         };
         mark.finished_at = Some(Utc::now());
@@ -464,8 +508,21 @@ impl RepoActor {
                 .task(task),
         );
         match result {
-            Ok(_) => {
+            Ok((_, _, notices)) => {
                 self.last_failure.remove(task);
+                for text in notices {
+                    self.core.log(
+                        LogEntry::new(LogKind::Event, Some(&self.key), format!("{task}: {text}"))
+                            .task(task),
+                    );
+                    self.core.notifier.send(Notice {
+                        repo: self.key.clone(),
+                        summary: format!("{task} in {}", self.key),
+                        body: text,
+                        proposal: None,
+                        kind: NoticeKind::Info,
+                    });
+                }
                 Ok(summary)
             }
             Err(e) => {
@@ -486,11 +543,39 @@ impl RepoActor {
     }
 }
 
+fn summarize(intake: &pipeline::Intake, stale: usize, notices: usize) -> String {
+    let mut parts = Vec::new();
+    if intake.applied > 0 {
+        parts.push(format!("{} applied", intake.applied));
+    }
+    if intake.queued > 0 {
+        parts.push(format!("{} queued", intake.queued));
+    }
+    if stale > 0 {
+        parts.push(format!("{stale} marked stale"));
+    }
+    if notices > 0 {
+        parts.push(format!("{notices} notice"));
+    }
+    if parts.is_empty() {
+        parts.push("nothing to do".into());
+    }
+    parts.join(", ")
+}
+
+/// Removes and returns the entries of `deadlines` that are due.
+fn take_due(deadlines: &mut BTreeMap<String, Instant>, now: Instant) -> Vec<String> {
+    let due: Vec<String> =
+        deadlines.iter().filter(|(_, at)| **at <= now).map(|(t, _)| t.clone()).collect();
+    for task in &due {
+        deadlines.remove(task);
+    }
+    due
+}
+
 /// The working-tree paths among `paths` that git does not ignore.
 fn not_ignored(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let Ok(repo) = crate::git::open(root) else {
-        return paths;
-    };
+    let Ok(repo) = crate::git::open(root) else { return paths };
     let mut out: Vec<PathBuf> =
         paths.into_iter().filter(|p| !repo.is_path_ignored(p).unwrap_or(false)).collect();
     out.sort();

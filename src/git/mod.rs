@@ -2,12 +2,14 @@
 //! run it in `spawn_blocking`.
 
 mod branches;
+mod keep;
 mod refs;
 mod worktree_tree;
 
 use std::path::{Path, PathBuf};
 
 pub use branches::{default_branch, merged_branches, upstream_of};
+pub use keep::keep_objects;
 pub use refs::RefState;
 pub use worktree_tree::{snapshot_ref, snapshot_tree, write_snapshot_commit};
 

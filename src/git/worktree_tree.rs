@@ -7,7 +7,8 @@ use git2::{IndexAddOption, Oid, Repository};
 
 /// The ref under which snapshots of `branch` are kept (`None`: detached HEAD).
 pub fn snapshot_ref(branch: Option<&str>) -> String {
-    format!("refs/kairos/snapshots/{}", branch.unwrap_or("detached"))
+    // git refuses a branch named HEAD, so it cannot clash with a real branch.
+    format!("refs/kairos/snapshots/{}", branch.unwrap_or("HEAD"))
 }
 
 /// Writes a tree holding the working tree as `git add -A` would stage it: tracked files
@@ -66,7 +67,8 @@ impl ScratchIndex {
     fn new(repo: &Repository) -> Result<ScratchIndex, git2::Error> {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("kairos-index-{}-{n}", std::process::id()));
+        // Inside .git: private to the repository's owner, unlike a shared /tmp.
+        let path = repo.path().join(format!("kairos-index-{}-{n}", std::process::id()));
         let real = repo.path().join("index");
         match std::fs::copy(&real, &path) {
             Ok(_) => {}

@@ -23,6 +23,8 @@ pub enum NoticeKind {
     Applied,
     /// A task failed.
     Failure,
+    /// A task reported something (a command task with `output = "notice"`).
+    Info,
 }
 
 /// Where notices go.

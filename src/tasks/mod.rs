@@ -1,8 +1,14 @@
-//! Tasks: named jobs that inspect one repository and return proposals. A run is
-//! blocking git work; the daemon runs it in `spawn_blocking`, one run per repository
-//! at a time.
+//! Tasks: named jobs that inspect one repository and return proposals (or notices). A
+//! run is blocking work; the daemon runs it in `spawn_blocking`, one run per repository
+//! at a time. Tasks that change files compute in scratch space (`scratch`), never in the
+//! user's working tree.
 
+mod command;
+mod format;
+mod patch;
+pub mod process;
 mod prune_branches;
+pub mod scratch;
 mod snapshot;
 
 use std::path::Path;
@@ -23,6 +29,7 @@ pub struct TaskInfo {
 
 pub const SNAPSHOT: &str = "snapshot";
 pub const PRUNE_BRANCHES: &str = "prune-branches";
+pub const FORMAT: &str = "format";
 
 /// Every built-in task, in the order they are documented.
 pub const BUILTIN: &[TaskInfo] = &[
@@ -40,27 +47,53 @@ pub const BUILTIN: &[TaskInfo] = &[
         default_quiet: "2s",
         default_schedule: Some("@hourly"),
     },
+    TaskInfo {
+        name: FORMAT,
+        action: "fs.patch",
+        triggers: "file changes, after the repository has been quiet",
+        default_quiet: "1m",
+        default_schedule: None,
+    },
 ];
 
 pub fn info(name: &str) -> Option<&'static TaskInfo> {
     BUILTIN.iter().find(|t| t.name == name)
 }
 
+/// What a run produced: proposals to decide, and notices to report.
+#[derive(Debug, Default)]
+pub struct RunOutput {
+    pub drafts: Vec<Draft>,
+    pub notices: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    #[error("unknown task {0:?}; known tasks: snapshot, prune-branches")]
+    #[error("unknown task {0:?}; `kairos status` lists the tasks of each repository")]
     Unknown(String),
     #[error("the repository cannot be read: {0}")]
     Git(#[from] git2::Error),
+    #[error("{0}")]
+    Scratch(#[from] scratch::ScratchError),
+    #[error("{0}")]
+    Command(String),
 }
 
-/// Runs task `name` on the repository at `root`.
-pub fn run(name: &str, root: &Path, settings: &TaskSettings) -> Result<Vec<Draft>, TaskError> {
+/// Runs task `name` on the repository at `root`; scratch copies go under `scratch_base`.
+pub fn run(
+    name: &str,
+    root: &Path,
+    settings: &TaskSettings,
+    scratch_base: &Path,
+) -> Result<RunOutput, TaskError> {
     let repo = crate::git::open(root)?;
-    match name {
-        SNAPSHOT => Ok(snapshot::run(&repo, settings)?.into_iter().collect()),
-        PRUNE_BRANCHES => Ok(prune_branches::run(&repo)?),
-        other => Err(TaskError::Unknown(other.to_owned())),
+    let drafts = |d: Vec<Draft>| RunOutput { drafts: d, notices: vec![] };
+    match (name, &settings.command) {
+        (_, Some(spec)) => command::run(&repo, name, settings, spec, scratch_base),
+        (SNAPSHOT, None) => Ok(drafts(snapshot::run(&repo, settings)?.into_iter().collect())),
+        (PRUNE_BRANCHES, None) => Ok(drafts(prune_branches::run(&repo)?)),
+        (FORMAT, None) => format::run(&repo, settings, scratch_base),
+        (other, None) => Err(TaskError::Unknown(other.to_owned())),
     }
 }
 

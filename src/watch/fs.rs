@@ -20,11 +20,14 @@ pub enum RawFs {
 
 /// The receiving side for one watched directory.
 pub struct Subscription {
+    /// Identifies the route, so removing it never removes a newer one for the same root.
+    pub id: u64,
     pub rx: mpsc::Receiver<RawFs>,
     pub overflow: Arc<AtomicBool>,
 }
 
 struct Route {
+    id: u64,
     root: PathBuf,
     tx: mpsc::Sender<RawFs>,
     overflow: Arc<AtomicBool>,
@@ -61,12 +64,15 @@ impl FsWatcher {
     pub fn add_route(&self, root: &Path) -> Subscription {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let overflow = Arc::new(AtomicBool::new(false));
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         self.routes.write().unwrap_or_else(|e| e.into_inner()).push(Route {
+            id,
             root: root.to_owned(),
             tx,
             overflow: overflow.clone(),
         });
-        Subscription { rx, overflow }
+        Subscription { id, rx, overflow }
     }
 
     /// Starts (or restarts, after the directory was replaced) watching `root`.
@@ -81,9 +87,15 @@ impl FsWatcher {
         let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(root);
     }
 
-    pub fn remove(&self, root: &Path) {
-        let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(root);
-        self.routes.write().unwrap_or_else(|e| e.into_inner()).retain(|r| r.root != root);
+    /// Removes the route `id`; the directory stays watched while another route needs it.
+    pub fn remove(&self, id: u64) {
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        let Some(gone) = routes.iter().position(|r| r.id == id).map(|i| routes.remove(i)) else {
+            return;
+        };
+        if !routes.iter().any(|r| r.root == gone.root) {
+            let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(&gone.root);
+        }
     }
 }
 

@@ -35,7 +35,7 @@ fn plant_interrupted_restore(env: &Env, repo: &Repo, written: usize) -> u64 {
     let store = Store::open(&env.path("data/kairos/store")).unwrap();
     let now = Utc::now();
     let id = store.next_proposal_id().unwrap();
-    let plan = UndoRecord::Files { pre_snapshot: repo.rev("HEAD").unwrap(), files };
+    let plan = UndoRecord::Files { pre_snapshot: repo.rev("HEAD"), files };
     let proposal = Proposal {
         id,
         repo: repo.str().to_owned(),

@@ -25,7 +25,7 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
     match request {
         Request::Status => status::handle(core).await,
         Request::Queue { all } => queue::handle(core, all),
-        Request::Show { id } => show::handle(core, id),
+        Request::Show { id } => show::handle(core, id).await,
         Request::Approve { ids } => approve::handle(core, ids).await,
         Request::Reject { ids, reason } => reject::handle(core, ids, reason).await,
         Request::Undo { id } => undo::handle(core, id).await,

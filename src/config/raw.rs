@@ -1,0 +1,53 @@
+//! The config file as written, with the position of every value for error messages.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub tasks: BTreeMap<Spanned<String>, RawTask>,
+    /// Per-repository overrides: `[repos."~/src/api".tasks.format]`.
+    #[serde(default)]
+    pub repos: BTreeMap<Spanned<String>, RawRepo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub timezone: Option<Spanned<String>>,
+    pub idle: Option<Spanned<String>>,
+    pub max_parallel_runs: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepo {
+    #[serde(default)]
+    pub tasks: BTreeMap<Spanned<String>, RawTask>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTask {
+    pub enabled: Option<bool>,
+    pub quiet: Option<Spanned<String>>,
+    pub schedule: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    pub max_file_size: Option<Spanned<String>>,
+    /// `format` only: which formatters may be used.
+    pub formatters: Option<Vec<Spanned<String>>>,
+    /// Command tasks: the program and its arguments (no shell).
+    pub run: Option<Spanned<Vec<String>>>,
+    /// Command tasks: `fs:GLOB`, `cron:EXPR`, `git:commit`, `git:refs`, `idle:DURATION`.
+    pub on: Option<Vec<Spanned<String>>>,
+    /// Command tasks: `patch` (propose the files it changed) or `notice` (report its output).
+    pub output: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub env: Option<Spanned<BTreeMap<String, String>>>,
+}

@@ -1,0 +1,184 @@
+//! `format`: runs the formatter the project already uses on the files you changed, in a
+//! scratch copy, and proposes the result.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use git2::Repository;
+
+use super::scratch::Scratch;
+use super::{RunOutput, TaskError, patch, process};
+use crate::config::TaskSettings;
+
+/// A formatter found for this repository, and the files it takes.
+struct Formatter {
+    name: &'static str,
+    argv: Vec<String>,
+    extensions: &'static [&'static str],
+}
+
+const JS_EXTENSIONS: &[&str] = &[
+    "js", "jsx", "mjs", "cjs", "ts", "tsx", "json", "css", "scss", "less", "md", "yaml", "yml",
+    "html", "vue",
+];
+
+pub fn run(
+    repo: &Repository,
+    settings: &TaskSettings,
+    scratch_base: &Path,
+) -> Result<RunOutput, TaskError> {
+    let root = repo.workdir().ok_or_else(|| git2::Error::from_str("a bare repository"))?.to_owned();
+    let changed = changed_files(repo)?;
+    if changed.is_empty() {
+        return Ok(RunOutput::default());
+    }
+    let formatters: Vec<Formatter> =
+        settings.formatters.iter().filter_map(|name| detect(name, &root)).collect();
+    let mut plan: Vec<(&Formatter, Vec<String>)> = Vec::new();
+    let mut python_taken = false;
+    for f in &formatters {
+        // One Python formatter: the first configured one that is present.
+        if matches!(f.name, "ruff" | "black") {
+            if python_taken {
+                continue;
+            }
+            python_taken = true;
+        }
+        let files: Vec<String> = changed
+            .iter()
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| f.extensions.contains(&e))
+            })
+            .filter_map(|p| p.to_str().map(str::to_owned))
+            .collect();
+        if !files.is_empty() {
+            plan.push((f, files));
+        }
+    }
+    if plan.is_empty() {
+        return Ok(RunOutput::default());
+    }
+    let scratch = Scratch::create(repo, scratch_base, settings.max_file_size)?;
+    let mut used = Vec::new();
+    for (formatter, files) in &plan {
+        let mut argv = formatter.argv.clone();
+        argv.extend(files.iter().cloned());
+        let done = process::run(&argv, &scratch.dir, &Default::default(), Duration::from_secs(120))
+            .map_err(TaskError::Command)?;
+        if !done.success {
+            return Err(TaskError::Command(format!(
+                "{} failed (exit {}): {}",
+                formatter.name,
+                done.code.map_or("signal".into(), |c| c.to_string()),
+                done.stderr.lines().take(10).collect::<Vec<_>>().join("\n")
+            )));
+        }
+        used.push(formatter.name);
+    }
+    let names = used.join(", ");
+    let draft = patch::draft(
+        repo,
+        &scratch,
+        super::FORMAT,
+        |n| format!("format {n} {} ({names})", if n == 1 { "file" } else { "files" }),
+        format!("{names} would reformat files you changed"),
+    )?;
+    Ok(RunOutput { drafts: draft.into_iter().collect(), notices: vec![] })
+}
+
+/// Finds formatter `name` if this project uses it.
+fn detect(name: &str, root: &Path) -> Option<Formatter> {
+    let exists = |rel: &str| root.join(rel).exists();
+    let file_mentions = |rel: &str, needle: &str| {
+        std::fs::read_to_string(root.join(rel)).is_ok_and(|text| text.contains(needle))
+    };
+    let local_or_path = |venv_rel: &str, program: &str| -> Option<String> {
+        if root.join(venv_rel).is_file() {
+            return Some(root.join(venv_rel).to_string_lossy().into_owned());
+        }
+        process::which(program).map(|p| p.to_string_lossy().into_owned())
+    };
+    match name {
+        "rustfmt" if exists("Cargo.toml") => {
+            let rustfmt = process::which("rustfmt")?;
+            Some(Formatter {
+                name: "rustfmt",
+                argv: vec![
+                    rustfmt.to_string_lossy().into_owned(),
+                    "--edition".into(),
+                    rust_edition(root),
+                ],
+                extensions: &["rs"],
+            })
+        }
+        // Only the project's own prettier: a global one may disagree with its settings.
+        "prettier" if exists("node_modules/.bin/prettier") => Some(Formatter {
+            name: "prettier",
+            argv: vec!["node_modules/.bin/prettier".into(), "--write".into()],
+            extensions: JS_EXTENSIONS,
+        }),
+        "ruff"
+            if exists("ruff.toml")
+                || exists(".ruff.toml")
+                || file_mentions("pyproject.toml", "[tool.ruff") =>
+        {
+            Some(Formatter {
+                name: "ruff",
+                argv: vec![local_or_path(".venv/bin/ruff", "ruff")?, "format".into()],
+                extensions: &["py", "pyi"],
+            })
+        }
+        "black" if file_mentions("pyproject.toml", "[tool.black") => Some(Formatter {
+            name: "black",
+            argv: vec![local_or_path(".venv/bin/black", "black")?, "-q".into()],
+            extensions: &["py", "pyi"],
+        }),
+        "gofmt" if exists("go.mod") => Some(Formatter {
+            name: "gofmt",
+            argv: vec![process::which("gofmt")?.to_string_lossy().into_owned(), "-w".into()],
+            extensions: &["go"],
+        }),
+        _ => None,
+    }
+}
+
+/// The edition in Cargo.toml (`[package]` or `[workspace.package]`), else 2021.
+fn rust_edition(root: &Path) -> String {
+    let manifest: Option<toml::Table> =
+        std::fs::read_to_string(root.join("Cargo.toml")).ok().and_then(|t| t.parse().ok());
+    let edition = manifest.as_ref().and_then(|m| {
+        m.get("package")
+            .and_then(|p| p.get("edition"))
+            .or_else(|| {
+                m.get("workspace").and_then(|w| w.get("package")).and_then(|p| p.get("edition"))
+            })
+            .and_then(|e| e.as_str())
+            .map(str::to_owned)
+    });
+    edition.unwrap_or_else(|| "2021".into())
+}
+
+/// Files with uncommitted changes (staged, unstaged or new) that still exist.
+fn changed_files(repo: &Repository) -> Result<Vec<PathBuf>, git2::Error> {
+    use git2::Status;
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    let wanted = Status::WT_NEW
+        | Status::WT_MODIFIED
+        | Status::WT_RENAMED
+        | Status::INDEX_NEW
+        | Status::INDEX_MODIFIED
+        | Status::INDEX_RENAMED;
+    let root = repo.workdir().expect("checked by the caller").to_owned();
+    let mut files = Vec::new();
+    for entry in repo.statuses(Some(&mut opts))?.iter() {
+        if entry.status().intersects(wanted) {
+            let rel =
+                crate::proposal::RepoPath::from_bytes(entry.path_bytes()).as_path().to_owned();
+            if root.join(&rel).is_file() {
+                files.push(rel);
+            }
+        }
+    }
+    Ok(files)
+}
