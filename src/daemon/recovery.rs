@@ -99,7 +99,33 @@ pub fn settle_intents(core: &Core) {
             LogEntry::new(LogKind::Daemon, Some(&proposal.repo), message).proposal(proposal.id),
         );
     }
+    release_unjournaled_approvals(core);
     let _ = core.store.flush_blocking();
+}
+
+/// An approval is saved just before its apply journals a plan; a crash in between
+/// leaves an approved proposal with nothing written (every write follows the journal).
+/// It goes back to the user (or, for automatic work, fails and is redone by its task).
+fn release_unjournaled_approvals(core: &Core) {
+    let Ok(approved) = core.store.proposals_in(State::Approved) else { return };
+    let journaled: Vec<u64> =
+        core.store.intents().unwrap_or_default().iter().map(|i| i.proposal).collect();
+    for mut proposal in approved.into_iter().filter(|p| !journaled.contains(&p.id)) {
+        let user_decided = proposal.history.last().is_some_and(|h| h.by == "user");
+        let step = if user_decided { Step::Interrupt } else { Step::Fail };
+        let note = "interrupted before anything was written".to_owned();
+        if proposal.advance(step, "kairos (recovery)", Some(note.clone()), Utc::now()).is_ok() {
+            let _ = core.store.put_proposal(&proposal);
+            core.log(
+                LogEntry::new(
+                    LogKind::Daemon,
+                    Some(&proposal.repo),
+                    format!("#{}: {note}", proposal.id),
+                )
+                .proposal(proposal.id),
+            );
+        }
+    }
 }
 
 /// Logs task runs that were in progress when the daemon stopped, and closes them.

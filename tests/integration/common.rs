@@ -57,6 +57,20 @@ impl Env {
             .env("KAIROS_LOG", "kairos=debug,info")
             .env("NO_COLOR", "1")
             .env("GIT_CONFIG_NOSYSTEM", "1");
+        // Tools the tasks run (rustfmt through rustup) must find their toolchain even
+        // though HOME is the test's own.
+        let real_home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        cmd.env(
+            "RUSTUP_HOME",
+            std::env::var_os("RUSTUP_HOME").map(PathBuf::from).unwrap_or(real_home.join(".rustup")),
+        );
+        cmd.env(
+            "CARGO_HOME",
+            std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or(real_home.join(".cargo")),
+        );
+        if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+            cmd.env("RUSTUP_TOOLCHAIN", toolchain);
+        }
         cmd
     }
 
@@ -251,4 +265,9 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Finds `program` on PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
 }

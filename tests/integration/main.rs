@@ -3,6 +3,7 @@
 
 mod common;
 mod daemon;
+mod patch;
 mod prune;
 mod recovery;
 mod snapshot;

@@ -8,13 +8,6 @@ use crate::daemon::repo::Signal;
 use crate::protocol::{ErrorCode, Outcome, Response};
 
 pub async fn handle(core: &Arc<Core>, task: String, repo: PathBuf) -> Response {
-    if crate::tasks::info(&task).is_none() {
-        return Response::error(
-            ErrorCode::BadRequest,
-            crate::tasks::TaskError::Unknown(task).to_string(),
-            None,
-        );
-    }
     let root = std::fs::canonicalize(&repo).unwrap_or(repo);
     let tx = core.repos.lock().await.get(&root).map(|h| h.tx.clone());
     let Some(tx) = tx else {
