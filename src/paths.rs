@@ -37,6 +37,11 @@ impl Paths {
         self.config_dir.join("config.toml")
     }
 
+    /// The user's policy files.
+    pub fn policies_dir(&self) -> PathBuf {
+        self.config_dir.join("policies")
+    }
+
     pub fn store_dir(&self) -> PathBuf {
         self.data_dir.join("store")
     }

@@ -237,6 +237,12 @@ pub struct Proposal {
     pub updated_at: DateTime<Utc>,
     pub fingerprint: String,
     pub change: Change,
+    /// The branch checked out when it was proposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Lines added plus removed, for file changes.
+    #[serde(default)]
+    pub changed_lines: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +271,8 @@ impl Proposal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
     pub action: String,
+    /// Lines added plus removed (file changes), for policies with `max_changed_lines`.
+    pub changed_lines: u64,
     pub title: String,
     pub why: String,
     pub fingerprint: String,
@@ -339,6 +347,8 @@ mod tests {
             fingerprint: "f".into(),
             change: Change::Restore { snapshot: "x".into(), paths: vec![] },
             decision: None,
+            branch: None,
+            changed_lines: 0,
             undo: None,
             history: vec![],
         };

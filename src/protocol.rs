@@ -29,17 +29,64 @@ pub enum Greeting {
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
     Status,
-    Queue { all: bool },
-    Show { id: ProposalId },
-    Approve { ids: Vec<ProposalId> },
-    Reject { ids: Vec<ProposalId>, reason: Option<String> },
-    Undo { id: ProposalId },
-    Log { limit: usize, follow: bool },
-    Run { task: String, repo: PathBuf },
-    Watch { paths: Vec<PathBuf> },
-    Unwatch { paths: Vec<PathBuf> },
-    Snapshots { repo: Option<PathBuf> },
-    Restore { repo: PathBuf, snapshot: String, paths: Vec<PathBuf> },
+    Queue {
+        all: bool,
+    },
+    Show {
+        id: ProposalId,
+    },
+    Approve {
+        ids: Vec<ProposalId>,
+        /// Also grant `auto` to changes of the same kind from now on.
+        #[serde(default)]
+        always: bool,
+        /// How long the grant lasts (forever when absent).
+        #[serde(default)]
+        for_secs: Option<u64>,
+    },
+    Reject {
+        ids: Vec<ProposalId>,
+        reason: Option<String>,
+    },
+    Undo {
+        id: ProposalId,
+    },
+    Log {
+        limit: usize,
+        follow: bool,
+    },
+    Run {
+        task: String,
+        repo: PathBuf,
+    },
+    Watch {
+        paths: Vec<PathBuf>,
+    },
+    Unwatch {
+        paths: Vec<PathBuf>,
+    },
+    Snapshots {
+        repo: Option<PathBuf>,
+    },
+    Restore {
+        repo: PathBuf,
+        snapshot: String,
+        paths: Vec<PathBuf>,
+    },
+    PolicyExplain {
+        subject: crate::policy::Subject,
+    },
+    PolicyShow,
+    PolicySimulate {
+        since_secs: u64,
+    },
+    PolicyRevoke {
+        id: String,
+    },
+    PolicyUndemote {
+        task: String,
+        repo: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,9 +120,60 @@ pub enum Response {
     Snapshots {
         snapshots: Vec<SnapshotInfo>,
     },
+    Explained {
+        explanation: Box<crate::policy::Evaluation>,
+    },
+    PolicyReport {
+        report: PolicyReport,
+    },
+    Simulated {
+        changes: Vec<SimulatedChange>,
+    },
     Error {
         error: ErrorBody,
     },
+}
+
+/// The policy in force, as `kairos policy show` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyReport {
+    pub files: Vec<PathBuf>,
+    pub rules: Vec<RuleSummary>,
+    pub quiet_hours: Option<String>,
+    pub max_auto_per_hour: u32,
+    pub demote_after_rejections: u32,
+    pub grants: Vec<crate::policy::Grant>,
+    pub demotions: Vec<Demotion>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSummary {
+    pub id: String,
+    pub file: PathBuf,
+    pub layer: crate::policy::Layer,
+    pub autonomy: crate::policy::Autonomy,
+    pub shadow: bool,
+}
+
+/// A task held at `observe` in one repository after repeated rejections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Demotion {
+    pub repo: String,
+    pub task: String,
+    pub since: DateTime<Utc>,
+    pub rejections: usize,
+}
+
+/// A recorded proposal that today's policy would decide differently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulatedChange {
+    pub id: ProposalId,
+    pub title: String,
+    pub repo: String,
+    pub then: String,
+    pub now: String,
+    pub decided_by: String,
 }
 
 /// A failure the user can act on: what went wrong and what to do.
@@ -124,6 +222,8 @@ pub struct StatusReport {
     pub config_file: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_errors: Vec<String>,
     pub repos: Vec<RepoStatus>,
     pub queue: BTreeMap<String, usize>,
     pub notifier: Vec<String>,

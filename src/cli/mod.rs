@@ -6,6 +6,7 @@ mod approve;
 mod daemon;
 mod log;
 mod output;
+mod policy;
 mod queue;
 mod reject;
 mod restore;
@@ -67,6 +68,13 @@ pub enum Command {
     Approve {
         #[arg(required = true)]
         ids: Vec<u64>,
+        /// Also let changes of the same kind (action, task, repository, paths) apply
+        /// automatically from now on: a grant, visible in `kairos policy show`.
+        #[arg(long)]
+        always: bool,
+        /// With --always: the grant expires after this long (e.g. 7d, 12h).
+        #[arg(long = "for", requires = "always", value_parser = humantime::parse_duration)]
+        for_duration: Option<std::time::Duration>,
     },
     /// Reject proposals: they will not be proposed again.
     Reject {
@@ -121,6 +129,11 @@ pub enum Command {
         #[arg(long)]
         repo: Option<PathBuf>,
     },
+    /// Check, explain and inspect the autonomy policy.
+    Policy {
+        #[command(subcommand)]
+        action: policy::Action,
+    },
     /// Install or remove the systemd user service.
     Service {
         #[command(subcommand)]
@@ -166,7 +179,9 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Status { json } => status::run(&paths, json).await,
         Command::Queue { all, json } => queue::run(&paths, all, json).await,
         Command::Show { id, json } => show::run(&paths, id, json).await,
-        Command::Approve { ids } => approve::run(&paths, ids).await,
+        Command::Approve { ids, always, for_duration } => {
+            approve::run(&paths, ids, always, for_duration).await
+        }
         Command::Reject { ids, reason } => reject::run(&paths, ids, reason).await,
         Command::Undo { id } => undo::run(&paths, id).await,
         Command::Log { n, follow, json } => log::run(&paths, n, follow, json).await,
@@ -178,6 +193,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             restore::run(&paths, snapshot, targets, repo).await
         }
         Command::Service { action } => service::run(action),
+        Command::Policy { action } => policy::run(&paths, action).await,
     }
 }
 

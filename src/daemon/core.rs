@@ -49,6 +49,7 @@ pub struct RepoHandle {
 
 pub struct Core {
     pub paths: Paths,
+    pub policy: super::policy::PolicyState,
     pub store: Store,
     pub notifier: Notifier,
     pub fs: FsWatcher,
@@ -79,6 +80,7 @@ impl Core {
     ) -> Core {
         let permits = config.config.daemon.max_parallel_runs;
         Core {
+            policy: super::policy::PolicyState::load(&paths.policies_dir()),
             paths,
             store,
             notifier,

@@ -4,6 +4,7 @@
 mod core;
 mod handlers;
 mod pipeline;
+mod policy;
 mod recovery;
 mod reload;
 mod repo;

@@ -6,9 +6,10 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::core::Core;
+use super::policy;
 use crate::apply::{self, ApplyError, Outcome, Settled, UndoOutcome, settle};
 use crate::notifier::{Notice, NoticeKind};
-use crate::policy::{self, Autonomy};
+use crate::policy::{Autonomy, Decision};
 use crate::proposal::{Draft, Proposal, State, Step, UndoRecord};
 use crate::store::{Intent, LogEntry, LogKind};
 
@@ -18,12 +19,15 @@ pub struct Intake {
     pub queued: usize,
     pub applied: usize,
     pub skipped: usize,
+    /// Automatic proposals waiting for quiet hours or the hourly cap.
+    pub deferred: usize,
 }
 
 /// Turns drafts into proposals, decides them by policy, and applies the automatic ones.
 /// A draft whose fingerprint is pending, rejected or undone is dropped.
 pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Result<Intake, String> {
     let repo = root.to_string_lossy().into_owned();
+    let branch = crate::git::open(root).ok().and_then(|r| crate::git::current_branch(&r));
     let mut intake = Intake::default();
     for draft in drafts {
         let known =
@@ -33,29 +37,8 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
             continue;
         }
         let now = Utc::now();
-        let decision = policy::decide(&draft.action, now);
-        match decision.autonomy {
-            Autonomy::Off => {
-                intake.skipped += 1;
-                continue;
-            }
-            Autonomy::Observe => {
-                core.log(
-                    LogEntry::new(
-                        LogKind::Decision,
-                        Some(&repo),
-                        format!("observed (not proposed): {}", draft.title),
-                    )
-                    .task(task),
-                );
-                intake.skipped += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let id = core.store.next_proposal_id().map_err(|e| e.to_string())?;
         let mut proposal = Proposal {
-            id,
+            id: 0,
             repo: repo.clone(),
             task: task.to_owned(),
             action: draft.action,
@@ -66,7 +49,9 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
             updated_at: now,
             fingerprint: draft.fingerprint,
             change: draft.change,
-            decision: Some(decision.clone()),
+            branch: branch.clone(),
+            changed_lines: draft.changed_lines,
+            decision: None,
             undo: None,
             history: vec![crate::proposal::HistoryEntry {
                 at: now,
@@ -75,11 +60,80 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
                 note: None,
             }],
         };
+        let evaluation = policy::decide(core, root, &policy::subject_of(&proposal));
+        for (rule, would) in &evaluation.shadow {
+            core.log(
+                LogEntry::new(
+                    LogKind::Decision,
+                    Some(&repo),
+                    format!(
+                        "shadow rule {} ({}) would decide {would} for: {}",
+                        rule.id,
+                        rule.file.display(),
+                        proposal.title
+                    ),
+                )
+                .task(task),
+            );
+        }
+        let decided_by = evaluation.decided_by.to_string();
+        let decision =
+            Decision { autonomy: evaluation.autonomy, decided_by: decided_by.clone(), at: now };
+        match evaluation.autonomy {
+            Autonomy::Off => {
+                intake.skipped += 1;
+                continue;
+            }
+            Autonomy::Observe | Autonomy::Notify => {
+                // Told once per distinct change, never queued.
+                let key = format!("told:{}", proposal.fingerprint);
+                if core.store.recall::<bool>(&key).ok().flatten().is_none() {
+                    let _ = core.store.remember(&key, &true);
+                    let verb = if evaluation.autonomy == Autonomy::Notify {
+                        "noticed"
+                    } else {
+                        "observed"
+                    };
+                    core.log(
+                        LogEntry::new(
+                            LogKind::Decision,
+                            Some(&repo),
+                            format!(
+                                "{verb} (not proposed, decided by {decided_by}): {}",
+                                proposal.title
+                            ),
+                        )
+                        .task(task),
+                    );
+                    if evaluation.autonomy == Autonomy::Notify {
+                        core.notifier.send(Notice {
+                            repo: repo.clone(),
+                            summary: proposal.title.clone(),
+                            body: proposal.why.clone(),
+                            proposal: None,
+                            kind: NoticeKind::Info,
+                        });
+                    }
+                }
+                intake.skipped += 1;
+                continue;
+            }
+            Autonomy::Propose | Autonomy::Auto => {}
+        }
+        proposal.id = core.store.next_proposal_id().map_err(|e| e.to_string())?;
+        proposal.decision = Some(decision);
+        let id = proposal.id;
+        let wait = (evaluation.autonomy == Autonomy::Auto)
+            .then(|| policy::auto_must_wait(core, &repo, &proposal.action))
+            .flatten();
+        if let Some(why) = &wait {
+            proposal.history[0].note = Some(why.clone());
+        }
         core.store.put_proposal(&proposal).map_err(|e| e.to_string())?;
-        if decision.autonomy == Autonomy::Auto {
-            let by = format!("policy ({})", decision.decided_by);
+        if evaluation.autonomy == Autonomy::Auto && wait.is_none() {
+            let by = format!("policy ({decided_by})");
             proposal
-                .advance(Step::Approve, &by, Some(format!("autonomy {}", decision.autonomy)), now)
+                .advance(Step::Approve, &by, Some("autonomy auto".into()), now)
                 .map_err(|e| e.to_string())?;
             apply_approved(core, &mut proposal, &by);
             if proposal.state == State::Applied {
@@ -89,25 +143,62 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
                     core.notifier.send(notice(&proposal, NoticeKind::Applied));
                 }
             }
-        } else {
-            core.log(
-                LogEntry::new(
-                    LogKind::Decision,
-                    Some(&repo),
-                    format!(
-                        "#{id} queued: {} (autonomy {}, decided by {})",
-                        proposal.title, decision.autonomy, decision.decided_by
-                    ),
-                )
-                .task(task)
-                .proposal(id),
-            );
-            core.notifier.send(notice(&proposal, NoticeKind::Waiting));
-            intake.queued += 1;
+            continue;
         }
+        let how = match &wait {
+            Some(why) => {
+                intake.deferred += 1;
+                why.clone()
+            }
+            None => format!("autonomy {}, decided by {decided_by}", evaluation.autonomy),
+        };
+        core.log(
+            LogEntry::new(
+                LogKind::Decision,
+                Some(&repo),
+                format!("#{id} queued: {} ({how})", proposal.title),
+            )
+            .task(task)
+            .proposal(id),
+        );
+        core.notifier.send(notice(&proposal, NoticeKind::Waiting));
+        intake.queued += 1;
     }
     core.store.flush_blocking().map_err(|e| e.to_string())?;
     Ok(intake)
+}
+
+/// Applies automatic proposals that were waiting (quiet hours, the hourly cap) once
+/// nothing holds them any more, deciding each again under today's policy. Returns how
+/// many still wait.
+pub fn release_deferred(core: &Core, root: &Path) -> usize {
+    let repo = root.to_string_lossy();
+    let waiting: Vec<Proposal> = core
+        .store
+        .proposals_in(State::Pending)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            p.repo == repo && p.decision.as_ref().is_some_and(|d| d.autonomy == Autonomy::Auto)
+        })
+        .collect();
+    let mut still = 0;
+    for mut p in waiting {
+        let evaluation = policy::decide(core, root, &policy::subject_of(&p));
+        if evaluation.autonomy != Autonomy::Auto {
+            continue;
+        }
+        if policy::auto_must_wait(core, &repo, &p.action).is_some() {
+            still += 1;
+            continue;
+        }
+        let by = format!("policy ({})", evaluation.decided_by);
+        if p.advance(Step::Approve, &by, Some("released after waiting".into()), Utc::now()).is_ok()
+        {
+            apply_approved(core, &mut p, &by);
+        }
+    }
+    still
 }
 
 /// Marks pending proposals of `task` in `root` stale when the world moved under them.

@@ -50,35 +50,75 @@ pub async fn reload(core: &Arc<Core>) {
     }
 }
 
-/// Watches the config directory and reloads on changes to `config.toml`, and on SIGHUP.
+/// Reloads the user's policy files; a broken edit keeps the last good policy in force.
+pub fn reload_policies(core: &Core) {
+    let before = core.policy.errors();
+    let errors = core.policy.reload(&core.paths.policies_dir());
+    if errors.is_empty() {
+        core.log(LogEntry::new(LogKind::Daemon, None, "policies reloaded"));
+    } else if errors != before {
+        for e in errors {
+            core.log(LogEntry::new(
+                LogKind::Error,
+                None,
+                format!("policy not reloaded, the last good one stays in force: {e}"),
+            ));
+        }
+    }
+}
+
+/// Watches the config directory (settings and policies) and reloads what changed, and
+/// everything on SIGHUP.
 pub async fn watch(core: Arc<Core>) {
     let dir = core.paths.config_dir.clone();
     if let Err(e) = std::fs::create_dir_all(&dir) {
         tracing::warn!("cannot create {}: {e}; settings will not reload live", dir.display());
         return;
     }
+    let _ = std::fs::create_dir_all(core.paths.policies_dir());
     let mut sub = core.fs.add_route(&dir);
-    if let Err(e) = core.fs.watch(&dir, false) {
+    if let Err(e) = core.fs.watch(&dir, true) {
         tracing::warn!("cannot watch {}: {e}; settings will not reload live", dir.display());
     }
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut shutdown = core.shutdown.clone();
     let file = core.paths.config_file();
+    let policies = core.paths.policies_dir();
+    let is_policy = |p: &std::path::Path| {
+        p.starts_with(&policies) && p.extension().is_some_and(|x| x == "toml")
+    };
     loop {
-        let changed = tokio::select! {
+        let (config, policy) = tokio::select! {
             _ = shutdown.changed() => return,
             raw = sub.rx.recv() => match raw {
-                Some(RawFs::Paths(paths)) => paths.iter().any(|p| p == &file),
-                Some(RawFs::Rescan) => true,
+                Some(RawFs::Paths(paths)) => {
+                    (paths.iter().any(|p| p == &file), paths.iter().any(|p| is_policy(p)))
+                }
+                Some(RawFs::Rescan) => (true, true),
                 None => return,
             },
-            _ = async { match hangup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
+            _ = async { match hangup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => (true, true),
         };
-        if changed {
-            // Editors write in several steps; let them finish, then read once.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            while sub.rx.try_recv().is_ok() {}
+        if !config && !policy {
+            continue;
+        }
+        // Editors write in several steps; let them finish, then read once.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (mut config, mut policy) = (config, policy);
+        while let Ok(raw) = sub.rx.try_recv() {
+            match raw {
+                RawFs::Paths(paths) => {
+                    config |= paths.iter().any(|p| p == &file);
+                    policy |= paths.iter().any(|p| is_policy(p));
+                }
+                RawFs::Rescan => (config, policy) = (true, true),
+            }
+        }
+        if config {
             reload(&core).await;
+        }
+        if policy {
+            reload_policies(&core);
         }
     }
 }

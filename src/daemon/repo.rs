@@ -63,6 +63,8 @@ pub fn spawn(core: Arc<Core>, root: PathBuf, registered: bool) -> RepoHandle {
         due: BTreeMap::new(),
         idle_due: BTreeMap::new(),
         health_at: Instant::now(),
+        // Automatic work that waited (quiet hours, the hourly cap) before a restart.
+        release_at: Some(Instant::now() + Duration::from_secs(1)),
         next_cron: BTreeMap::new(),
         last_failure: BTreeMap::new(),
     };
@@ -89,6 +91,8 @@ struct RepoActor {
     /// Task → when the repository will have been idle long enough for it.
     idle_due: BTreeMap<String, Instant>,
     health_at: Instant,
+    /// When to look again at automatic proposals that are waiting.
+    release_at: Option<Instant>,
     next_cron: BTreeMap<String, DateTime<Utc>>,
     /// The last failure announced per task, so a failing task is announced once.
     last_failure: BTreeMap<String, String>,
@@ -189,6 +193,7 @@ impl RepoActor {
             self.git_at,
             self.due.values().min().copied(),
             self.idle_due.values().min().copied(),
+            self.release_at,
             cron,
             Some(self.health_at),
         ]
@@ -216,6 +221,10 @@ impl RepoActor {
         if self.git_at.is_some_and(|t| t <= now) {
             self.git_at = None;
             self.refresh_git(true).await;
+        }
+        if self.release_at.is_some_and(|t| t <= now) {
+            self.release_at = None;
+            self.release_deferred().await;
         }
         for task in take_due(&mut self.due, now) {
             self.trigger(&task, "quiet").await;
@@ -453,6 +462,20 @@ impl RepoActor {
         self.run_task(task, "kairos run").await
     }
 
+    /// Applies waiting automatic proposals whose wait is over; looks again each minute
+    /// while some still wait.
+    async fn release_deferred(&mut self) {
+        let lock = self.core.repo_lock(&self.root);
+        let _guard = lock.lock().await;
+        let (core, root) = (self.core.clone(), self.root.clone());
+        let still = tokio::task::spawn_blocking(move || pipeline::release_deferred(&core, &root))
+            .await
+            .unwrap_or(0);
+        if still > 0 {
+            self.release_at = Some(Instant::now() + CLOCK_CHECK);
+        }
+    }
+
     /// Runs `task` for an internal trigger; its outcome is logged (and a failure
     /// announced) by `run_task`, so there is nothing more to do with it here.
     async fn trigger(&mut self, task: &str, why: &str) {
@@ -508,7 +531,10 @@ impl RepoActor {
                 .task(task),
         );
         match result {
-            Ok((_, _, notices)) => {
+            Ok((intake, _, notices)) => {
+                if intake.deferred > 0 {
+                    self.release_at.get_or_insert_with(|| Instant::now() + CLOCK_CHECK);
+                }
                 self.last_failure.remove(task);
                 for text in notices {
                     self.core.log(

@@ -1,5 +1,19 @@
-//! The minimal policy step: a built-in autonomy per action, with irreversible actions
-//! capped at `propose`. The full rule engine replaces `decide` without changing callers.
+//! Autonomy policies: rules the user writes (`rules`), read from their files (`load`),
+//! and the pure decision over them (`evaluate`).
+
+mod evaluate;
+mod load;
+mod rules;
+mod subject;
+mod window;
+
+pub use evaluate::{
+    Context, DecidedBy, Defaults, Evaluation, Grant, PolicySet, evaluate, layer_name,
+};
+pub use load::{DEFAULT_POLICY, REPO_POLICY, load_repo, load_user, merge, user_files};
+pub use rules::{Layer, PolicyError, PolicyFile, RuleRef, parse};
+pub use subject::Subject;
+pub use window::{LocalTime, Window};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,6 +49,23 @@ pub struct Decision {
     pub at: DateTime<Utc>,
 }
 
+impl std::str::FromStr for Autonomy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Autonomy, String> {
+        match text {
+            "off" => Ok(Autonomy::Off),
+            "observe" => Ok(Autonomy::Observe),
+            "notify" => Ok(Autonomy::Notify),
+            "propose" => Ok(Autonomy::Propose),
+            "auto" => Ok(Autonomy::Auto),
+            other => Err(format!(
+                "unknown autonomy {other:?}; use off, observe, notify, propose or auto"
+            )),
+        }
+    }
+}
+
 /// Actions that cannot be undone; they are never applied without the user.
 pub fn is_reversible(action: &str) -> bool {
     !(action == "git.maintenance.gc"
@@ -42,49 +73,5 @@ pub fn is_reversible(action: &str) -> bool {
         || action.contains("force"))
 }
 
-/// The built-in autonomy of an action when no rule speaks about it.
-pub fn default_autonomy(action: &str) -> Autonomy {
-    match action {
-        "git.snapshot" => Autonomy::Auto,
-        "notice" => Autonomy::Notify,
-        _ => Autonomy::Propose,
-    }
-}
-
-/// Decides the autonomy of a proposal with `action`. Pure.
-pub fn decide(action: &str, at: DateTime<Utc>) -> Decision {
-    let wanted = default_autonomy(action);
-    if wanted == Autonomy::Auto && !is_reversible(action) {
-        return Decision { autonomy: Autonomy::Propose, decided_by: "cap".into(), at };
-    }
-    Decision { autonomy: wanted, decided_by: "default".into(), at }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_order_from_off_to_auto() {
-        assert!(Autonomy::Off < Autonomy::Observe);
-        assert!(Autonomy::Observe < Autonomy::Notify);
-        assert!(Autonomy::Notify < Autonomy::Propose);
-        assert!(Autonomy::Propose < Autonomy::Auto);
-    }
-
-    #[test]
-    fn snapshots_are_automatic_and_deletions_wait() {
-        let now = Utc::now();
-        assert_eq!(decide("git.snapshot", now).autonomy, Autonomy::Auto);
-        assert_eq!(decide("git.branch.delete", now).autonomy, Autonomy::Propose);
-        assert_eq!(decide("something.new", now).decided_by, "default");
-    }
-
-    #[test]
-    fn irreversible_actions_are_never_auto() {
-        for action in ["git.maintenance.gc", "git.reflog.expire", "git.push.force"] {
-            assert!(!is_reversible(action));
-            assert!(decide(action, Utc::now()).autonomy <= Autonomy::Propose);
-        }
-    }
-}
+mod tests;

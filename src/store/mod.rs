@@ -119,6 +119,15 @@ impl Store {
         self.next_id("next_proposal_id")
     }
 
+    pub fn next_grant_id(&self) -> Result<u64, StoreError> {
+        self.next_id("next_grant_id")
+    }
+
+    /// Forgets what was remembered under `key`.
+    pub fn forget(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.memory.remove(key.as_bytes())?.is_some())
+    }
+
     pub fn put_proposal(&self, p: &Proposal) -> Result<(), StoreError> {
         let previous = self.proposals.insert(p.id.to_be_bytes(), serde_json::to_vec(p)?)?;
         if let Some(previous) = previous {
@@ -312,6 +321,8 @@ mod tests {
                 fingerprint: format!("f{id}"),
                 change: Change::Restore { snapshot: "s".into(), paths: vec![] },
                 decision: None,
+                branch: None,
+                changed_lines: 0,
                 undo: None,
                 history: vec![],
             };

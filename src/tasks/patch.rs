@@ -4,7 +4,9 @@ use git2::Repository;
 
 use super::TaskError;
 use super::scratch::Scratch;
-use crate::proposal::{Change, Draft, FileChange};
+use std::path::Path;
+
+use crate::proposal::{Change, Draft, FileChange, FileState};
 
 /// The draft for the changes left in `scratch`, or `None` when the tool changed nothing.
 pub fn draft(
@@ -21,11 +23,41 @@ pub fn draft(
     let fingerprint = format!("fs.patch:{task}:{}", digest(&files));
     Ok(Some(Draft {
         action: "fs.patch".into(),
+        changed_lines: changed_lines(repo, &files),
         title: title(files.len()),
         why,
         fingerprint,
         change: Change::Patch { files },
     }))
+}
+
+/// Lines added plus removed across text files: the old content is the user's file (it
+/// still holds exactly what was copied), the new one the blob the tool produced.
+fn changed_lines(repo: &Repository, files: &[FileChange]) -> u64 {
+    let root = repo.workdir().map(Path::to_path_buf).unwrap_or_default();
+    let read_blob = |state: &Option<FileState>| -> Vec<u8> {
+        state
+            .as_ref()
+            .and_then(|s| git2::Oid::from_str(&s.blob).ok())
+            .and_then(|id| repo.find_blob(id).ok())
+            .map(|b| b.content().to_vec())
+            .unwrap_or_default()
+    };
+    let mut total = 0u64;
+    for file in files {
+        let old = match &file.before {
+            Some(_) => std::fs::read(root.join(file.path.as_path())).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let new = read_blob(&file.after);
+        let (Ok(old), Ok(new)) = (std::str::from_utf8(&old), std::str::from_utf8(&new)) else {
+            continue;
+        };
+        let diff = similar::TextDiff::from_lines(old, new);
+        total +=
+            diff.iter_all_changes().filter(|c| c.tag() != similar::ChangeTag::Equal).count() as u64;
+    }
+    total
 }
 
 /// A stable digest of a set of file changes: the same change gets the same fingerprint.

@@ -22,6 +22,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, git2::Error> {
                 .unwrap_or_default();
             Draft {
                 action: "git.branch.delete".into(),
+                changed_lines: 0,
                 title: format!("delete merged branch {branch}"),
                 why: format!(
                     "{branch} ({}: {summary}) is fully merged into {default} and not checked out",

@@ -222,6 +222,8 @@ fn patches_that_escape_the_repository_are_refused() {
                     }],
                 },
                 decision: None,
+                branch: None,
+                changed_lines: 0,
                 undo: None,
                 history: vec![HistoryEntry {
                     at: now,

@@ -49,6 +49,8 @@ fn plant_interrupted_restore(env: &Env, repo: &Repo, written: usize) -> u64 {
         fingerprint: format!("fs.restore:{id}"),
         change: Change::Restore { snapshot: "HEAD".into(), paths: vec![] },
         decision: None,
+        branch: None,
+        changed_lines: 0,
         undo: None,
         history: vec![
             HistoryEntry { at: now, state: State::Pending, by: "user".into(), note: None },

@@ -5,15 +5,82 @@ use chrono::Utc;
 
 use crate::daemon::core::Core;
 use crate::daemon::pipeline;
-use crate::proposal::{ProposalId, State, Step};
+use crate::daemon::policy;
+use crate::policy::{Autonomy, Grant};
+use crate::proposal::{Proposal, ProposalId, State, Step};
 use crate::protocol::{Outcome, Response};
+use crate::store::{LogEntry, LogKind};
 
-pub async fn handle(core: &Arc<Core>, ids: Vec<ProposalId>) -> Response {
+pub async fn handle(
+    core: &Arc<Core>,
+    ids: Vec<ProposalId>,
+    always: bool,
+    for_secs: Option<u64>,
+) -> Response {
     let mut outcomes = Vec::new();
     for id in ids {
-        outcomes.push(approve_one(core, id).await);
+        let mut outcome = approve_one(core, id).await;
+        if always && let Ok(p) = super::find(core, id) {
+            outcome.message.push('\n');
+            outcome.message.push_str(&grant_from(core, &p, for_secs).await);
+        }
+        outcomes.push(outcome);
     }
     Response::Outcomes { outcomes }
+}
+
+/// `approve --always`: a grant for changes like `p` (same action, task, repository and
+/// paths), optionally expiring; says whether it can take effect.
+async fn grant_from(core: &Arc<Core>, p: &Proposal, for_secs: Option<u64>) -> String {
+    let Ok(n) = core.store.next_grant_id() else { return "the grant could not be saved".into() };
+    let subject = policy::subject_of(p);
+    let grant = Grant {
+        id: format!("g{n}"),
+        action: p.action.clone(),
+        task: Some(p.task.clone()),
+        repo: Some(p.repo.clone()),
+        paths: subject.paths.clone(),
+        created_at: Utc::now(),
+        expires_at: for_secs.map(|s| Utc::now() + chrono::Duration::seconds(s as i64)),
+        from_proposal: Some(p.id),
+    };
+    if core.store.remember(&policy::grant_key(&grant.id), &grant).is_err()
+        || core.store.flush().await.is_err()
+    {
+        return "the grant could not be saved".into();
+    }
+    let until = grant
+        .expires_at
+        .map(|t| format!(" until {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")))
+        .unwrap_or_default();
+    let scope = format!("{} from {} in {}", p.action, p.task, p.repo);
+    core.log(
+        LogEntry::new(
+            LogKind::Decision,
+            Some(&p.repo),
+            format!("grant {} created by user: {scope}{until}", grant.id),
+        )
+        .proposal(p.id),
+    );
+    let root = std::path::PathBuf::from(&p.repo);
+    let (core2, g) = (core.clone(), grant.clone());
+    let evaluation =
+        tokio::task::spawn_blocking(move || policy::decide_with(&core2, &root, &subject, &[g]))
+            .await;
+    match evaluation {
+        Ok(e) if e.autonomy == Autonomy::Auto => {
+            format!(
+                "grant {}: {scope} is now automatic{until}; `kairos policy revoke {}` takes it back",
+                grant.id, grant.id
+            )
+        }
+        Ok(e) => {
+            let why = e.notes.iter().chain(e.caps.iter()).cloned().collect::<Vec<_>>().join("; ");
+            let why = if why.is_empty() { format!("decided by {}", e.decided_by) } else { why };
+            format!("grant {} saved, but it cannot take effect: {why}", grant.id)
+        }
+        Err(_) => format!("grant {} saved", grant.id),
+    }
 }
 
 async fn approve_one(core: &Arc<Core>, id: ProposalId) -> Outcome {

@@ -3,6 +3,7 @@
 
 mod approve;
 mod log;
+mod policy;
 mod queue;
 mod reject;
 mod restore;
@@ -26,7 +27,9 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::Status => status::handle(core).await,
         Request::Queue { all } => queue::handle(core, all),
         Request::Show { id } => show::handle(core, id).await,
-        Request::Approve { ids } => approve::handle(core, ids).await,
+        Request::Approve { ids, always, for_secs } => {
+            approve::handle(core, ids, always, for_secs).await
+        }
         Request::Reject { ids, reason } => reject::handle(core, ids, reason).await,
         Request::Undo { id } => undo::handle(core, id).await,
         Request::Log { limit, .. } => log::handle(core, limit),
@@ -34,6 +37,11 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::Watch { paths } => watch::watch(core, paths).await,
         Request::Unwatch { paths } => watch::unwatch(core, paths).await,
         Request::Snapshots { repo } => snapshots::handle(core, repo).await,
+        Request::PolicyExplain { subject } => policy::explain(core, subject).await,
+        Request::PolicyShow => policy::show(core),
+        Request::PolicySimulate { since_secs } => policy::simulate(core, since_secs).await,
+        Request::PolicyRevoke { id } => policy::revoke(core, id).await,
+        Request::PolicyUndemote { task, repo } => policy::undemote(core, task, repo).await,
         Request::Restore { repo, snapshot, paths } => {
             restore::handle(core, repo, snapshot, paths).await
         }

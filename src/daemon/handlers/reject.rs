@@ -33,7 +33,12 @@ pub async fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -
             .task(&p.task)
             .proposal(id),
         );
-        outcomes.push(super::success(&p, format!("#{id} rejected; it will not be proposed again")));
+        let mut message = format!("#{id} rejected; it will not be proposed again");
+        if let Some(demoted) = crate::daemon::policy::note_rejection(core, &p) {
+            message.push('\n');
+            message.push_str(&demoted);
+        }
+        outcomes.push(super::success(&p, message));
     }
     // Durable before the user hears "rejected": a kill -9 right after must not undo it.
     if let Err(e) = core.store.flush().await {

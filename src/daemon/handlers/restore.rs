@@ -107,6 +107,8 @@ fn restore(
         fingerprint: format!("fs.restore:{id}"),
         change: Change::Restore { snapshot, paths },
         decision: Some(Decision { autonomy: Autonomy::Auto, decided_by: "user".into(), at: now }),
+        branch: None,
+        changed_lines: 0,
         undo: None,
         history: vec![HistoryEntry {
             at: now,

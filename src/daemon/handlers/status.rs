@@ -44,6 +44,7 @@ pub async fn handle(core: &Arc<Core>) -> Response {
             uptime_secs: (Utc::now() - core.started_at).num_seconds().max(0) as u64,
             config_file: core.paths.config_file(),
             config_error: config.error,
+            policy_errors: core.policy.errors(),
             repos,
             queue,
             notifier: Notifier::sink_names().into_iter().map(str::to_owned).collect(),

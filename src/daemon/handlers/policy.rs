@@ -1,0 +1,140 @@
+//! `kairos policy explain|show|simulate|revoke|undemote`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::daemon::core::Core;
+use crate::daemon::policy::{self, demotion_key, grant_key};
+use crate::policy::Subject;
+use crate::protocol::{ErrorCode, Outcome, PolicyReport, Response, RuleSummary, SimulatedChange};
+use crate::store::{LogEntry, LogKind};
+
+pub async fn explain(core: &Arc<Core>, mut subject: Subject) -> Response {
+    if let Some(repo) = &subject.repo {
+        subject.repo = Some(
+            std::fs::canonicalize(repo)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or(repo.clone()),
+        );
+    }
+    let root = PathBuf::from(subject.repo.clone().unwrap_or_default());
+    let core = core.clone();
+    match tokio::task::spawn_blocking(move || policy::decide(&core, &root, &subject)).await {
+        Ok(explanation) => Response::Explained { explanation: Box::new(explanation) },
+        Err(e) => super::internal(e),
+    }
+}
+
+pub fn show(core: &Core) -> Response {
+    let set = core.policy.set();
+    let rules = set
+        .files
+        .iter()
+        .flat_map(|f| f.rules.iter())
+        .map(|r| RuleSummary {
+            id: r.at.id.clone(),
+            file: r.at.file.clone(),
+            layer: r.at.layer,
+            autonomy: r.autonomy,
+            shadow: r.shadow,
+        })
+        .collect();
+    Response::PolicyReport {
+        report: PolicyReport {
+            files: set.files.iter().map(|f| f.path.clone()).collect(),
+            rules,
+            quiet_hours: set.defaults.quiet_hours.as_ref().map(|w| w.source().to_owned()),
+            max_auto_per_hour: set.defaults.max_auto_per_hour,
+            demote_after_rejections: set.defaults.demote_after_rejections,
+            grants: policy::grants(core),
+            demotions: policy::demotions(core),
+            errors: core.policy.errors(),
+        },
+    }
+}
+
+/// Replays recorded proposals through today's policy and lists the differences.
+pub async fn simulate(core: &Arc<Core>, since_secs: u64) -> Response {
+    let core = core.clone();
+    let since = Utc::now() - chrono::Duration::seconds(since_secs.min(i64::MAX as u64) as i64);
+    let result = tokio::task::spawn_blocking(move || {
+        let mut changes = Vec::new();
+        for p in core.store.proposals().flatten().filter(|p| p.created_at >= since) {
+            let Some(then) = &p.decision else { continue };
+            if then.decided_by == "user" {
+                continue;
+            }
+            let now = policy::decide(&core, std::path::Path::new(&p.repo), &policy::subject_of(&p));
+            if now.autonomy != then.autonomy {
+                changes.push(SimulatedChange {
+                    id: p.id,
+                    title: p.title.clone(),
+                    repo: p.repo.clone(),
+                    then: then.autonomy.to_string(),
+                    now: now.autonomy.to_string(),
+                    decided_by: now.decided_by.to_string(),
+                });
+            }
+        }
+        changes
+    })
+    .await;
+    match result {
+        Ok(changes) => Response::Simulated { changes },
+        Err(e) => super::internal(e),
+    }
+}
+
+pub async fn revoke(core: &Arc<Core>, id: String) -> Response {
+    match core.store.forget(&grant_key(&id)) {
+        Ok(true) => {
+            let _ = core.store.flush().await;
+            core.log(LogEntry::new(LogKind::Decision, None, format!("grant {id} revoked by user")));
+            done(&id, format!("grant {id} revoked"))
+        }
+        Ok(false) => Response::error(
+            ErrorCode::NotFound,
+            format!("there is no grant {id}"),
+            Some("`kairos policy show` lists the grants".into()),
+        ),
+        Err(e) => super::internal(e),
+    }
+}
+
+pub async fn undemote(core: &Arc<Core>, task: String, repo: PathBuf) -> Response {
+    let repo = std::fs::canonicalize(&repo).unwrap_or(repo).to_string_lossy().into_owned();
+    match core.store.forget(&demotion_key(&repo, &task)) {
+        Ok(true) => {
+            // Earlier rejections stay on record but no longer count towards a new demotion.
+            let _ = core.store.remember(&policy::undemoted_key(&repo, &task), &Utc::now());
+            let _ = core.store.flush().await;
+            core.log(
+                LogEntry::new(
+                    LogKind::Decision,
+                    Some(&repo),
+                    format!("{task} is no longer demoted (by user)"),
+                )
+                .task(&task),
+            );
+            done(&task, format!("{task} in {repo} follows the policy again"))
+        }
+        Ok(false) => {
+            Response::error(ErrorCode::NotFound, format!("{task} is not demoted in {repo}"), None)
+        }
+        Err(e) => super::internal(e),
+    }
+}
+
+fn done(target: &str, message: String) -> Response {
+    Response::Outcomes {
+        outcomes: vec![Outcome {
+            target: target.to_owned(),
+            ok: true,
+            id: None,
+            state: None,
+            message,
+        }],
+    }
+}

@@ -1,0 +1,231 @@
+//! The policy as the daemon holds it: the set in force (hot-reloaded, the last good one
+//! kept when an edit is broken), each repository's own file, grants and demotions in
+//! the store, and the limits that make automatic work wait (quiet hours, the hourly cap).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{Duration, Local, Utc};
+
+use super::core::Core;
+use crate::policy::{
+    Context, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate, load_repo,
+    load_user,
+};
+use crate::proposal::{Change, Proposal, State};
+use crate::protocol::Demotion;
+use crate::store::{LogEntry, LogKind};
+
+/// The policy in force and the errors of the files that could not be loaded.
+pub struct PolicyState {
+    set: RwLock<(Arc<PolicySet>, Vec<String>)>,
+    /// Repository root → its last good `.kairos/policy.toml` and the current error.
+    repos: Mutex<HashMap<PathBuf, RepoPolicy>>,
+}
+
+/// A repository's last good policy file (if any) and the error of its current one.
+type RepoPolicy = (Option<Arc<PolicyFile>>, Option<String>);
+
+impl PolicyState {
+    /// Loads the policy; with broken user files, only the shipped default is in force.
+    pub fn load(dir: &Path) -> PolicyState {
+        let (set, errors) = match load_user(dir) {
+            Ok(set) => (set, vec![]),
+            Err(errors) => {
+                let shipped =
+                    load_user(Path::new("/nonexistent")).expect("the shipped policy is valid");
+                (shipped, errors.iter().map(|e| e.to_string()).collect())
+            }
+        };
+        PolicyState { set: RwLock::new((Arc::new(set), errors)), repos: Mutex::default() }
+    }
+
+    pub fn set(&self) -> Arc<PolicySet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        let mut errors = self.set.read().unwrap_or_else(|e| e.into_inner()).1.clone();
+        let repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        errors.extend(repos.values().filter_map(|(_, e)| e.clone()));
+        errors
+    }
+
+    /// Reloads the user's files; a broken edit keeps the last good policy. Returns the
+    /// errors (empty when the reload took effect).
+    pub fn reload(&self, dir: &Path) -> Vec<String> {
+        let mut guard = self.set.write().unwrap_or_else(|e| e.into_inner());
+        match load_user(dir) {
+            Ok(set) => {
+                *guard = (Arc::new(set), vec![]);
+                vec![]
+            }
+            Err(errors) => {
+                guard.1 = errors.iter().map(|e| e.to_string()).collect();
+                guard.1.clone()
+            }
+        }
+    }
+
+    /// The repository's own policy, read afresh; a broken file keeps its last good
+    /// version (and the error shows in `kairos status`).
+    pub fn repo_file(&self, root: &Path) -> (Option<Arc<PolicyFile>>, Option<String>) {
+        let mut repos = self.repos.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = repos.entry(root.to_owned()).or_insert((None, None));
+        match load_repo(root) {
+            Ok(file) => {
+                *entry = (file.map(Arc::new), None);
+                (entry.0.clone(), None)
+            }
+            Err(e) => {
+                let fresh = entry.1.as_deref() != Some(&e.to_string());
+                entry.1 = Some(e.to_string());
+                (entry.0.clone(), fresh.then(|| e.to_string()))
+            }
+        }
+    }
+}
+
+pub fn grant_key(id: &str) -> String {
+    format!("grant:{id}")
+}
+
+pub fn demotion_key(repo: &str, task: &str) -> String {
+    format!("demotion:{repo}\u{0}{task}")
+}
+
+/// When the user last lifted a demotion (rejections before it no longer count).
+pub fn undemoted_key(repo: &str, task: &str) -> String {
+    format!("undemoted:{repo}\u{0}{task}")
+}
+
+pub fn grants(core: &Core) -> Vec<Grant> {
+    core.store
+        .recall_prefix::<Grant>("grant:")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, g)| g)
+        .collect()
+}
+
+pub fn demotions(core: &Core) -> Vec<Demotion> {
+    core.store
+        .recall_prefix::<Demotion>("demotion:")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect()
+}
+
+/// The subject a policy decides about, for a proposal (or a draft made into one).
+pub fn subject_of(p: &Proposal) -> Subject {
+    let paths: Vec<String> = match &p.change {
+        Change::Patch { files } => files.iter().map(|f| f.path.to_string()).collect(),
+        Change::Restore { paths, .. } => paths.iter().map(|f| f.to_string()).collect(),
+        _ => vec![],
+    };
+    Subject {
+        task: Some(p.task.clone()),
+        repo: Some(p.repo.clone()),
+        branch: p.branch.clone(),
+        files: Some(paths.len() as u64),
+        paths,
+        lines: p.changed_lines,
+        ..Subject::action(&p.action)
+    }
+}
+
+/// Decides `subject` in the repository at `root` with everything in force now.
+pub fn decide(core: &Core, root: &Path, subject: &Subject) -> Evaluation {
+    decide_with(core, root, subject, &grants(core))
+}
+
+pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]) -> Evaluation {
+    let (repo_file, fresh_error) = core.policy.repo_file(root);
+    if let Some(error) = fresh_error {
+        core.log(LogEntry::new(
+            LogKind::Error,
+            Some(&root.to_string_lossy()),
+            format!("repository policy not loaded, its last good version stays in force: {error}"),
+        ));
+    }
+    let demoted = subject.task.as_ref().is_some_and(|task| {
+        core.store
+            .recall::<Demotion>(&demotion_key(&root.to_string_lossy(), task))
+            .ok()
+            .flatten()
+            .is_some()
+    });
+    let now = Local::now();
+    let ctx = Context { grants, demoted, now: LocalTime::of(&now), now_utc: Utc::now() };
+    evaluate(&core.policy.set(), repo_file.as_deref(), subject, &ctx)
+}
+
+/// Why automatic work must wait now, if it must: quiet hours, or the hourly cap.
+/// Snapshots never wait: they touch nothing of the user's and protect their work.
+pub fn auto_must_wait(core: &Core, repo: &str, action: &str) -> Option<String> {
+    if action == "git.snapshot" {
+        return None;
+    }
+    let set = core.policy.set();
+    if let Some(quiet) = &set.defaults.quiet_hours
+        && quiet.contains(LocalTime::of(&Local::now()))
+    {
+        return Some(format!("automatic, waiting for quiet hours ({}) to end", quiet.source()));
+    }
+    let hour_ago = Utc::now() - Duration::hours(1);
+    let recent = core
+        .store
+        .proposals_in(State::Applied)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.repo == repo && p.action != "git.snapshot" && p.updated_at > hour_ago)
+        .filter(|p| {
+            p.history.iter().any(|h| h.state == State::Approved && h.by.starts_with("policy"))
+        })
+        .count();
+    let max = set.defaults.max_auto_per_hour as usize;
+    (recent >= max).then(|| {
+        format!("automatic, but {recent} changes were already applied here in the last hour (max_auto_per_hour = {max}); waits for you")
+    })
+}
+
+/// After a rejection: demotes the task in the repository when it was rejected
+/// `demote_after_rejections` times within 30 days. Returns the message to show.
+pub fn note_rejection(core: &Core, rejected: &Proposal) -> Option<String> {
+    let key = demotion_key(&rejected.repo, &rejected.task);
+    if core.store.recall::<Demotion>(&key).ok().flatten().is_some() {
+        return None;
+    }
+    let lifted: Option<chrono::DateTime<Utc>> =
+        core.store.recall(&undemoted_key(&rejected.repo, &rejected.task)).ok().flatten();
+    let month_ago = (Utc::now() - Duration::days(30)).max(lifted.unwrap_or_default());
+    let rejections = core
+        .store
+        .proposals_in(State::Rejected)
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.repo == rejected.repo && p.task == rejected.task && p.updated_at > month_ago)
+        .count();
+    let threshold = core.policy.set().defaults.demote_after_rejections as usize;
+    if rejections < threshold {
+        return None;
+    }
+    let demotion = Demotion {
+        repo: rejected.repo.clone(),
+        task: rejected.task.clone(),
+        since: Utc::now(),
+        rejections,
+    };
+    core.store.remember(&key, &demotion).ok()?;
+    let message = format!(
+        "{} was rejected {rejections} times in 30 days in {}: it is demoted to observe there; undo with `kairos policy undemote {} --repo {}`",
+        rejected.task, rejected.repo, rejected.task, rejected.repo
+    );
+    core.log(
+        LogEntry::new(LogKind::Decision, Some(&rejected.repo), message.clone())
+            .task(&rejected.task),
+    );
+    Some(message)
+}

@@ -1,0 +1,187 @@
+//! The decision, as a pure function: rules, grants and demotions in, an autonomy and
+//! the reason for it out. No I/O, so it is tested exhaustively.
+//!
+//! 1. Rules from the shipped default and the user's files: the strictest matching rule
+//!    wins; no matching rule means `propose`.
+//! 2. A grant (`approve --always`) lifts its scope to `auto`, but never above a stricter
+//!    rule the user wrote.
+//! 3. A repository's own rules can only tighten.
+//! 4. A task demoted for repeated rejections is held at `observe`.
+//! 5. Irreversible actions are capped at `propose`.
+//!
+//! Shadow rules take no part; their would-be effect is reported.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::rules::{Layer, PolicyFile, RuleRef};
+use super::subject::Subject;
+use super::window::{LocalTime, Window};
+use super::{Autonomy, is_reversible};
+
+/// The policy in force: the shipped default and the user's files, merged defaults.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    pub files: Vec<PolicyFile>,
+    pub defaults: Defaults,
+}
+
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub quiet_hours: Option<Window>,
+    pub max_auto_per_hour: u32,
+    pub demote_after_rejections: u32,
+}
+
+/// A user's standing approval for one kind of change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: String,
+    pub action: String,
+    pub task: Option<String>,
+    pub repo: Option<String>,
+    /// When not empty, the grant covers only proposals touching these paths.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The proposal it was made from.
+    pub from_proposal: Option<u64>,
+}
+
+impl Grant {
+    pub fn covers(&self, subject: &Subject, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+            && self.action == subject.action
+            && (self.task.is_none() || self.task == subject.task)
+            && (self.repo.is_none() || self.repo == subject.repo)
+            && (self.paths.is_empty()
+                || (!subject.paths.is_empty()
+                    && subject.paths.iter().all(|p| self.paths.contains(p))))
+    }
+}
+
+/// What decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DecidedBy {
+    Rule { id: String, file: std::path::PathBuf, layer: Layer },
+    Default,
+    Grant { id: String },
+    Demotion,
+    Cap,
+}
+
+impl std::fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecidedBy::Rule { id, file, layer } => {
+                write!(f, "rule {id} ({}, {})", layer_name(*layer), file.display())
+            }
+            DecidedBy::Default => f.write_str("default (no rule matched)"),
+            DecidedBy::Grant { id } => write!(f, "grant {id}"),
+            DecidedBy::Demotion => f.write_str("demotion (rejected repeatedly)"),
+            DecidedBy::Cap => f.write_str("cap (irreversible actions are never automatic)"),
+        }
+    }
+}
+
+pub fn layer_name(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Default => "default",
+        Layer::User => "user",
+        Layer::Repo => "repo",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub autonomy: Autonomy,
+    pub decided_by: DecidedBy,
+    /// Every enforcing rule that matched, with its autonomy.
+    pub matched: Vec<(RuleRef, Autonomy)>,
+    /// Shadow rules that matched, and what the decision would have been with them.
+    pub shadow: Vec<(RuleRef, Autonomy)>,
+    pub caps: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Everything besides the rules that a decision depends on.
+pub struct Context<'a> {
+    pub grants: &'a [Grant],
+    pub demoted: bool,
+    pub now: LocalTime,
+    pub now_utc: DateTime<Utc>,
+}
+
+pub fn evaluate(
+    set: &PolicySet,
+    repo_file: Option<&PolicyFile>,
+    subject: &Subject,
+    ctx: &Context,
+) -> Evaluation {
+    let mut matched: Vec<(RuleRef, Autonomy)> = Vec::new();
+    let mut shadow_rules: Vec<(RuleRef, Autonomy)> = Vec::new();
+    for file in set.files.iter().chain(repo_file) {
+        for rule in &file.rules {
+            if rule.matches(subject, ctx.now) {
+                let entry = (rule.at.clone(), rule.autonomy);
+                if rule.shadow { shadow_rules.push(entry) } else { matched.push(entry) }
+            }
+        }
+    }
+    // Deterministic whatever the order of files and rules.
+    matched.sort_by(|a, b| {
+        (a.1, &a.0.layer, &a.0.file, &a.0.id).cmp(&(b.1, &b.0.layer, &b.0.file, &b.0.id))
+    });
+    shadow_rules.sort_by(|a, b| (&a.0.file, &a.0.id).cmp(&(&b.0.file, &b.0.id)));
+    let strictest =
+        |layers: &[Layer]| matched.iter().find(|(r, _)| layers.contains(&r.layer)).cloned();
+    let mut notes = Vec::new();
+    let mut caps = Vec::new();
+
+    let (mut level, mut by) = match strictest(&[Layer::Default, Layer::User]) {
+        Some((rule, level)) => (level, rule_decided(&rule)),
+        None => (Autonomy::Propose, DecidedBy::Default),
+    };
+    if let Some(grant) = ctx.grants.iter().find(|g| g.covers(subject, ctx.now_utc)) {
+        match strictest(&[Layer::User]) {
+            Some((rule, user_level)) if user_level < Autonomy::Auto => notes.push(format!(
+                "grant {} is not in effect: rule {} ({}) is stricter ({user_level})",
+                grant.id,
+                rule.id,
+                rule.file.display()
+            )),
+            _ => {
+                level = Autonomy::Auto;
+                by = DecidedBy::Grant { id: grant.id.clone() };
+            }
+        }
+    }
+    if let Some((rule, repo_level)) = strictest(&[Layer::Repo]) {
+        if repo_level < level {
+            level = repo_level;
+            by = rule_decided(&rule);
+        } else if repo_level > level {
+            notes.push(format!(
+                "repository rule {} asks for {repo_level}; a repository's policy can only tighten",
+                rule.id
+            ));
+        }
+    }
+    if ctx.demoted && level > Autonomy::Observe {
+        level = Autonomy::Observe;
+        by = DecidedBy::Demotion;
+    }
+    if !is_reversible(&subject.action) && level > Autonomy::Propose {
+        caps.push(format!("{} cannot be undone: capped at propose", subject.action));
+        level = Autonomy::Propose;
+        by = DecidedBy::Cap;
+    }
+    let shadow = shadow_rules.into_iter().map(|(r, a)| (r, a.min(level))).collect();
+    Evaluation { autonomy: level, decided_by: by, matched, shadow, caps, notes }
+}
+
+fn rule_decided(rule: &RuleRef) -> DecidedBy {
+    DecidedBy::Rule { id: rule.id.clone(), file: rule.file.clone(), layer: rule.layer }
+}

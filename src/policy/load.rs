@@ -1,0 +1,87 @@
+//! Finding and reading policy files: the shipped default (embedded), the user's
+//! `$XDG_CONFIG_HOME/kairos/policies/*.toml`, and a repository's `.kairos/policy.toml`.
+
+use std::path::{Path, PathBuf};
+
+use super::evaluate::{Defaults, PolicySet};
+use super::rules::{Layer, PolicyError, PolicyFile, parse};
+
+/// `policies/default.toml`, shipped in the binary.
+pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
+
+/// Where a repository keeps its own (tightening-only) policy.
+pub const REPO_POLICY: &str = ".kairos/policy.toml";
+
+/// Loads the shipped default and every user file; any error means the whole set is
+/// refused (the caller keeps the last good one).
+pub fn load_user(dir: &Path) -> Result<PolicySet, Vec<PolicyError>> {
+    let mut files = vec![
+        parse(DEFAULT_POLICY, Path::new("<built-in policies/default.toml>"), Layer::Default)
+            .map_err(|e| vec![e])?,
+    ];
+    let mut errors = Vec::new();
+    for path in user_files(dir) {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match parse(&text, &path, Layer::User) {
+                Ok(file) => files.push(file),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => errors.push(PolicyError {
+                path: path.clone(),
+                line: 1,
+                column: 1,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(merge(files))
+}
+
+/// The user's policy files, in name order.
+pub fn user_files(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}
+
+/// A repository's own policy, if it has one.
+pub fn load_repo(root: &Path) -> Result<Option<PolicyFile>, PolicyError> {
+    let path = root.join(REPO_POLICY);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path, Layer::Repo).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => {
+            Err(PolicyError { path, line: 1, column: 1, message: format!("cannot read: {e}") })
+        }
+    }
+}
+
+/// Merges `[defaults]`: the user's quiet hours replace the shipped ones; limits take the
+/// strictest value any file gives.
+pub fn merge(files: Vec<PolicyFile>) -> PolicySet {
+    let mut defaults =
+        Defaults { quiet_hours: None, max_auto_per_hour: 20, demote_after_rejections: 3 };
+    for file in &files {
+        if file.defaults.quiet_hours.is_some() {
+            defaults.quiet_hours = file.defaults.quiet_hours.clone();
+        }
+        if let Some(n) = file.defaults.max_auto_per_hour {
+            defaults.max_auto_per_hour = defaults.max_auto_per_hour.min(n);
+        }
+        if let Some(n) = file.defaults.demote_after_rejections {
+            defaults.demote_after_rejections = defaults.demote_after_rejections.min(n.max(1));
+        }
+    }
+    PolicySet { files, defaults }
+}
