@@ -51,11 +51,15 @@ pub async fn reload(core: &Arc<Core>) {
 }
 
 /// Reloads the user's policy files; a broken edit keeps the last good policy in force.
-pub fn reload_policies(core: &Core) {
+pub async fn reload_policies(core: &Core) {
     let before = core.policy.errors();
     let errors = core.policy.reload(&core.paths.policies_dir());
     if errors.is_empty() {
         core.log(LogEntry::new(LogKind::Daemon, None, "policies reloaded"));
+        // Automatic work that was waiting is decided again under the new policy.
+        for handle in core.repos.lock().await.values() {
+            let _ = handle.tx.send(Signal::ConfigChanged).await;
+        }
     } else if errors != before {
         for e in errors {
             core.log(LogEntry::new(
@@ -118,7 +122,7 @@ pub async fn watch(core: Arc<Core>) {
             reload(&core).await;
         }
         if policy {
-            reload_policies(&core);
+            reload_policies(&core).await;
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::watch::fs::{RawFs, Subscription};
 pub enum Signal {
     /// Run a task now and report what it did.
     RunNow { task: String, reply: oneshot::Sender<Result<String, String>> },
-    /// The settings changed: recompute schedules.
+    /// The settings or the policy changed: recompute schedules, decide waiting work again.
     ConfigChanged,
 }
 
@@ -127,7 +127,10 @@ impl RepoActor {
                         let result = self.run_task_now(&task).await;
                         let _ = reply.send(result);
                     }
-                    Some(Signal::ConfigChanged) => self.plan_schedules(),
+                    Some(Signal::ConfigChanged) => {
+                        self.plan_schedules();
+                        self.release_at = Some(Instant::now());
+                    }
                 },
                 _ = tokio::time::sleep_until(deadline) => self.on_timers().await,
             }

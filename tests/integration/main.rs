@@ -4,6 +4,7 @@
 mod common;
 mod daemon;
 mod patch;
+mod policy;
 mod prune;
 mod recovery;
 mod snapshot;
