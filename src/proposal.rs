@@ -178,8 +178,27 @@ pub enum Change {
     BranchDelete { branch: String, target: String, upstream: Option<Upstream> },
     /// Make each file hold `after`; every file must still hold `before`.
     Patch { files: Vec<FileChange> },
+    /// Move refs (remote-tracking refs after a fetch, a branch fast-forwarded), all or
+    /// nothing; each must still be at `old`.
+    Refs { updates: Vec<RefUpdate> },
+    /// Fast-forward the checked-out branch and the working tree with it; the tree must
+    /// be clean and the branch still at `old`.
+    WorktreeFastForward { branch: String, old: String, new: String },
+    /// Run a storage task of git maintenance (`commit-graph`, `loose-objects`,
+    /// `incremental-repack`, `pack-refs`, `gc`); contents stay the same.
+    Maintenance { task: String },
+    /// Information only.
+    Notice { text: String },
     /// Bring the working tree back to `snapshot` (for `paths`, or everything when empty).
     Restore { snapshot: String, paths: Vec<RepoPath> },
+}
+
+/// One ref moving from `old` to `new` (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefUpdate {
+    pub name: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
 }
 
 /// A branch's upstream configuration, kept so that undoing a deletion restores it.
@@ -211,6 +230,14 @@ pub enum UndoRecord {
         pre_snapshot: Option<String>,
         files: Vec<FileChange>,
     },
+    /// Move every ref back from `new` to `old`, if each is still at `new`.
+    Refs { updates: Vec<RefUpdate> },
+    /// Check out `old` again and move `branch` back, if the tree is clean and at `new`.
+    WorktreeFastForward { branch: String, old: String, new: String },
+    /// Nothing observable changed (storage was reorganised); nothing to put back.
+    Nothing { why: String },
+    /// What was done cannot be undone (`git gc` pruned objects); undo says so.
+    Irreversible { why: String },
 }
 
 /// One entry in a proposal's history: a state it reached, when, and who moved it.

@@ -4,10 +4,13 @@
 //! record that undoes it. All functions here are blocking.
 
 mod files;
+mod maintenance;
 mod patch;
 mod recover;
 mod refs;
+mod refs_many;
 mod restore;
+mod worktree_ff;
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +65,11 @@ pub fn stale_reason(root: &Path, change: &Change) -> Result<Option<String>, Appl
         Change::BranchDelete { branch, target, .. } => refs::branch_stale(&repo, branch, target),
         Change::Restore { .. } => Ok(None),
         Change::Patch { files } => patch::stale_reason(root, files),
+        Change::Refs { updates } => Ok(refs_many::stale_reason(&repo, updates)),
+        Change::WorktreeFastForward { branch, old, .. } => {
+            worktree_ff::stale_reason(&repo, branch, old)
+        }
+        Change::Maintenance { .. } | Change::Notice { .. } => Ok(None),
     }
 }
 
@@ -82,6 +90,16 @@ pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, 
             restore::apply(&repo, root, snapshot, paths, journal)
         }
         Change::Patch { files } => patch::apply(&repo, root, files, journal),
+        Change::Refs { updates } => refs_many::apply(&repo, updates, journal),
+        Change::WorktreeFastForward { branch, old, new } => {
+            worktree_ff::apply(&repo, branch, old, new, journal)
+        }
+        Change::Maintenance { task } => maintenance::apply(&repo, root, task, journal),
+        Change::Notice { .. } => {
+            let record = UndoRecord::Nothing { why: "a notice changes nothing".into() };
+            journal(&record)?;
+            Ok(Outcome::Applied(record))
+        }
     }
 }
 
@@ -96,5 +114,11 @@ pub fn undo(root: &Path, record: &UndoRecord, journal: Journal) -> Result<UndoOu
             refs::recreate_branch(&repo, branch, target, config, record, journal)
         }
         UndoRecord::Files { files, .. } => files::undo(&repo, root, files, record, journal),
+        UndoRecord::Refs { updates } => refs_many::undo(&repo, updates, record, journal),
+        UndoRecord::WorktreeFastForward { branch, old, new } => {
+            worktree_ff::undo(&repo, branch, old, new, record, journal)
+        }
+        UndoRecord::Nothing { .. } => Ok(UndoOutcome::Undone),
+        UndoRecord::Irreversible { why } => Ok(UndoOutcome::Refused(why.clone())),
     }
 }

@@ -36,6 +36,17 @@ pub fn settle(root: &Path, record: &UndoRecord, forward: bool) -> Result<Settled
             let done = if forward { tip.is_none() } else { tip.as_deref() == Some(target) };
             Ok(if done { Settled::Completed } else { Settled::RolledBack })
         }
+        UndoRecord::Refs { updates } => {
+            let done = super::refs_many::settle(&repo, updates, forward)?;
+            Ok(if done { Settled::Completed } else { Settled::RolledBack })
+        }
+        UndoRecord::WorktreeFastForward { branch, old, new } => {
+            let target = if forward { new } else { old };
+            let done = super::worktree_ff::settle(&repo, branch, target)?;
+            Ok(if done { Settled::Completed } else { Settled::RolledBack })
+        }
+        // Storage maintenance either ran or did not; either way the contents are the same.
+        UndoRecord::Nothing { .. } | UndoRecord::Irreversible { .. } => Ok(Settled::Completed),
         UndoRecord::Files { files, .. } => {
             // (state it started from, state it was moving to)
             let ends = |f: &crate::proposal::FileChange| {

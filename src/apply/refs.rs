@@ -79,7 +79,7 @@ pub fn apply_snapshot(
 
 /// Moves `reference` from `from` to `to` (absent when `None`) only if it is still at
 /// `from`; returns false when it was not.
-fn set_reference(
+pub fn set_reference(
     repo: &Repository,
     reference: &str,
     from: Option<&str>,

@@ -85,6 +85,21 @@ fn print_human(p: &Proposal) {
                 files.len() - created - deleted
             );
         }
+        Change::Refs { updates } => {
+            for u in updates {
+                let short = |id: &Option<String>| {
+                    id.as_deref().map_or("(none)".to_owned(), |i| i.chars().take(10).collect())
+                };
+                crate::out!("  {}: {} → {}", u.name, short(&u.old), short(&u.new));
+            }
+        }
+        Change::WorktreeFastForward { branch, old, new } => {
+            crate::out!(
+                "  fast-forward {branch} (checked out) and the working tree from {old} to {new}"
+            );
+        }
+        Change::Maintenance { task } => crate::out!("  git maintenance: {task}"),
+        Change::Notice { text } => crate::out!("  {text}"),
         Change::Restore { snapshot, paths } => {
             let scope = if paths.is_empty() {
                 "every file".to_owned()

@@ -30,7 +30,10 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
         None => crate::out!("config: {}", status.config_file.display()),
     }
     for error in &status.policy_errors {
-        crate::out!("policy: {} {error}\n  (the last good policy stays in force)", paint("error", RED));
+        crate::out!(
+            "policy: {} {error}\n  (the last good policy stays in force)",
+            paint("error", RED)
+        );
     }
     if status.repos.is_empty() {
         crate::out!("repositories: none — add one with `kairos watch PATH`");

@@ -14,8 +14,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use task::{
-    CommandOutput, CommandSpec, DEFAULT_MAX_FILE_SIZE, FORMATTERS, FsTrigger, TaskSettings,
-    Triggers, parse_size,
+    Ages, CatchUp, CommandOutput, CommandSpec, DEFAULT_MAX_FILE_SIZE, FORMATTERS, FsTrigger,
+    LockfileCommands, TaskSettings, Triggers, parse_size,
 };
 
 use crate::schedule::{CronSchedule, Zone, parse_duration};
@@ -147,9 +147,14 @@ fn builtin_tasks(daemon: &DaemonSettings) -> BTreeMap<String, TaskSettings> {
                 triggers.git_refs = true;
                 triggers.idle = Some(daemon.idle);
             }
+            tasks::FAST_FORWARD => triggers.git_refs = true,
             _ => {}
         }
-        tasks.insert(info.name.to_owned(), TaskSettings::new(quiet, triggers));
+        let mut settings = TaskSettings::new(quiet, triggers);
+        settings.catch_up = if info.catch_up_once { CatchUp::Once } else { CatchUp::Skip };
+        settings.when_idle =
+            info.when_idle.map(|d| parse_duration(d).expect("built-in duration is valid"));
+        tasks.insert(info.name.to_owned(), settings);
     }
     tasks
 }

@@ -49,5 +49,20 @@ pub struct RawTask {
     /// Command tasks: `patch` (propose the files it changed) or `notice` (report its output).
     pub output: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    /// After a missed schedule (machine asleep, daemon down): `once` or `skip`.
+    pub catch_up: Option<Spanned<String>>,
+    /// Scheduled runs wait until no file changed for this long.
+    pub when_idle: Option<Spanned<String>>,
+    /// Upper bound of the per-repository delay added to scheduled runs.
+    pub jitter: Option<Spanned<String>>,
+    /// `stale-branches`: how long a branch may go without commits.
+    pub stale_after: Option<Spanned<String>>,
+    /// `reminders`: ages that deserve a reminder.
+    pub uncommitted_after: Option<Spanned<String>>,
+    pub unpushed_after: Option<Spanned<String>>,
+    pub stash_after: Option<Spanned<String>>,
+    /// `lockfile`: the update command and the project's test command.
+    pub update: Option<Vec<String>>,
+    pub test: Option<Vec<String>>,
     pub env: Option<Spanned<BTreeMap<String, String>>>,
 }

@@ -24,6 +24,35 @@ pub struct TaskSettings {
     pub command: Option<CommandSpec>,
     /// `format` only: the formatters it may use, in order of preference.
     pub formatters: Vec<String>,
+    pub catch_up: CatchUp,
+    pub when_idle: Option<Duration>,
+    pub jitter: Duration,
+    pub ages: Ages,
+    pub lockfile: LockfileCommands,
+}
+
+/// What happens to a scheduled run that was missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Run once, however many runs were missed.
+    Once,
+    /// Record the miss and wait for the next scheduled time.
+    Skip,
+}
+
+/// Ages for `stale-branches` and `reminders`.
+#[derive(Debug, Clone)]
+pub struct Ages {
+    pub stale_after: Duration,
+    pub uncommitted_after: Duration,
+    pub unpushed_after: Duration,
+    pub stash_after: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LockfileCommands {
+    pub update: Option<Vec<String>>,
+    pub test: Option<Vec<String>>,
 }
 
 /// What makes a task run (besides `kairos run`).
@@ -84,6 +113,16 @@ impl TaskSettings {
             triggers,
             command: None,
             formatters: FORMATTERS.iter().map(|s| s.to_string()).collect(),
+            catch_up: CatchUp::Once,
+            when_idle: None,
+            jitter: Duration::from_secs(120),
+            ages: Ages {
+                stale_after: Duration::from_secs(90 * 86_400),
+                uncommitted_after: Duration::from_secs(8 * 3600),
+                unpushed_after: Duration::from_secs(24 * 3600),
+                stash_after: Duration::from_secs(14 * 86_400),
+            },
+            lockfile: LockfileCommands::default(),
         }
     }
 
@@ -116,6 +155,45 @@ impl TaskSettings {
                 .iter()
                 .map(|s| CronSchedule::parse(s, zone).expect("already valid"))
                 .collect();
+        }
+        if let Some(c) = &raw.catch_up {
+            self.catch_up = match c.get_ref().as_str() {
+                "once" => CatchUp::Once,
+                "skip" => CatchUp::Skip,
+                other => {
+                    return Err((
+                        c.span(),
+                        format!("catch_up is \"once\" or \"skip\", not {other:?}"),
+                    ));
+                }
+            };
+        }
+        let duration = |d: &Option<toml::Spanned<String>>| -> Result<Option<Duration>, Located> {
+            d.as_ref().map(|d| parse_duration(d.get_ref()).map_err(|m| (d.span(), m))).transpose()
+        };
+        if let Some(d) = duration(&raw.when_idle)? {
+            self.when_idle = Some(d);
+        }
+        if let Some(d) = duration(&raw.jitter)? {
+            self.jitter = d;
+        }
+        if let Some(d) = duration(&raw.stale_after)? {
+            self.ages.stale_after = d;
+        }
+        if let Some(d) = duration(&raw.uncommitted_after)? {
+            self.ages.uncommitted_after = d;
+        }
+        if let Some(d) = duration(&raw.unpushed_after)? {
+            self.ages.unpushed_after = d;
+        }
+        if let Some(d) = duration(&raw.stash_after)? {
+            self.ages.stash_after = d;
+        }
+        if let Some(update) = &raw.update {
+            self.lockfile.update = Some(update.clone());
+        }
+        if let Some(test) = &raw.test {
+            self.lockfile.test = Some(test.clone());
         }
         if let Some(list) = &raw.formatters {
             let mut chosen = Vec::new();

@@ -8,6 +8,7 @@ mod policy;
 mod recovery;
 mod reload;
 mod repo;
+mod schedule;
 mod server;
 mod socket;
 

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use super::core::{Core, RepoHandle, RepoHealth, RepoRuntime};
 use super::pipeline;
 use super::recovery::{RunMark, run_key};
-use crate::config::{FsTrigger, TaskSettings};
+use super::schedule;
+use crate::config::{CatchUp, FsTrigger, TaskSettings};
 use crate::git::RefState;
 use crate::notifier::{Notice, NoticeKind};
 use crate::protocol::{NextRun, TimedText};
@@ -63,6 +64,8 @@ pub fn spawn(core: Arc<Core>, root: PathBuf, registered: bool) -> RepoHandle {
         due: BTreeMap::new(),
         idle_due: BTreeMap::new(),
         health_at: Instant::now(),
+        last_fs: None,
+        postponed: BTreeMap::new(),
         // Automatic work that waited (quiet hours, the hourly cap) before a restart.
         release_at: Some(Instant::now() + Duration::from_secs(1)),
         next_cron: BTreeMap::new(),
@@ -91,6 +94,10 @@ struct RepoActor {
     /// Task → when the repository will have been idle long enough for it.
     idle_due: BTreeMap<String, Instant>,
     health_at: Instant,
+    /// When a working-tree file last changed.
+    last_fs: Option<Instant>,
+    /// Scheduled runs waiting for the user to be idle, or for git's locks to be released.
+    postponed: BTreeMap<String, Instant>,
     /// When to look again at automatic proposals that are waiting.
     release_at: Option<Instant>,
     next_cron: BTreeMap<String, DateTime<Utc>>,
@@ -111,6 +118,9 @@ impl RepoActor {
             if let Some(settings) = self.settings(SNAPSHOT).filter(|s| s.enabled) {
                 self.due.insert(SNAPSHOT.into(), Instant::now() + settings.quiet);
             }
+        }
+        if self.healthy() {
+            self.catch_up_after_downtime().await;
         }
         self.plan_schedules();
         loop {
@@ -196,6 +206,7 @@ impl RepoActor {
             self.git_at,
             self.due.values().min().copied(),
             self.idle_due.values().min().copied(),
+            self.postponed.values().min().copied(),
             self.release_at,
             cron,
             Some(self.health_at),
@@ -239,12 +250,35 @@ impl RepoActor {
                 self.trigger(&task, "idle").await;
             }
         }
+        for task in take_due(&mut self.postponed, now) {
+            let idle = self.settings(&task).and_then(|s| s.when_idle).unwrap_or_default();
+            match self.last_fs {
+                Some(last) if last.elapsed() < idle => {
+                    self.postponed.insert(task, last + idle);
+                }
+                _ => self.trigger(&task, "schedule, once idle").await,
+            }
+        }
         let wall = Utc::now();
-        let fired: Vec<String> =
-            self.next_cron.iter().filter(|(_, at)| **at <= wall).map(|(t, _)| t.clone()).collect();
-        for task in &fired {
-            self.event(&format!("schedule fired for {task}"));
-            self.trigger(task, "schedule").await;
+        let fired: Vec<(String, DateTime<Utc>)> = self
+            .next_cron
+            .iter()
+            .filter(|(_, at)| **at <= wall)
+            .map(|(t, at)| (t.clone(), *at))
+            .collect();
+        for (task, at) in &fired {
+            let late = (wall - *at).to_std().unwrap_or_default();
+            let Some(settings) = self.settings(task) else { continue };
+            if late > schedule::GRACE {
+                // The machine slept through it: every miss is recorded, and the task's
+                // catch-up rule decides.
+                let missed =
+                    schedule::missed_runs(&settings, *at - chrono::Duration::seconds(1), wall);
+                self.settle_missed(task, &settings, missed.max(1), *at).await;
+            } else {
+                self.event(&format!("schedule fired for {task}"));
+                self.run_scheduled(task, "schedule").await;
+            }
         }
         if !fired.is_empty() {
             self.plan_schedules();
@@ -293,6 +327,7 @@ impl RepoActor {
     /// (all of them on a rescan), and the idle timers.
     fn worktree_changed(&mut self, paths: Option<&[PathBuf]>) {
         let now = Instant::now();
+        self.last_fs = Some(now);
         let config = self.core.config();
         for (name, settings) in config.tasks_for(&self.root) {
             if !settings.enabled {
@@ -439,18 +474,80 @@ impl RepoActor {
             if !settings.enabled {
                 continue;
             }
-            let next = settings
-                .triggers
-                .schedules
-                .iter()
-                .filter_map(|s| s.next_after(now).map(|at| (at, s.source())))
-                .min_by_key(|(at, _)| *at);
-            if let Some((at, source)) = next {
+            let jitter = schedule::jitter(&self.key, name, settings.jitter);
+            if let Some((at, source)) = schedule::next_run(settings, now, jitter) {
                 self.next_cron.insert(name.clone(), at);
-                next_runs.push(NextRun { task: name.clone(), at, schedule: source.into() });
+                next_runs.push(NextRun { task: name.clone(), at, schedule: source });
             }
         }
         self.runtime.lock().unwrap_or_else(|e| e.into_inner()).next_runs = next_runs;
+    }
+
+    /// When the schedules of `task` were last honoured here (run, or missed and recorded).
+    fn schedule_key(&self, task: &str) -> String {
+        format!("sched:{}\u{0}{task}", self.key)
+    }
+
+    /// Records and settles runs missed while the daemon was down: each task's catch-up
+    /// rule decides whether it runs once now or waits; never N times, never silently.
+    async fn catch_up_after_downtime(&mut self) {
+        let config = self.core.config();
+        let now = Utc::now();
+        let scheduled: Vec<(String, crate::config::TaskSettings)> = config
+            .tasks_for(&self.root)
+            .iter()
+            .filter(|(_, s)| s.enabled && !s.triggers.schedules.is_empty())
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        for (task, settings) in scheduled {
+            let key = self.schedule_key(&task);
+            let last: Option<DateTime<Utc>> = self.core.store.recall(&key).ok().flatten();
+            let _ = self.core.store.remember(&key, &now);
+            let Some(last) = last else { continue };
+            let missed = schedule::missed_runs(&settings, last, now);
+            if missed > 0 {
+                self.settle_missed(&task, &settings, missed, last).await;
+            }
+        }
+    }
+
+    async fn settle_missed(
+        &mut self,
+        task: &str,
+        settings: &crate::config::TaskSettings,
+        missed: usize,
+        since: DateTime<Utc>,
+    ) {
+        let runs = if missed == 1 { "run" } else { "runs" };
+        let since = since.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M");
+        match settings.catch_up {
+            CatchUp::Once => {
+                self.event(&format!(
+                    "missed {missed} scheduled {runs} of {task} since {since}; catching up once"
+                ));
+                self.run_scheduled(task, "catch-up").await;
+            }
+            CatchUp::Skip => {
+                self.event(&format!("missed {missed} scheduled {runs} of {task} since {since}; skipped (catch_up = \"skip\")"));
+            }
+        }
+    }
+
+    /// A scheduled run: it waits for the user to be idle when the task asks for that.
+    async fn run_scheduled(&mut self, task: &str, why: &str) {
+        let _ = self.core.store.remember(&self.schedule_key(task), &Utc::now());
+        let when_idle = self.settings(task).and_then(|s| s.when_idle);
+        if let (Some(idle), Some(last)) = (when_idle, self.last_fs)
+            && last.elapsed() < idle
+        {
+            self.event(&format!(
+                "{task} waits until no file has changed for {}",
+                humantime::format_duration(idle)
+            ));
+            self.postponed.insert(task.to_owned(), last + idle);
+            return;
+        }
+        self.trigger(task, why).await;
     }
 
     async fn run_task_now(&mut self, task: &str) -> Result<String, String> {
@@ -553,6 +650,11 @@ impl RepoActor {
                     });
                 }
                 Ok(summary)
+            }
+            Err(e) if e.starts_with("busy:") => {
+                // git's own locks: try again in a few minutes, and say so.
+                self.postponed.insert(task.to_owned(), Instant::now() + Duration::from_secs(300));
+                Err(e)
             }
             Err(e) => {
                 if self.last_failure.get(task) != Some(&e) {

@@ -2,6 +2,7 @@
 //! run it in `spawn_blocking`.
 
 mod branches;
+mod cli;
 mod keep;
 mod refs;
 mod worktree_tree;
@@ -9,6 +10,7 @@ mod worktree_tree;
 use std::path::{Path, PathBuf};
 
 pub use branches::{default_branch, merged_branches, upstream_of};
+pub use cli::{git, held_lock};
 pub use keep::keep_objects;
 pub use refs::RefState;
 pub use worktree_tree::{snapshot_ref, snapshot_tree, write_snapshot_commit};

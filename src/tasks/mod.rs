@@ -4,7 +4,12 @@
 //! user's working tree.
 
 mod command;
+mod fast_forward;
+mod fetch;
 mod format;
+mod lockfile;
+mod maintenance;
+mod notices;
 mod patch;
 pub mod process;
 mod prune_branches;
@@ -25,11 +30,21 @@ pub struct TaskInfo {
     pub triggers: &'static str,
     pub default_quiet: &'static str,
     pub default_schedule: Option<&'static str>,
+    /// After a missed schedule: run once (true) or skip (false).
+    pub catch_up_once: bool,
+    /// Scheduled runs wait for the user to be idle this long (heavy tasks).
+    pub when_idle: Option<&'static str>,
 }
 
 pub const SNAPSHOT: &str = "snapshot";
 pub const PRUNE_BRANCHES: &str = "prune-branches";
 pub const FORMAT: &str = "format";
+pub const MAINTENANCE: &str = "maintenance";
+pub const FETCH: &str = "fetch";
+pub const FAST_FORWARD: &str = "fast-forward";
+pub const STALE_BRANCHES: &str = "stale-branches";
+pub const REMINDERS: &str = "reminders";
+pub const LOCKFILE: &str = "lockfile";
 
 /// Every built-in task, in the order they are documented.
 pub const BUILTIN: &[TaskInfo] = &[
@@ -39,6 +54,8 @@ pub const BUILTIN: &[TaskInfo] = &[
         triggers: "file changes, after the repository has been quiet",
         default_quiet: "30s",
         default_schedule: None,
+        catch_up_once: false,
+        when_idle: None,
     },
     TaskInfo {
         name: PRUNE_BRANCHES,
@@ -46,6 +63,8 @@ pub const BUILTIN: &[TaskInfo] = &[
         triggers: "branch changes, idle, schedule",
         default_quiet: "2s",
         default_schedule: Some("@hourly"),
+        catch_up_once: false,
+        when_idle: None,
     },
     TaskInfo {
         name: FORMAT,
@@ -53,6 +72,62 @@ pub const BUILTIN: &[TaskInfo] = &[
         triggers: "file changes, after the repository has been quiet",
         default_quiet: "1m",
         default_schedule: None,
+        catch_up_once: false,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: MAINTENANCE,
+        action: "git.maintenance.*",
+        triggers: "schedule",
+        default_quiet: "2s",
+        default_schedule: Some("0 3 * * *"),
+        catch_up_once: true,
+        when_idle: Some("5m"),
+    },
+    TaskInfo {
+        name: FETCH,
+        action: "git.fetch",
+        triggers: "schedule",
+        default_quiet: "2s",
+        default_schedule: Some("@hourly"),
+        catch_up_once: true,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: FAST_FORWARD,
+        action: "git.branch.fast-forward, git.worktree.fast-forward",
+        triggers: "branch changes (a fetch), schedule",
+        default_quiet: "2s",
+        default_schedule: Some("@hourly"),
+        catch_up_once: false,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: STALE_BRANCHES,
+        action: "notice",
+        triggers: "schedule",
+        default_quiet: "2s",
+        default_schedule: Some("0 9 * * 1"),
+        catch_up_once: true,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: REMINDERS,
+        action: "notice",
+        triggers: "schedule",
+        default_quiet: "2s",
+        default_schedule: Some("0 10,16 * * *"),
+        catch_up_once: false,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: LOCKFILE,
+        action: "deps.update",
+        triggers: "schedule",
+        default_quiet: "2s",
+        default_schedule: Some("0 4 * * 1"),
+        catch_up_once: true,
+        when_idle: Some("5m"),
     },
 ];
 
@@ -77,6 +152,9 @@ pub enum TaskError {
     Scratch(#[from] scratch::ScratchError),
     #[error("{0}")]
     Command(String),
+    /// Something else holds the repository (git's locks); try again later.
+    #[error("busy: {0}; kairos tries again later")]
+    Busy(String),
 }
 
 /// Runs task `name` on the repository at `root`; scratch copies go under `scratch_base`.
@@ -93,6 +171,12 @@ pub fn run(
         (SNAPSHOT, None) => Ok(drafts(snapshot::run(&repo, settings)?.into_iter().collect())),
         (PRUNE_BRANCHES, None) => Ok(drafts(prune_branches::run(&repo)?)),
         (FORMAT, None) => format::run(&repo, settings, scratch_base),
+        (MAINTENANCE, None) => Ok(drafts(maintenance::run(&repo)?)),
+        (FETCH, None) => Ok(drafts(fetch::run(&repo)?)),
+        (FAST_FORWARD, None) => Ok(drafts(fast_forward::run(&repo)?)),
+        (STALE_BRANCHES, None) => Ok(drafts(notices::stale_branches(&repo, settings)?)),
+        (REMINDERS, None) => Ok(drafts(notices::reminders(&repo, settings)?)),
+        (LOCKFILE, None) => lockfile::run(&repo, settings, scratch_base),
         (other, None) => Err(TaskError::Unknown(other.to_owned())),
     }
 }
