@@ -108,6 +108,8 @@ struct RepoActor {
 impl RepoActor {
     async fn run(mut self) {
         let mut shutdown = self.core.shutdown.clone();
+        // Planned first, so `kairos status` shows the next runs from the start.
+        self.plan_schedules();
         self.check_health().await;
         if self.healthy() {
             self.refresh_git(false).await;

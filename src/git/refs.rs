@@ -16,6 +16,9 @@ pub struct RefState {
     pub branches: BTreeMap<String, String>,
     /// Local branch → upstream (e.g. `origin/main`).
     pub upstreams: BTreeMap<String, String>,
+    /// Remote-tracking branch (e.g. `origin/main`) → commit id.
+    #[serde(default)]
+    pub remotes: BTreeMap<String, String>,
 }
 
 impl RefState {
@@ -44,6 +47,13 @@ impl RefState {
                 state.upstreams.insert(name, up.to_owned());
             }
         }
+        for branch in repo.branches(Some(git2::BranchType::Remote))? {
+            let (branch, _) = branch?;
+            let Ok(Some(name)) = branch.name() else { continue };
+            if let Some(target) = branch.get().target() {
+                state.remotes.insert(name.to_owned(), target.to_string());
+            }
+        }
         Ok(state)
     }
 
@@ -69,6 +79,22 @@ impl RefState {
         for (name, target) in &self.branches {
             if !now.branches.contains_key(name) {
                 events.push(format!("branch {name} deleted (was {})", short(target)));
+            }
+        }
+        for (name, target) in &now.remotes {
+            match self.remotes.get(name) {
+                None => events.push(format!("remote branch {name} appeared at {}", short(target))),
+                Some(old) if old != target => events.push(format!(
+                    "remote branch {name} moved {} → {}",
+                    short(old),
+                    short(target)
+                )),
+                _ => {}
+            }
+        }
+        for (name, target) in &self.remotes {
+            if !now.remotes.contains_key(name) {
+                events.push(format!("remote branch {name} is gone (was {})", short(target)));
             }
         }
         for name in now.branches.keys() {
@@ -110,6 +136,7 @@ mod tests {
             head_commit: Some("aaaaaaaaaa".into()),
             branches: branches.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             upstreams: BTreeMap::new(),
+            remotes: BTreeMap::new(),
         }
     }
 

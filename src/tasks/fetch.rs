@@ -26,6 +26,9 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
                 "--prune",
                 "--no-tags",
                 "--no-write-fetch-head",
+                // Without it git would also move refs/remotes/<remote>/* itself: that
+                // move is the proposal's to make (and undo).
+                "--refmap=",
                 remote,
                 &refspec,
             ],

@@ -77,8 +77,15 @@ fn a_second_daemon_is_refused_clearly() {
 fn with_nothing_registered_it_watches_the_repository_it_started_in() {
     let env = Env::new();
     let repo = env.repo("here");
-    let _daemon = env.start_daemon_in(&repo.path);
-    let status = env.json(&["status", "--json"]);
+    let daemon = env.start_daemon_in(&repo.path);
+    let status = wait_for(
+        "the repository's next runs",
+        || {
+            Some(env.json(&["status", "--json"]))
+                .filter(|s| s["repos"][0]["next_runs"].as_array().is_some_and(|n| !n.is_empty()))
+        },
+        &daemon,
+    );
     let repos = status["repos"].as_array().unwrap();
     assert_eq!(repos.len(), 1, "{status}");
     assert_eq!(repos[0]["path"], repo.str());

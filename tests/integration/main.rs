@@ -3,6 +3,7 @@
 
 mod common;
 mod daemon;
+mod maintenance;
 mod patch;
 mod policy;
 mod prune;
