@@ -77,6 +77,7 @@ pub enum Request {
         subject: crate::policy::Subject,
     },
     PolicyShow,
+    NotifyTest,
     PolicySimulate {
         since_secs: u64,
     },

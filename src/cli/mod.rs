@@ -134,11 +134,22 @@ pub enum Command {
         #[command(subcommand)]
         action: policy::Action,
     },
+    /// Desktop and webhook notifications.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
     /// Install or remove the systemd user service.
     Service {
         #[command(subcommand)]
         action: service::Action,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Send a test notification through every configured sink.
+    Test,
 }
 
 /// A failure the CLI reports: the message, what to do, and the exit code.
@@ -194,6 +205,12 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         }
         Command::Service { action } => service::run(action),
         Command::Policy { action } => policy::run(&paths, action).await,
+        Command::Notify { action: NotifyAction::Test } => {
+            match call(&paths, Request::NotifyTest).await? {
+                Response::Outcomes { outcomes } => print_outcomes(&outcomes),
+                other => Err(unexpected(other)),
+            }
+        }
     }
 }
 

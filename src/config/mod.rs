@@ -26,6 +26,7 @@ use raw::{RawConfig, RawTask};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub daemon: DaemonSettings,
+    pub notify: NotifySettings,
     tasks: BTreeMap<String, TaskSettings>,
     /// Repository root → its full task table (the global one with its overrides laid on).
     repos: BTreeMap<PathBuf, BTreeMap<String, TaskSettings>>,
@@ -39,6 +40,23 @@ pub struct DaemonSettings {
     pub idle: Duration,
     /// How many task runs may proceed at once across repositories.
     pub max_parallel_runs: usize,
+}
+
+/// `[notify]`: how kairos tells you.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub desktop: bool,
+    pub batch: Duration,
+    pub max_per_hour: usize,
+    pub reconnect: Duration,
+    pub webhook: Option<WebhookSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
 }
 
 /// A configuration problem, located in its file.
@@ -108,7 +126,39 @@ impl Config {
             overlay_all(&mut table, &overrides.tasks, timezone).map_err(at)?;
             repos.insert(expand_repo_path(repo.get_ref()), table);
         }
-        Ok(Config { daemon, tasks: global, repos })
+        let n = &raw.notify;
+        let notify = NotifySettings {
+            desktop: n.desktop.unwrap_or(true),
+            batch: match &n.batch {
+                Some(b) => parse_duration(b.get_ref()).map_err(|m| at((b.span(), m)))?,
+                None => Duration::from_secs(5),
+            },
+            max_per_hour: n.max_per_hour.unwrap_or(20),
+            reconnect: match &n.reconnect {
+                Some(r) => parse_duration(r.get_ref()).map_err(|m| at((r.span(), m)))?,
+                None => Duration::from_secs(60),
+            },
+            webhook: match &n.webhook {
+                None => None,
+                Some(w) => {
+                    let url = w.url.get_ref().trim();
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(at((
+                            w.url.span(),
+                            format!(
+                                "the webhook url must start with http:// or https://, not {url:?}"
+                            ),
+                        )));
+                    }
+                    Some(WebhookSettings {
+                        url: url.to_owned(),
+                        token_env: w.token_env.clone(),
+                        token_file: w.token_file.as_deref().map(expand_repo_path),
+                    })
+                }
+            },
+        };
+        Ok(Config { daemon, notify, tasks: global, repos })
     }
 
     /// The settings of task `name` (built-in or command) everywhere.

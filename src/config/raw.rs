@@ -15,6 +15,29 @@ pub struct RawConfig {
     /// Per-repository overrides: `[repos."~/src/api".tasks.format]`.
     #[serde(default)]
     pub repos: BTreeMap<Spanned<String>, RawRepo>,
+    #[serde(default)]
+    pub notify: RawNotify,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub desktop: Option<bool>,
+    pub batch: Option<Spanned<String>>,
+    pub max_per_hour: Option<usize>,
+    /// How often to try the desktop again while it is unavailable.
+    pub reconnect: Option<Spanned<String>>,
+    pub webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: Spanned<String>,
+    /// The environment variable holding the token.
+    pub token_env: Option<String>,
+    /// A file (mode 0600) holding the token.
+    pub token_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -50,6 +50,8 @@ pub struct RepoHandle {
 pub struct Core {
     pub paths: Paths,
     pub policy: super::policy::PolicyState,
+    /// The policy's quiet hours, as the notifier sees them.
+    quiet_hours: watch::Sender<Option<crate::policy::Window>>,
     pub store: Store,
     pub notifier: Notifier,
     pub fs: FsWatcher,
@@ -77,10 +79,12 @@ impl Core {
         notifier: Notifier,
         fs: FsWatcher,
         shutdown: watch::Receiver<bool>,
+        quiet_hours: watch::Sender<Option<crate::policy::Window>>,
     ) -> Core {
         let permits = config.config.daemon.max_parallel_runs;
         Core {
             policy: super::policy::PolicyState::load(&paths.policies_dir()),
+            quiet_hours,
             paths,
             store,
             notifier,
@@ -95,6 +99,11 @@ impl Core {
             log_written: tokio::sync::Notify::new(),
             appended_since_trim: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Tells the notifier the quiet hours of the policy in force.
+    pub fn publish_quiet_hours(&self) {
+        let _ = self.quiet_hours.send(self.policy.set().defaults.quiet_hours.clone());
     }
 
     pub fn config(&self) -> Arc<Config> {

@@ -1,6 +1,7 @@
 //! The daemon: opens the store, settles what a crash interrupted, starts a worker per
 //! repository, serves the control socket, and stops cleanly on SIGTERM or SIGINT.
 
+mod actions;
 mod core;
 mod handlers;
 mod pipeline;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use self::core::Core;
-use crate::notifier::{LogSink, Notifier};
+use crate::notifier::{Notifier, NotifierConfig, WebhookConfig, read_token};
 use crate::paths::Paths;
 use crate::registry::Registry;
 use crate::store::{LogEntry, LogKind, Store};
@@ -51,9 +52,14 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let listener = socket::bind(&paths)?;
     let config = reload::initial(&paths);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let notifier = Notifier::start(vec![Box::new(LogSink)]);
+    let (quiet_tx, quiet_rx) = watch::channel(None);
+    let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
+    let notifier = Notifier::start(notifier_config(&config.config), quiet_rx, actions_tx);
     let fs = crate::watch::fs::FsWatcher::new()?;
-    let core = Arc::new(Core::new(paths.clone(), store, config.clone(), notifier, fs, stop_rx));
+    let core =
+        Arc::new(Core::new(paths.clone(), store, config.clone(), notifier, fs, stop_rx, quiet_tx));
+    core.publish_quiet_hours();
+    tokio::spawn(actions::serve(core.clone(), actions_rx));
 
     core.log(LogEntry::new(
         LogKind::Daemon,
@@ -121,6 +127,28 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     core.store.flush().await?;
     let _ = std::fs::remove_file(paths.socket());
     Ok(())
+}
+
+/// The notifier's settings; a webhook token that cannot be read is reported, and the
+/// webhook left off.
+fn notifier_config(config: &crate::config::Config) -> NotifierConfig {
+    let n = &config.notify;
+    let webhook = n.webhook.as_ref().and_then(|w| {
+        match read_token(w.token_env.as_deref(), w.token_file.as_ref()) {
+            Ok(token) => Some(WebhookConfig { url: w.url.clone(), token }),
+            Err(e) => {
+                tracing::error!("webhook off: {e}");
+                None
+            }
+        }
+    });
+    NotifierConfig {
+        desktop: n.desktop,
+        batch: n.batch,
+        max_per_hour: n.max_per_hour,
+        reconnect: n.reconnect,
+        webhook,
+    }
 }
 
 /// Starts a worker for every registered repository; with none registered, watches the

@@ -112,6 +112,7 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
                             body: proposal.why.clone(),
                             proposal: None,
                             kind: NoticeKind::Info,
+                            risky: false,
                         });
                     }
                 }
@@ -371,5 +372,6 @@ pub fn notice(p: &Proposal, kind: NoticeKind) -> Notice {
         NoticeKind::Failure => format!("{repo_name}: {} failed", p.title),
         NoticeKind::Info => format!("{repo_name}: {}", p.title),
     };
-    Notice { repo: p.repo.clone(), summary, body: p.why.clone(), proposal: Some(p.id), kind }
+    let risky = !crate::policy::is_reversible(&p.action);
+    Notice { repo: p.repo.clone(), summary, body: p.why.clone(), proposal: Some(p.id), kind, risky }
 }

@@ -56,6 +56,7 @@ pub async fn reload_policies(core: &Core) {
     let errors = core.policy.reload(&core.paths.policies_dir());
     if errors.is_empty() {
         core.log(LogEntry::new(LogKind::Daemon, None, "policies reloaded"));
+        core.publish_quiet_hours();
         // Automatic work that was waiting is decided again under the new policy.
         for handle in core.repos.lock().await.values() {
             let _ = handle.tx.send(Signal::ConfigChanged).await;

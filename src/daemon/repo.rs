@@ -649,6 +649,7 @@ impl RepoActor {
                         body: text,
                         proposal: None,
                         kind: NoticeKind::Info,
+                        risky: false,
                     });
                 }
                 Ok(summary)
@@ -667,6 +668,7 @@ impl RepoActor {
                         body: e.clone(),
                         proposal: None,
                         kind: NoticeKind::Failure,
+                        risky: true,
                     });
                 }
                 self.health_at = Instant::now();

@@ -1,88 +1,321 @@
-//! Telling the user. The notifier is a component fed by a bounded channel; sinks are
-//! pluggable. This build has the log sink; desktop and webhook sinks come next.
+//! Telling the user. The notifier is a component fed by a bounded channel: it batches
+//! what arrives within a short window into one notification per repository and kind,
+//! never says the same thing twice, keeps to a cap per hour, holds everything during
+//! quiet hours and then shows one "while you were away" digest. Sinks: the log
+//! (always), the desktop over D-Bus, and a webhook.
 
-use tokio::sync::mpsc;
+mod compose;
+mod desktop;
+mod webhook;
 
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+pub use compose::{Message, Notice, NoticeKind, Urgency, compose, digest};
+pub use webhook::{WebhookConfig, read_token};
+
+use crate::policy::{LocalTime, Window};
 use crate::proposal::ProposalId;
 
-/// Something the user should hear about.
+/// A button pressed on a notification: its key and the proposals it acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub repo: String,
-    pub summary: String,
-    pub body: String,
-    pub proposal: Option<ProposalId>,
-    pub kind: NoticeKind,
+pub struct UserAction {
+    pub key: String,
+    pub proposals: Vec<ProposalId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    /// A proposal waits for approve / reject.
-    Waiting,
-    /// kairos changed something on its own; it can be undone.
-    Applied,
-    /// A task failed.
-    Failure,
-    /// A task reported something (a command task with `output = "notice"`).
-    Info,
+/// How the notifier behaves (`[notify]` in the config).
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    pub desktop: bool,
+    /// Notices arriving within this window become one notification.
+    pub batch: Duration,
+    pub max_per_hour: usize,
+    /// How often an unavailable desktop is tried again.
+    pub reconnect: Duration,
+    pub webhook: Option<WebhookConfig>,
 }
 
-/// Where notices go.
-pub trait Sink: Send {
-    fn name(&self) -> &'static str;
-    fn deliver(&mut self, notice: &Notice);
-}
-
-/// Writes notices to the daemon's log (journald when run as a service).
-pub struct LogSink;
-
-impl Sink for LogSink {
-    fn name(&self) -> &'static str {
-        "log"
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        NotifierConfig {
+            desktop: true,
+            batch: Duration::from_secs(5),
+            max_per_hour: 20,
+            reconnect: Duration::from_secs(60),
+            webhook: None,
+        }
     }
+}
 
-    fn deliver(&mut self, notice: &Notice) {
-        tracing::info!(
-            target: "kairos::notice",
-            repo = %notice.repo,
-            proposal = ?notice.proposal,
-            kind = ?notice.kind,
-            "{}: {}",
-            notice.summary,
-            notice.body
-        );
-    }
+enum Command {
+    Notice(Notice),
+    Test(oneshot::Sender<Vec<String>>),
 }
 
 /// The sending side handed to the rest of the daemon; never blocks.
 #[derive(Clone)]
 pub struct Notifier {
-    tx: mpsc::Sender<Notice>,
+    tx: mpsc::Sender<Command>,
+    states: Arc<Mutex<Vec<String>>>,
 }
 
 impl Notifier {
-    /// Starts the notifier component with `sinks`; it stops when every sender is gone.
-    pub fn start(mut sinks: Vec<Box<dyn Sink>>) -> Notifier {
-        let (tx, mut rx) = mpsc::channel::<Notice>(256);
-        tokio::spawn(async move {
-            while let Some(notice) = rx.recv().await {
-                for sink in sinks.iter_mut() {
-                    sink.deliver(&notice);
-                }
-            }
-        });
-        Notifier { tx }
+    /// Starts the notifier. `quiet` carries the policy's quiet hours; `actions` receives
+    /// button presses.
+    pub fn start(
+        config: NotifierConfig,
+        quiet: watch::Receiver<Option<Window>>,
+        actions: mpsc::Sender<UserAction>,
+    ) -> Notifier {
+        let (tx, rx) = mpsc::channel(256);
+        let states = Arc::new(Mutex::new(vec!["log: ok".to_owned()]));
+        let desktop = config.desktop.then(|| desktop::DesktopSink::new(actions));
+        let webhook = config.webhook.clone().map(webhook::WebhookSink::new);
+        let worker = Worker {
+            config,
+            quiet,
+            desktop,
+            webhook,
+            states: states.clone(),
+            batch: Vec::new(),
+            batch_at: None,
+            held: Vec::new(),
+            sent_recently: VecDeque::new(),
+            told: HashSet::new(),
+            retry_at: Some(Instant::now()),
+        };
+        tokio::spawn(worker.run(rx));
+        Notifier { tx, states }
     }
 
     /// Queues a notice; if the notifier is overwhelmed the notice is logged and dropped
     /// (the proposal itself is safe in the store and the queue).
     pub fn send(&self, notice: Notice) {
-        if let Err(e) = self.tx.try_send(notice) {
+        if let Err(e) = self.tx.try_send(Command::Notice(notice)) {
             tracing::warn!("notifier busy, notice not shown: {e}");
         }
     }
 
-    pub fn sink_names() -> Vec<&'static str> {
-        vec![LogSink.name()]
+    /// Sends a test notification through every sink now; one line per sink.
+    pub async fn test(&self) -> Vec<String> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Command::Test(reply)).await.is_err() {
+            return vec!["the notifier has stopped".into()];
+        }
+        answer.await.unwrap_or_default()
     }
+
+    /// Each sink's state, for `kairos status`.
+    pub fn states(&self) -> Vec<String> {
+        self.states.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+struct Worker {
+    config: NotifierConfig,
+    quiet: watch::Receiver<Option<Window>>,
+    desktop: Option<desktop::DesktopSink>,
+    webhook: Option<webhook::WebhookSink>,
+    states: Arc<Mutex<Vec<String>>>,
+    batch: Vec<Notice>,
+    batch_at: Option<Instant>,
+    /// Held during quiet hours or beyond the hourly cap, for the digest.
+    held: Vec<Notice>,
+    sent_recently: VecDeque<Instant>,
+    /// (proposal, kind) already told: nothing is said twice.
+    told: HashSet<(ProposalId, NoticeKind)>,
+    /// When to try the desktop again while it is unavailable.
+    retry_at: Option<Instant>,
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            let digest_at = self.digest_at();
+            let next = [self.batch_at, digest_at, self.retry_at].into_iter().flatten().min();
+            tokio::select! {
+                command = rx.recv() => match command {
+                    None => return,
+                    Some(Command::Notice(n)) => self.take(n),
+                    Some(Command::Test(reply)) => {
+                        let _ = reply.send(self.test().await);
+                    }
+                },
+                _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                    let now = Instant::now();
+                    if self.retry_at.is_some_and(|t| t <= now) {
+                        self.retry_desktop().await;
+                    }
+                    if self.batch_at.is_some_and(|t| t <= now) {
+                        self.batch_at = None;
+                        self.flush().await;
+                    }
+                    if digest_at.is_some_and(|t| t <= now) {
+                        self.send_digest().await;
+                    }
+                }
+                _ = self.quiet.changed() => {}
+            }
+        }
+    }
+
+    fn quiet_now(&self) -> Option<Window> {
+        self.quiet.borrow().clone().filter(|w| w.contains(LocalTime::of(&chrono::Local::now())))
+    }
+
+    /// When the held notices are due: at the end of quiet hours, or when the hourly cap
+    /// frees up.
+    fn digest_at(&self) -> Option<Instant> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        if let Some(quiet) = self.quiet_now() {
+            let minutes = quiet.minutes_left(LocalTime::of(&chrono::Local::now())).max(1);
+            return Some(now + Duration::from_secs(u64::from(minutes) * 60));
+        }
+        match self.sent_recently.front() {
+            Some(oldest) if self.sent_recently.len() >= self.config.max_per_hour => {
+                Some(*oldest + Duration::from_secs(3600))
+            }
+            _ => Some(now),
+        }
+    }
+
+    fn take(&mut self, notice: Notice) {
+        // The log hears everything at once; the other sinks get batches.
+        log(&notice);
+        if let Some(id) = notice.proposal
+            && !self.told.insert((id, notice.kind))
+        {
+            return;
+        }
+        if self.quiet_now().is_some() {
+            self.held.push(notice);
+            return;
+        }
+        self.batch.push(notice);
+        self.batch_at.get_or_insert_with(|| Instant::now() + self.config.batch);
+    }
+
+    async fn flush(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        self.prune_recent();
+        if self.sent_recently.len() >= self.config.max_per_hour {
+            tracing::info!(
+                "{} notifications in the last hour: holding these for a digest",
+                self.sent_recently.len()
+            );
+            self.held.extend(batch);
+            return;
+        }
+        for message in compose(&batch) {
+            self.deliver(&message).await;
+        }
+    }
+
+    async fn send_digest(&mut self) {
+        if self.quiet_now().is_some() {
+            return;
+        }
+        self.prune_recent();
+        if self.sent_recently.len() >= self.config.max_per_hour {
+            return;
+        }
+        let held = std::mem::take(&mut self.held);
+        let message = digest(&held);
+        tracing::info!(target: "kairos::notice", "{}: {}", message.summary, message.body);
+        self.deliver(&message).await;
+    }
+
+    fn prune_recent(&mut self) {
+        while self.sent_recently.front().is_some_and(|t| t.elapsed() > Duration::from_secs(3600)) {
+            self.sent_recently.pop_front();
+        }
+    }
+
+    async fn deliver(&mut self, message: &Message) {
+        self.sent_recently.push_back(Instant::now());
+        if let Some(desktop) = self.desktop.as_mut()
+            && let Err(e) = desktop.deliver(message).await
+        {
+            tracing::info!("desktop notification not shown ({e}); it is in the log");
+            self.retry_at.get_or_insert_with(|| Instant::now() + self.config.reconnect);
+        }
+        if let Some(webhook) = self.webhook.as_mut()
+            && let Err(e) = webhook.deliver(message).await
+        {
+            tracing::warn!("webhook: {e}");
+        }
+        self.publish_states();
+    }
+
+    async fn retry_desktop(&mut self) {
+        self.retry_at = None;
+        if let Some(desktop) = self.desktop.as_mut()
+            && desktop.connect().await.is_err()
+        {
+            self.retry_at = Some(Instant::now() + self.config.reconnect);
+        }
+        self.publish_states();
+    }
+
+    async fn test(&mut self) -> Vec<String> {
+        let message = Message {
+            summary: "kairos: test notification".into(),
+            body: "If you can read this, kairos can reach you here.".into(),
+            actions: vec![],
+            urgency: Urgency::Normal,
+            proposals: vec![],
+        };
+        tracing::info!(target: "kairos::notice", "{}", message.summary);
+        let mut lines = vec!["log: sent".to_owned()];
+        if let Some(desktop) = self.desktop.as_mut() {
+            lines.push(match desktop.deliver(&message).await {
+                Ok(()) => format!("desktop: sent ({})", desktop.state),
+                Err(e) => format!("desktop: not sent: {e}"),
+            });
+        } else {
+            lines.push("desktop: off in the config".into());
+        }
+        if let Some(webhook) = self.webhook.as_mut() {
+            lines.push(match webhook.deliver(&message).await {
+                Ok(()) => "webhook: sent".to_owned(),
+                Err(e) => format!("webhook: not sent: {e}"),
+            });
+        } else {
+            lines.push("webhook: not configured".into());
+        }
+        self.publish_states();
+        lines
+    }
+
+    fn publish_states(&self) {
+        let mut states = vec!["log: ok".to_owned()];
+        if let Some(d) = &self.desktop {
+            states.push(format!("desktop: {}", d.state));
+        }
+        if let Some(w) = &self.webhook {
+            states.push(format!("webhook: {}", w.state));
+        }
+        *self.states.lock().unwrap_or_else(|e| e.into_inner()) = states;
+    }
+}
+
+/// Writes a notice to the daemon's log (journald when run as a service).
+fn log(notice: &Notice) {
+    tracing::info!(
+        target: "kairos::notice",
+        repo = %notice.repo,
+        proposal = ?notice.proposal,
+        kind = ?notice.kind,
+        "{}: {}",
+        notice.summary,
+        notice.body
+    );
 }

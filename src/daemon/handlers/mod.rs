@@ -39,6 +39,21 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::Snapshots { repo } => snapshots::handle(core, repo).await,
         Request::PolicyExplain { subject } => policy::explain(core, subject).await,
         Request::PolicyShow => policy::show(core),
+        Request::NotifyTest => {
+            let lines = core.notifier.test().await;
+            Response::Outcomes {
+                outcomes: lines
+                    .into_iter()
+                    .map(|l| Outcome {
+                        ok: !l.contains("not sent"),
+                        target: "notify".into(),
+                        id: None,
+                        state: None,
+                        message: l,
+                    })
+                    .collect(),
+            }
+        }
         Request::PolicySimulate { since_secs } => policy::simulate(core, since_secs).await,
         Request::PolicyRevoke { id } => policy::revoke(core, id).await,
         Request::PolicyUndemote { task, repo } => policy::undemote(core, task, repo).await,
@@ -46,6 +61,21 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
             restore::handle(core, repo, snapshot, paths).await
         }
     }
+}
+
+/// Approve, as the CLI does it (for notification buttons).
+pub async fn approve(core: &Arc<Core>, ids: Vec<ProposalId>) -> Response {
+    approve::handle(core, ids, false, None).await
+}
+
+/// Reject, as the CLI does it (for notification buttons).
+pub async fn reject(core: &Arc<Core>, ids: Vec<ProposalId>) -> Response {
+    reject::handle(core, ids, Some("rejected from a notification".into())).await
+}
+
+/// Undo, as the CLI does it (for notification buttons).
+pub async fn undo(core: &Arc<Core>, id: ProposalId) -> Response {
+    undo::handle(core, id).await
 }
 
 /// Loads a proposal or says clearly that there is none with that id.

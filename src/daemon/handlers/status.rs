@@ -4,7 +4,6 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::daemon::core::{Core, RepoHealth};
-use crate::notifier::Notifier;
 use crate::protocol::{PROTOCOL_VERSION, RepoStatus, Response, StatusReport};
 
 pub async fn handle(core: &Arc<Core>) -> Response {
@@ -47,7 +46,7 @@ pub async fn handle(core: &Arc<Core>) -> Response {
             policy_errors: core.policy.errors(),
             repos,
             queue,
-            notifier: Notifier::sink_names().into_iter().map(str::to_owned).collect(),
+            notifier: core.notifier.states(),
         },
     }
 }

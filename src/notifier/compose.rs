@@ -1,0 +1,209 @@
+//! What the user sees, composed from notices: one notification per notice, a batch for
+//! several at once, a digest after quiet hours. Pure, so it is tested on its own.
+
+use std::path::Path;
+
+use crate::proposal::ProposalId;
+
+/// Something the user should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub repo: String,
+    pub summary: String,
+    pub body: String,
+    pub proposal: Option<ProposalId>,
+    pub kind: NoticeKind,
+    /// The change cannot be undone or something failed: the notification is urgent.
+    pub risky: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoticeKind {
+    /// A proposal waits for approve / reject.
+    Waiting,
+    /// kairos changed something on its own; it can be undone.
+    Applied,
+    /// A task failed.
+    Failure,
+    /// A task reported something.
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Urgency {
+    Low,
+    Normal,
+    Critical,
+}
+
+/// One notification, ready for any sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub summary: String,
+    pub body: String,
+    /// (action key, button label); keys are `approve`, `reject`, `show`, `undo`.
+    pub actions: Vec<(&'static str, &'static str)>,
+    pub urgency: Urgency,
+    /// The proposals the buttons act on.
+    pub proposals: Vec<ProposalId>,
+}
+
+fn repo_name(repo: &str) -> String {
+    Path::new(repo)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| repo.to_owned())
+}
+
+fn urgency(notices: &[&Notice]) -> Urgency {
+    if notices.iter().any(|n| n.risky || n.kind == NoticeKind::Failure) {
+        Urgency::Critical
+    } else if notices.iter().all(|n| matches!(n.kind, NoticeKind::Applied | NoticeKind::Info)) {
+        Urgency::Low
+    } else {
+        Urgency::Normal
+    }
+}
+
+/// Groups what arrived within one batching window: per repository and kind, one
+/// notification for one notice, one summarising notification for several.
+pub fn compose(batch: &[Notice]) -> Vec<Message> {
+    let mut groups: Vec<(&str, NoticeKind, Vec<&Notice>)> = Vec::new();
+    for n in batch {
+        match groups.iter_mut().find(|(repo, kind, _)| *repo == n.repo && *kind == n.kind) {
+            Some((_, _, members)) => members.push(n),
+            None => groups.push((&n.repo, n.kind, vec![n])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(repo, kind, members)| {
+            let proposals: Vec<ProposalId> = members.iter().filter_map(|n| n.proposal).collect();
+            let has_proposals = !proposals.is_empty();
+            if let [one] = members.as_slice() {
+                let actions = match (kind, has_proposals) {
+                    (NoticeKind::Waiting, true) => {
+                        vec![("approve", "Approve"), ("reject", "Reject"), ("show", "Show")]
+                    }
+                    (NoticeKind::Applied, true) => vec![("undo", "Undo"), ("show", "Show")],
+                    _ => vec![],
+                };
+                return Message {
+                    summary: one.summary.clone(),
+                    body: one.body.clone(),
+                    actions,
+                    urgency: urgency(&members),
+                    proposals,
+                };
+            }
+            let name = repo_name(repo);
+            let n = members.len();
+            let (summary, actions) = match kind {
+                NoticeKind::Waiting => (
+                    format!("{n} proposals in {name}"),
+                    vec![("approve", "Approve all"), ("reject", "Reject all"), ("show", "Show")],
+                ),
+                NoticeKind::Applied => (
+                    format!("{n} changes applied in {name}"),
+                    vec![("undo", "Undo all"), ("show", "Show")],
+                ),
+                NoticeKind::Failure => (format!("{n} failures in {name}"), vec![]),
+                NoticeKind::Info => (format!("{n} messages from {name}"), vec![]),
+            };
+            let body =
+                members.iter().map(|m| format!("• {}", m.summary)).collect::<Vec<_>>().join("\n");
+            Message { summary, body, actions, urgency: urgency(&members), proposals }
+        })
+        .collect()
+}
+
+/// The one notification shown when quiet hours end: what happened, what waits, what was
+/// applied.
+pub fn digest(held: &[Notice]) -> Message {
+    let count = |k: NoticeKind| held.iter().filter(|n| n.kind == k).count();
+    let mut parts = Vec::new();
+    for (k, word) in [
+        (NoticeKind::Waiting, "waiting for you"),
+        (NoticeKind::Applied, "applied"),
+        (NoticeKind::Failure, "failed"),
+        (NoticeKind::Info, "to know"),
+    ] {
+        if count(k) > 0 {
+            parts.push(format!("{} {word}", count(k)));
+        }
+    }
+    let body = held.iter().map(|n| format!("• {}", n.summary)).collect::<Vec<_>>().join("\n");
+    let waiting: Vec<ProposalId> =
+        held.iter().filter(|n| n.kind == NoticeKind::Waiting).filter_map(|n| n.proposal).collect();
+    Message {
+        summary: format!("While you were away: {}", parts.join(", ")),
+        body,
+        actions: vec![("show", "Show")],
+        urgency: if held.iter().any(|n| n.kind == NoticeKind::Failure) {
+            Urgency::Critical
+        } else {
+            Urgency::Normal
+        },
+        proposals: waiting,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(repo: &str, id: u64) -> Notice {
+        Notice {
+            repo: repo.into(),
+            summary: format!("change {id}"),
+            body: "why".into(),
+            proposal: Some(id),
+            kind: NoticeKind::Waiting,
+            risky: false,
+        }
+    }
+
+    #[test]
+    fn one_proposal_gets_the_three_buttons() {
+        let m = compose(&[waiting("/src/api", 7)]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m[0].actions.iter().map(|a| a.0).collect::<Vec<_>>(),
+            ["approve", "reject", "show"]
+        );
+        assert_eq!(m[0].proposals, [7]);
+        assert_eq!(m[0].urgency, Urgency::Normal);
+    }
+
+    #[test]
+    fn several_in_one_repository_become_one_notification() {
+        let m = compose(&[
+            waiting("/src/api-server", 1),
+            waiting("/src/api-server", 2),
+            waiting("/src/web", 3),
+        ]);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].summary, "2 proposals in api-server");
+        assert_eq!(m[0].proposals, [1, 2]);
+        assert!(m[0].body.contains("• change 1\n• change 2"));
+    }
+
+    #[test]
+    fn urgency_follows_risk() {
+        let mut risky = waiting("/r", 1);
+        risky.risky = true;
+        assert_eq!(compose(&[risky])[0].urgency, Urgency::Critical);
+        let mut applied = waiting("/r", 2);
+        applied.kind = NoticeKind::Applied;
+        assert_eq!(compose(&[applied])[0].urgency, Urgency::Low);
+    }
+
+    #[test]
+    fn the_digest_counts_what_happened() {
+        let mut applied = waiting("/r", 2);
+        applied.kind = NoticeKind::Applied;
+        let d = digest(&[waiting("/r", 1), applied, waiting("/r", 3)]);
+        assert_eq!(d.summary, "While you were away: 2 waiting for you, 1 applied");
+        assert_eq!(d.proposals, [1, 3]);
+    }
+}

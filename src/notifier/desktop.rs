@@ -1,0 +1,151 @@
+//! Desktop notifications over D-Bus: sent with notify-rust, and buttons heard with our
+//! own zbus subscription, made before anything is sent (a fast server's answer would be
+//! lost otherwise). A button press is accepted only from the bus name that owns
+//! `org.freedesktop.Notifications` and only for a notification kairos sent: any other
+//! program on the session bus could forge one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::UserAction;
+use super::compose::{Message, Urgency};
+use crate::proposal::ProposalId;
+
+const SERVICE: &str = "org.freedesktop.Notifications";
+
+/// Notifications we sent: their id → the proposals their buttons act on.
+type Sent = Arc<Mutex<HashMap<u32, Vec<ProposalId>>>>;
+
+pub struct DesktopSink {
+    sent: Sent,
+    actions: mpsc::Sender<UserAction>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+    pub state: String,
+}
+
+impl DesktopSink {
+    pub fn new(actions: mpsc::Sender<UserAction>) -> DesktopSink {
+        DesktopSink {
+            sent: Sent::default(),
+            actions,
+            listener: None,
+            state: "not connected yet".into(),
+        }
+    }
+
+    pub fn connected(&self) -> bool {
+        self.listener.as_ref().is_some_and(|l| !l.is_finished())
+    }
+
+    /// Connects to the session bus and starts listening for buttons; the error says why
+    /// there is no desktop to talk to.
+    pub async fn connect(&mut self) -> Result<(), String> {
+        if self.connected() {
+            return Ok(());
+        }
+        let result = async {
+            let connection =
+                zbus::Connection::session().await.map_err(|e| format!("no session bus ({e})"))?;
+            let rule = zbus::MatchRule::builder()
+                .msg_type(zbus::message::Type::Signal)
+                .interface(SERVICE)
+                .member("ActionInvoked")
+                .build()
+                .map_err(|e| e.to_string())?;
+            let stream = zbus::MessageStream::for_match_rule(
+                rule,
+                &connection,
+                std::num::NonZeroUsize::new(64),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let dbus = zbus::fdo::DBusProxy::new(&connection).await.map_err(|e| e.to_string())?;
+            let owner = dbus
+                .get_name_owner(zbus::names::BusName::try_from(SERVICE).map_err(|e| e.to_string())?)
+                .await
+                .map_err(|_| "no notification server on the session bus".to_owned())?;
+            Ok::<_, String>((connection, stream, owner.to_string()))
+        }
+        .await;
+        match result {
+            Ok((connection, stream, owner)) => {
+                self.state = format!("connected (notification server {owner})");
+                self.listener = Some(tokio::spawn(listen(
+                    connection,
+                    stream,
+                    self.sent.clone(),
+                    self.actions.clone(),
+                )));
+                Ok(())
+            }
+            Err(e) => {
+                self.state = format!("unavailable: {e}; kairos logs instead and tries again");
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn deliver(&mut self, message: &Message) -> Result<(), String> {
+        self.connect().await?;
+        let mut n = notify_rust::Notification::new();
+        n.appname("kairos").summary(&message.summary).body(&message.body).urgency(
+            match message.urgency {
+                Urgency::Low => notify_rust::Urgency::Low,
+                Urgency::Normal => notify_rust::Urgency::Normal,
+                Urgency::Critical => notify_rust::Urgency::Critical,
+            },
+        );
+        for (key, label) in &message.actions {
+            n.action(key, label);
+        }
+        match n.show_async().await {
+            Ok(handle) => {
+                self.sent
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(handle.id(), message.proposals.clone());
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(l) = self.listener.take() {
+                    l.abort();
+                }
+                self.state = format!("unavailable: {e}; kairos logs instead and tries again");
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Hears `ActionInvoked(id, key)` and passes genuine presses on.
+async fn listen(
+    connection: zbus::Connection,
+    mut stream: zbus::MessageStream,
+    sent: Sent,
+    actions: mpsc::Sender<UserAction>,
+) {
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(&connection).await else { return };
+    while let Some(Ok(message)) = stream.next().await {
+        let Ok((id, key)) = message.body().deserialize::<(u32, String)>() else { continue };
+        let sender = message.header().sender().map(|s| s.to_string());
+        let owner = match zbus::names::BusName::try_from(SERVICE) {
+            Ok(name) => dbus.get_name_owner(name).await.ok().map(|o| o.to_string()),
+            Err(_) => None,
+        };
+        if sender.is_none() || sender != owner {
+            tracing::warn!(
+                "ignored a notification action from {sender:?}: only the notification server may press buttons"
+            );
+            continue;
+        }
+        let Some(proposals) = sent.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        else {
+            tracing::warn!("ignored an action for notification {id}, which kairos did not send");
+            continue;
+        };
+        let _ = actions.send(UserAction { key, proposals }).await;
+    }
+}
