@@ -13,6 +13,8 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// The session bus the daemon should use (none: no bus at all).
+    pub bus: std::sync::Mutex<Option<String>>,
 }
 
 impl Env {
@@ -21,7 +23,7 @@ impl Env {
         for sub in ["home", "config", "data", "run"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        Env { dir }
+        Env { dir, bus: std::sync::Mutex::new(None) }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -68,6 +70,15 @@ impl Env {
             "CARGO_HOME",
             std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or(real_home.join(".cargo")),
         );
+        if let Some(bus) = self.bus.lock().unwrap().as_ref() {
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", bus);
+        } else {
+            // No session bus unless a test gives one: never the developer's desktop.
+            cmd.env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}", self.path("no-bus").display()),
+            );
+        }
         if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
             cmd.env("RUSTUP_TOOLCHAIN", toolchain);
         }

@@ -1,9 +1,11 @@
 //! Integration tests: the real `kairos` binary, real git repositories, real inotify, in
 //! a temporary home per test.
 
+mod bus;
 mod common;
 mod daemon;
 mod maintenance;
+mod notify;
 mod patch;
 mod policy;
 mod prune;

@@ -1,0 +1,240 @@
+//! Desktop notifications under a real D-Bus session bus, with a notification server the
+//! suite provides; the webhook against a local HTTP server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use crate::bus::{Bus, NotificationServer, forge_press};
+use crate::common::*;
+
+const QUICK: &str =
+    "[tasks.snapshot]\nenabled = false\n\n[notify]\nbatch = \"300ms\"\nreconnect = \"300ms\"\n";
+
+fn desktop(env: &Env) -> (Bus, NotificationServer) {
+    let bus = Bus::start(None);
+    let server = NotificationServer::start(&bus.address);
+    *env.bus.lock().unwrap() = Some(bus.address.clone());
+    (bus, server)
+}
+
+fn wait_calls(server: &NotificationServer, n: usize, daemon: &Daemon) -> Vec<crate::bus::Call> {
+    wait_for(
+        &format!("{n} notifications"),
+        || Some(server.calls()).filter(|c| c.len() >= n),
+        daemon,
+    )
+}
+
+#[test]
+fn a_waiting_proposal_pops_up_with_three_buttons_and_approve_applies_it() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("api-server");
+    repo.merged_branch("done");
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let call = wait_calls(&server, 1, &daemon).remove(0);
+    assert_eq!(call.app, "kairos");
+    assert!(
+        call.summary.contains("api-server") && call.summary.contains("delete merged branch done"),
+        "{call:?}"
+    );
+    assert!(call.body.contains("fully merged"), "{call:?}");
+    assert_eq!(call.actions, ["approve", "Approve", "reject", "Reject", "show", "Show"]);
+    assert_eq!(call.urgency, Some(1), "a reversible change is of normal urgency");
+
+    server.press(call.id, "approve");
+    wait_for(
+        "the branch deleted from the notification",
+        || repo.rev("refs/heads/done").is_none().then_some(()),
+        &daemon,
+    );
+    let p = &env.queue(true)[0];
+    assert_eq!(p["state"], "applied");
+    assert_eq!(p["history"][1]["by"], "user");
+    assert!(env.ok(&["log", "-n", "50"]).contains("notification button \"approve\" pressed for #"));
+}
+
+#[test]
+fn a_forged_button_press_is_ignored() {
+    let env = Env::new();
+    let (bus, server) = desktop(&env);
+    let repo = env.repo("work");
+    repo.merged_branch("keep");
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let call = wait_calls(&server, 1, &daemon).remove(0);
+    forge_press(&bus.address, call.id, "approve");
+    // A genuine press on another button afterwards proves the daemon heard the bus.
+    server.press(call.id, "show");
+    wait_for(
+        "the genuine press",
+        || env.ok(&["log", "-n", "50"]).contains("pressed for").then_some(()),
+        &daemon,
+    );
+    assert!(repo.rev("refs/heads/keep").is_some(), "a forged approve deleted the branch");
+    assert_eq!(env.queue(false).len(), 1);
+    let log = env.ok(&["log", "-n", "50"]);
+    assert!(!log.contains("button \"approve\""), "{log}");
+    assert!(log.contains("run `kairos show"), "show should say where to look: {log}");
+}
+
+#[test]
+fn several_proposals_at_once_become_one_notification() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("api-server");
+    for b in ["a", "b", "c"] {
+        repo.merged_branch(b);
+    }
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let calls = wait_calls(&server, 1, &daemon);
+    assert_eq!(calls[0].summary, "3 proposals in api-server");
+    server.press(calls[0].id, "approve");
+    wait_for("all three applied", || (env.queue(false).is_empty()).then_some(()), &daemon);
+    assert_eq!(server.calls().len(), 1, "no duplicates: {:?}", server.calls());
+}
+
+#[test]
+fn quiet_hours_hold_notifications_and_release_one_digest() {
+    use chrono::Timelike;
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("work");
+    repo.merged_branch("one");
+    repo.merged_branch("two");
+    let now = chrono::Local::now();
+    let (from, to) = (now - chrono::Duration::minutes(5), now + chrono::Duration::minutes(90));
+    let quiet =
+        format!("{:02}:{:02}-{:02}:{:02}", from.hour(), from.minute(), to.hour(), to.minute());
+    let policies = env.path("config/kairos/policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(policies.join("quiet.toml"), format!("[defaults]\nquiet_hours = \"{quiet}\"\n"))
+        .unwrap();
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    wait_for("two proposals", || (env.queue(false).len() == 2).then_some(()), &daemon);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(
+        server.calls().is_empty(),
+        "a notification popped up during quiet hours: {:?}",
+        server.calls()
+    );
+
+    // Quiet hours end (here: the policy drops them): one digest of what happened.
+    std::fs::write(policies.join("quiet.toml"), "[defaults]\nmax_auto_per_hour = 20\n").unwrap();
+    let calls = wait_calls(&server, 1, &daemon);
+    assert!(
+        calls[0].summary.starts_with("While you were away: 2 waiting for you"),
+        "{:?}",
+        calls[0]
+    );
+    assert!(calls[0].body.contains("one") && calls[0].body.contains("two"), "{:?}", calls[0]);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(server.calls().len(), 1);
+}
+
+#[test]
+fn without_a_bus_the_daemon_goes_on_and_reconnects_when_it_appears() {
+    let env = Env::new();
+    let socket = env.path("late-bus");
+    *env.bus.lock().unwrap() = Some(format!("unix:path={}", socket.display()));
+    let repo = env.repo("work");
+    repo.merged_branch("done");
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    wait_for("the proposal", || env.queue(false).first().cloned(), &daemon);
+    let status = env.json(&["status", "--json"]);
+    let states = status["notifier"].to_string();
+    assert!(states.contains("desktop: unavailable"), "{states}");
+    // The test says which sink could not be reached, and fails for it.
+    let out = env.kairos(&["notify", "test"]);
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("log: sent"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("desktop: not sent: no session bus"), "{}", stderr(&out));
+
+    let bus = Bus::start(Some(&socket));
+    let server = NotificationServer::start(&bus.address);
+    wait_for(
+        "the notifier to reconnect",
+        || {
+            env.json(&["status", "--json"])["notifier"]
+                .to_string()
+                .contains("desktop: connected")
+                .then_some(())
+        },
+        &daemon,
+    );
+    let out = env.ok(&["notify", "test"]);
+    assert!(out.contains("desktop: sent"), "{out}");
+    assert_eq!(server.calls().last().unwrap().summary, "kairos: test notification");
+}
+
+/// Each request's head and body, as the test server received them.
+type Requests = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A tiny HTTP server that records each request's head and body.
+fn http_server() -> (String, Requests) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/kairos-topic", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            record.lock().unwrap().push((head, String::from_utf8_lossy(&body).into_owned()));
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn the_webhook_sink_posts_ntfy_style_with_its_token() {
+    let env = Env::new();
+    let (url, seen) = http_server();
+    let token = env.path("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let repo = env.repo("api-server");
+    repo.merged_branch("done");
+    env.write_config(&format!(
+        "{QUICK}desktop = false\n\n[notify.webhook]\nurl = \"{url}\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ));
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let (head, body) =
+        wait_for("a webhook request", || seen.lock().unwrap().first().cloned(), &daemon);
+    assert!(head.starts_with("POST /kairos-topic"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("authorization: bearer s3cret-token"), "{head}");
+    assert!(lower.contains("title: api-server: delete merged branch done"), "{head}");
+    assert!(lower.contains("priority: 3"), "{head}");
+    assert!(body.contains("fully merged"), "{body}");
+    let out = env.ok(&["notify", "test"]);
+    assert!(out.contains("webhook: sent") && out.contains("desktop: off"), "{out}");
+    assert!(!daemon.log_text().contains("s3cret-token"), "the token reached the log");
+}
