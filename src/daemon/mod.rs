@@ -155,9 +155,12 @@ fn notifier_config(config: &crate::config::Config) -> NotifierConfig {
 /// repository the daemon was started in, if any.
 async fn start_repositories(core: &Arc<Core>) -> Result<(), DaemonError> {
     let registry = Registry::load(&core.paths.repos_file())?;
+    let mut ready = Vec::new();
     let mut repos = core.repos.lock().await;
     for root in registry.repos {
-        repos.insert(root.clone(), repo::spawn(core.clone(), root, true));
+        let (handle, watching) = repo::spawn(core.clone(), root.clone(), true);
+        repos.insert(root, handle);
+        ready.push(watching);
     }
     if repos.is_empty()
         && let Ok(cwd) = std::env::current_dir()
@@ -168,7 +171,9 @@ async fn start_repositories(core: &Arc<Core>) -> Result<(), DaemonError> {
             Some(&root.to_string_lossy()),
             "no repositories registered; watching the one the daemon started in (register with `kairos watch`)",
         ));
-        repos.insert(root.clone(), repo::spawn(core.clone(), root, false));
+        let (handle, watching) = repo::spawn(core.clone(), root.clone(), false);
+        repos.insert(root, handle);
+        ready.push(watching);
     }
     if repos.is_empty() {
         core.log(LogEntry::new(
@@ -176,6 +181,12 @@ async fn start_repositories(core: &Arc<Core>) -> Result<(), DaemonError> {
             None,
             "no repositories to watch yet; add one with `kairos watch PATH`",
         ));
+    }
+    drop(repos);
+    // Ready means watching: no edit made after `kairos status` answers goes unseen.
+    let all = futures_util::future::join_all(ready);
+    if tokio::time::timeout(Duration::from_secs(60), all).await.is_err() {
+        tracing::warn!("some repositories took over a minute to set up their watches");
     }
     Ok(())
 }

@@ -44,8 +44,15 @@ const MAX_PENDING: usize = 10_000;
 /// suspended machine does not delay a schedule by the length of its sleep.
 const CLOCK_CHECK: Duration = Duration::from_secs(60);
 
-pub fn spawn(core: Arc<Core>, root: PathBuf, registered: bool) -> RepoHandle {
+/// Starts the actor; the receiver fires once its watches are in place (or it found the
+/// repository missing), so "watching" means no later edit goes unseen.
+pub fn spawn(
+    core: Arc<Core>,
+    root: PathBuf,
+    registered: bool,
+) -> (RepoHandle, oneshot::Receiver<()>) {
     let (tx, rx) = mpsc::channel(64);
+    let (ready_tx, ready_rx) = oneshot::channel();
     let runtime = Arc::new(Mutex::new(RepoRuntime::default()));
     let fs = core.fs.add_route(&root);
     let actor = RepoActor {
@@ -55,6 +62,7 @@ pub fn spawn(core: Arc<Core>, root: PathBuf, registered: bool) -> RepoHandle {
         rx,
         fs,
         fs_open: true,
+        ready: Some(ready_tx),
         watching: false,
         runtime: runtime.clone(),
         pending: HashSet::new(),
@@ -72,7 +80,7 @@ pub fn spawn(core: Arc<Core>, root: PathBuf, registered: bool) -> RepoHandle {
         last_failure: BTreeMap::new(),
     };
     let task = tokio::spawn(actor.run());
-    RepoHandle { tx, runtime, registered, task }
+    (RepoHandle { tx, runtime, registered, task }, ready_rx)
 }
 
 struct RepoActor {
@@ -82,6 +90,8 @@ struct RepoActor {
     rx: mpsc::Receiver<Signal>,
     fs: Subscription,
     fs_open: bool,
+    /// Told once the first health check has set up the watches.
+    ready: Option<oneshot::Sender<()>>,
     /// Whether inotify watches are in place for the root.
     watching: bool,
     runtime: Arc<Mutex<RepoRuntime>>,
@@ -111,6 +121,9 @@ impl RepoActor {
         // Planned first, so `kairos status` shows the next runs from the start.
         self.plan_schedules();
         self.check_health().await;
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(());
+        }
         if self.healthy() {
             self.refresh_git(false).await;
             for task in self.tasks_where(|t| t.triggers.git_refs) {

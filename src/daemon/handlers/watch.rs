@@ -30,13 +30,22 @@ pub async fn watch(core: &Arc<Core>, paths: Vec<PathBuf>) -> Response {
             }
         };
         let mut repos = core.repos.lock().await;
-        match repos.get_mut(&root) {
-            Some(handle) => handle.registered = true,
-            None => {
-                repos.insert(root.clone(), repo::spawn(core.clone(), root.clone(), true));
+        let watching = match repos.get_mut(&root) {
+            Some(handle) => {
+                handle.registered = true;
+                None
             }
-        }
+            None => {
+                let (handle, watching) = repo::spawn(core.clone(), root.clone(), true);
+                repos.insert(root.clone(), handle);
+                Some(watching)
+            }
+        };
         drop(repos);
+        // Answer once the watches are in place, so edits right after are seen.
+        if let Some(watching) = watching {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), watching).await;
+        }
         let message = if added { "now watched" } else { "already watched" };
         core.log(LogEntry::new(LogKind::Daemon, Some(&root.to_string_lossy()), message));
         outcomes.push(outcome(&root, true, format!("{}: {message}", root.display())));
