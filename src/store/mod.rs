@@ -128,17 +128,30 @@ impl Store {
         Ok(self.memory.remove(key.as_bytes())?.is_some())
     }
 
+    /// Stores a proposal with its state index and fingerprint in one transaction, so a
+    /// crash can never leave the index saying something else than the proposal.
     pub fn put_proposal(&self, p: &Proposal) -> Result<(), StoreError> {
-        let previous = self.proposals.insert(p.id.to_be_bytes(), serde_json::to_vec(p)?)?;
-        if let Some(previous) = previous {
-            let previous: Proposal = serde_json::from_slice(&previous)?;
-            if previous.state != p.state {
-                self.by_state.remove(state_key(previous.state, p.id))?;
-            }
-        }
-        self.by_state.insert(state_key(p.state, p.id), &[])?;
-        self.fingerprints.insert(p.fingerprint.as_bytes(), &p.id.to_be_bytes())?;
-        Ok(())
+        use sled::Transactional;
+        use sled::transaction::ConflictableTransactionError as Abort;
+        let value = serde_json::to_vec(p)?;
+        let id = p.id.to_be_bytes();
+        (&self.proposals, &self.by_state, &self.fingerprints)
+            .transaction(|(proposals, by_state, fingerprints)| {
+                if let Some(previous) = proposals.insert(&id, value.as_slice())? {
+                    let previous: Proposal =
+                        serde_json::from_slice(&previous).map_err(Abort::Abort)?;
+                    if previous.state != p.state {
+                        by_state.remove(state_key(previous.state, p.id))?;
+                    }
+                }
+                by_state.insert(state_key(p.state, p.id), &[])?;
+                fingerprints.insert(p.fingerprint.as_bytes(), &id)?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Abort(e) => StoreError::Corrupt(e),
+                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+            })
     }
 
     /// The proposals in `state`, oldest first.
