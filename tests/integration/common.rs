@@ -47,6 +47,13 @@ impl Env {
         self.path("run/kairos/kairos.sock")
     }
 
+    /// `kairos ARGS` in this environment, to spawn or tune before running.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(self.dir.path());
+        cmd.args(args);
+        cmd
+    }
+
     fn command(&self, cwd: &Path) -> Command {
         let mut cmd = Command::new(KAIROS);
         cmd.current_dir(cwd)

@@ -212,12 +212,8 @@ fn the_log_follows_events_and_speaks_json() {
     env.write_config("[tasks.snapshot]\nquiet = \"300ms\"\n");
     env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
-    let mut follower = std::process::Command::new(KAIROS)
-        .args(["log", "--follow", "--json", "-n", "0"])
-        .env("XDG_RUNTIME_DIR", env.path("run"))
-        .env("XDG_DATA_HOME", env.path("data"))
-        .env("XDG_CONFIG_HOME", env.path("config"))
-        .env("HOME", env.path("home"))
+    let mut follower = env
+        .cmd(&["log", "--follow", "--json", "-n", "0"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -250,13 +246,13 @@ fn sigterm_stops_cleanly_and_removes_the_socket() {
 #[test]
 fn service_install_writes_the_unit_and_prints_commands_without_systemctl() {
     let env = Env::new();
-    let out = std::process::Command::new(KAIROS)
-        .args(["service", "install"])
-        .env("HOME", env.path("home"))
-        .env("XDG_CONFIG_HOME", env.path("config"))
-        .env("KAIROS_SYSTEMCTL", env.path("no-systemctl-here"))
-        .output()
-        .unwrap();
+    let service = |action: &str| {
+        env.cmd(&["service", action])
+            .env("KAIROS_SYSTEMCTL", env.path("no-systemctl-here"))
+            .output()
+            .unwrap()
+    };
+    let out = service("install");
     assert!(out.status.success(), "{}", stderr(&out));
     let unit = std::fs::read_to_string(env.path("config/systemd/user/kairos.service")).unwrap();
     assert!(unit.contains(&format!("ExecStart={KAIROS} daemon")), "{unit}");
@@ -264,13 +260,7 @@ fn service_install_writes_the_unit_and_prints_commands_without_systemctl() {
     let text = stdout(&out);
     assert!(text.contains("systemctl --user enable --now kairos.service"), "{text}");
 
-    let out = std::process::Command::new(KAIROS)
-        .args(["service", "uninstall"])
-        .env("HOME", env.path("home"))
-        .env("XDG_CONFIG_HOME", env.path("config"))
-        .env("KAIROS_SYSTEMCTL", env.path("no-systemctl-here"))
-        .output()
-        .unwrap();
+    let out = service("uninstall");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!env.path("config/systemd/user/kairos.service").exists());
 }

@@ -301,12 +301,8 @@ fn a_2000_file_apply_killed_at_any_moment_is_never_torn() {
     ];
     let mut interrupted = 0;
     for moment in moments {
-        let mut approve = std::process::Command::new(KAIROS)
-            .args(["approve", &id])
-            .env("XDG_RUNTIME_DIR", env.path("run"))
-            .env("XDG_DATA_HOME", env.path("data"))
-            .env("XDG_CONFIG_HOME", env.path("config"))
-            .env("HOME", env.path("home"))
+        let mut approve = env
+            .cmd(&["approve", &id])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
