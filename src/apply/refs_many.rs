@@ -11,7 +11,21 @@ fn current(repo: &Repository, name: &str) -> Option<String> {
     repo.refname_to_id(name).ok().map(|o| o.to_string())
 }
 
+/// A branch that is checked out must not move under its working tree as a bare ref
+/// update (that is `git.worktree.fast-forward`'s job, with its checks).
+fn checked_out(repo: &Repository, updates: &[RefUpdate]) -> Option<String> {
+    let busy = crate::git::checked_out_branches(repo);
+    updates
+        .iter()
+        .filter_map(|u| u.name.strip_prefix("refs/heads/"))
+        .find(|b| busy.iter().any(|c| c == b))
+        .map(|b| format!("{b} is checked out now; moving it would leave the working tree behind"))
+}
+
 pub fn stale_reason(repo: &Repository, updates: &[RefUpdate]) -> Option<String> {
+    if let Some(why) = checked_out(repo, updates) {
+        return Some(why);
+    }
     let moved: Vec<&str> = updates
         .iter()
         .filter(|u| current(repo, &u.name) != u.old)
@@ -39,6 +53,9 @@ pub fn undo(
     record: &UndoRecord,
     journal: Journal,
 ) -> Result<UndoOutcome, ApplyError> {
+    if let Some(why) = checked_out(repo, updates) {
+        return Ok(UndoOutcome::Refused(why));
+    }
     let moved: Vec<&str> = updates
         .iter()
         .filter(|u| current(repo, &u.name) != u.new)

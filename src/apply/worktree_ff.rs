@@ -79,13 +79,45 @@ fn move_to(repo: &Repository, branch: &str, from: &str, to: &str) -> Result<(), 
     Ok(())
 }
 
-/// Settles an interrupted move: the ref at its target means done; otherwise the working
-/// tree (clean before, so nothing of the user's) is checked out from HEAD again.
+/// Settles an interrupted move: the ref at its target means done. Otherwise the files
+/// the checkout already moved are put back — only those still exactly as the checkout
+/// left them; anything the user changed since is left alone and reported.
 pub fn settle(repo: &Repository, branch: &str, target: &str) -> Result<bool, ApplyError> {
     let tip = repo.refname_to_id(&format!("refs/heads/{branch}")).ok().map(|o| o.to_string());
     if tip.as_deref() == Some(target) {
         return Ok(true);
     }
-    repo.checkout_head(Some(CheckoutBuilder::new().force()))?;
+    let (Some(tip), Some(root)) = (tip, repo.workdir().map(std::path::Path::to_path_buf)) else {
+        return Ok(false);
+    };
+    let from = repo.find_commit(Oid::from_str(&tip)?)?;
+    let to = repo.find_commit(Oid::from_str(target)?)?;
+    let diff = repo.diff_tree_to_tree(Some(&from.tree()?), Some(&to.tree()?), None)?;
+    let mut kept = Vec::new();
+    for delta in diff.deltas() {
+        let Some(rel) = delta.new_file().path().or(delta.old_file().path()) else { continue };
+        let full = super::files::safe_path(&root, rel)?;
+        let state = |f: git2::DiffFile| {
+            (!f.id().is_zero()).then(|| crate::proposal::FileState {
+                blob: f.id().to_string(),
+                mode: u32::from(f.mode()),
+            })
+        };
+        let (original, moved) = (state(delta.old_file()), state(delta.new_file()));
+        let now = super::files::disk_state(&full)?;
+        if now == moved && now != original {
+            super::files::write_state(repo, &full, original.as_ref())?;
+        } else if now != original {
+            kept.push(rel.display().to_string());
+        }
+    }
+    // The index follows HEAD again; the working tree keeps whatever the user changed.
+    repo.reset(from.as_object(), git2::ResetType::Mixed, None)?;
+    if !kept.is_empty() {
+        return Err(ApplyError::Unsafe(format!(
+            "these files changed during an interrupted fast-forward and were left as they are: {}",
+            kept.join(", ")
+        )));
+    }
     Ok(false)
 }

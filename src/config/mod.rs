@@ -133,9 +133,21 @@ impl Config {
                 Some(b) => parse_duration(b.get_ref()).map_err(|m| at((b.span(), m)))?,
                 None => Duration::from_secs(5),
             },
-            max_per_hour: n.max_per_hour.unwrap_or(20),
+            max_per_hour: match n.max_per_hour {
+                Some(0) => {
+                    return Err(at((0..0, "[notify] max_per_hour must be at least 1 (set desktop = false to silence the desktop)".into())));
+                }
+                Some(n) => n,
+                None => 20,
+            },
             reconnect: match &n.reconnect {
-                Some(r) => parse_duration(r.get_ref()).map_err(|m| at((r.span(), m)))?,
+                Some(r) => {
+                    let d = parse_duration(r.get_ref()).map_err(|m| at((r.span(), m)))?;
+                    if d < Duration::from_millis(100) {
+                        return Err(at((r.span(), "reconnect must be at least 100ms".into())));
+                    }
+                    d
+                }
                 None => Duration::from_secs(60),
             },
             webhook: match &n.webhook {

@@ -52,6 +52,9 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let listener = socket::bind(&paths)?;
     let config = reload::initial(&paths);
     let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(var) = config.config.notify.webhook.as_ref().and_then(|w| w.token_env.clone()) {
+        crate::tasks::process::hide_from_children(vec![var]);
+    }
     let (quiet_tx, quiet_rx) = watch::channel(None);
     let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
     let notifier = Notifier::start(notifier_config(&config.config), quiet_rx, actions_tx);

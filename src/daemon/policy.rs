@@ -10,8 +10,8 @@ use chrono::{Duration, Local, Utc};
 
 use super::core::Core;
 use crate::policy::{
-    Context, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate, load_repo,
-    load_user,
+    Autonomy, Context, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate,
+    load_repo, load_user,
 };
 use crate::proposal::{Change, Proposal, State};
 use crate::protocol::Demotion;
@@ -20,6 +20,10 @@ use crate::store::{LogEntry, LogKind};
 /// The policy in force and the errors of the files that could not be loaded.
 pub struct PolicyState {
     set: RwLock<(Arc<PolicySet>, Vec<String>)>,
+    /// No good version of the user's files is known (they were broken at start): the
+    /// shipped default alone might be looser than what the user wrote, so nothing is
+    /// automatic until the files are fixed.
+    degraded: std::sync::atomic::AtomicBool,
     /// Repository root → its last good `.kairos/policy.toml` and the current error.
     repos: Mutex<HashMap<PathBuf, RepoPolicy>>,
 }
@@ -38,7 +42,8 @@ impl PolicyState {
                 (shipped, errors.iter().map(|e| e.to_string()).collect())
             }
         };
-        PolicyState { set: RwLock::new((Arc::new(set), errors)), repos: Mutex::default() }
+        let degraded = std::sync::atomic::AtomicBool::new(!errors.is_empty());
+        PolicyState { set: RwLock::new((Arc::new(set), errors)), degraded, repos: Mutex::default() }
     }
 
     pub fn set(&self) -> Arc<PolicySet> {
@@ -59,6 +64,7 @@ impl PolicyState {
         match load_user(dir) {
             Ok(set) => {
                 *guard = (Arc::new(set), vec![]);
+                self.degraded.store(false, std::sync::atomic::Ordering::SeqCst);
                 vec![]
             }
             Err(errors) => {
@@ -159,7 +165,17 @@ pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]
     });
     let now = Local::now();
     let ctx = Context { grants, demoted, now: LocalTime::of(&now), now_utc: Utc::now() };
-    evaluate(&core.policy.set(), repo_file.as_deref(), subject, &ctx)
+    let mut evaluation = evaluate(&core.policy.set(), repo_file.as_deref(), subject, &ctx);
+    // Snapshots stay automatic: they touch nothing of the user's and protect their work.
+    if core.policy.degraded.load(std::sync::atomic::Ordering::SeqCst)
+        && evaluation.autonomy > Autonomy::Propose
+        && subject.action != "git.snapshot"
+    {
+        evaluation.autonomy = Autonomy::Propose;
+        evaluation.decided_by = crate::policy::DecidedBy::Cap;
+        evaluation.caps.push("a policy file is broken and no good version of it is known yet: nothing is automatic until it is fixed".into());
+    }
+    evaluation
 }
 
 /// Why automatic work must wait now, if it must: quiet hours, or the hourly cap.

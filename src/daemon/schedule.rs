@@ -19,7 +19,8 @@ pub fn jitter(repo: &str, task: &str, max: Duration) -> chrono::Duration {
     }
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (repo, task).hash(&mut hasher);
-    chrono::Duration::milliseconds((hasher.finish() % max.as_millis() as u64) as i64)
+    let millis = (max.as_millis() as u64).max(1);
+    chrono::Duration::milliseconds((hasher.finish() % millis) as i64)
 }
 
 /// The next run after `now`, jitter included, and the schedule that gives it.

@@ -22,6 +22,9 @@ type Sent = Arc<Mutex<HashMap<u32, Vec<ProposalId>>>>;
 pub struct DesktopSink {
     sent: Sent,
     actions: mpsc::Sender<UserAction>,
+    /// The one connection that sends and hears: some servers (dunst) address
+    /// `ActionInvoked` to the connection that sent the notification.
+    connection: Option<zbus::Connection>,
     listener: Option<tokio::task::JoinHandle<()>>,
     pub state: String,
 }
@@ -31,6 +34,7 @@ impl DesktopSink {
         DesktopSink {
             sent: Sent::default(),
             actions,
+            connection: None,
             listener: None,
             state: "not connected yet".into(),
         }
@@ -73,6 +77,7 @@ impl DesktopSink {
         match result {
             Ok((connection, stream, owner)) => {
                 self.state = format!("connected (notification server {owner})");
+                self.connection = Some(connection.clone());
                 self.listener = Some(tokio::spawn(listen(
                     connection,
                     stream,
@@ -90,29 +95,53 @@ impl DesktopSink {
 
     pub async fn deliver(&mut self, message: &Message) -> Result<(), String> {
         self.connect().await?;
+        let urgency = match message.urgency {
+            Urgency::Low => notify_rust::Urgency::Low,
+            Urgency::Normal => notify_rust::Urgency::Normal,
+            Urgency::Critical => notify_rust::Urgency::Critical,
+        };
+        // notify-rust models the notification; it goes out on our own connection (see
+        // `connection`), with the same Notify call notify-rust itself would make.
         let mut n = notify_rust::Notification::new();
-        n.appname("kairos").summary(&message.summary).body(&message.body).urgency(
-            match message.urgency {
-                Urgency::Low => notify_rust::Urgency::Low,
-                Urgency::Normal => notify_rust::Urgency::Normal,
-                Urgency::Critical => notify_rust::Urgency::Critical,
-            },
-        );
+        n.appname("kairos").summary(&message.summary).body(&message.body).urgency(urgency);
         for (key, label) in &message.actions {
             n.action(key, label);
         }
-        match n.show_async().await {
-            Ok(handle) => {
+        let hints =
+            std::collections::HashMap::from([("urgency", zbus::Variant::U8(urgency as u8))]);
+        let Some(connection) = self.connection.clone() else { return Err("not connected".into()) };
+        let reply = connection
+            .call_method(
+                Some(SERVICE),
+                "/org/freedesktop/Notifications",
+                Some(SERVICE),
+                "Notify",
+                &(
+                    &n.appname,
+                    0u32,
+                    &n.icon,
+                    &n.summary,
+                    &n.body,
+                    &n.actions,
+                    hints,
+                    i32::from(n.timeout),
+                ),
+            )
+            .await
+            .and_then(|r| r.body().deserialize::<u32>());
+        match reply {
+            Ok(id) => {
                 self.sent
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(handle.id(), message.proposals.clone());
+                    .insert(id, message.proposals.clone());
                 Ok(())
             }
             Err(e) => {
                 if let Some(l) = self.listener.take() {
                     l.abort();
                 }
+                self.connection = None;
                 self.state = format!("unavailable: {e}; kairos logs instead and tries again");
                 Err(e.to_string())
             }

@@ -145,10 +145,13 @@ impl Rule {
         if let Some(paths) = &self.paths {
             // Every touched path must be covered; a proposal touching no path is not.
             if subject.paths.is_empty()
-                || !subject
-                    .paths
-                    .iter()
-                    .all(|p| paths.matched_path_or_any_parents(p, false).is_ignore())
+                || !subject.paths.iter().all(|p| {
+                    // The matcher wants repository-relative paths; anything else cannot match.
+                    let rel = Path::new(p);
+                    !rel.has_root()
+                        && rel.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+                        && paths.matched_path_or_any_parents(rel, false).is_ignore()
+                })
             {
                 return false;
             }

@@ -21,7 +21,13 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
         if let Err(e) = crate::git::git(
             &root,
             &[
+                // A fetch must not start git's own gc (it prunes: never without the user).
+                "-c",
+                "gc.auto=0",
+                "-c",
+                "maintenance.auto=false",
                 "fetch",
+                "--no-recurse-submodules",
                 "--quiet",
                 "--prune",
                 "--no-tags",

@@ -175,7 +175,8 @@ fn changed_files(repo: &Repository) -> Result<Vec<PathBuf>, git2::Error> {
         if entry.status().intersects(wanted) {
             let rel =
                 crate::proposal::RepoPath::from_bytes(entry.path_bytes()).as_path().to_owned();
-            if root.join(&rel).is_file() {
+            // Regular files only: a formatter must never write through a symlink.
+            if std::fs::symlink_metadata(root.join(&rel)).is_ok_and(|m| m.is_file()) {
                 files.push(rel);
             }
         }

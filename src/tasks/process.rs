@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
+/// Environment variables that hold kairos's own secrets (the webhook token): tools and
+/// command tasks never see them.
+static HIDDEN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Keeps `vars` out of every process kairos starts (set once, at daemon start).
+pub fn hide_from_children(vars: Vec<String>) {
+    let _ = HIDDEN.set(vars);
+}
+
 /// How much of stdout and stderr is kept for reports.
 const KEEP: usize = 16 * 1024;
 
@@ -36,6 +45,9 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    for var in HIDDEN.get().into_iter().flatten() {
+        command.env_remove(var);
+    }
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command.spawn().map_err(|e| format!("cannot run {program:?}: {e}"))?;
     let out = drain(child.stdout.take());

@@ -59,6 +59,11 @@ impl Scratch {
             }
             if meta.file_type().is_symlink() {
                 let target = fs::read_link(&from).map_err(io(&from))?;
+                // A link that leads out of the copy would let a tool write into the real
+                // tree (or anywhere): such links are left out of the scratch copy.
+                if !stays_inside(&rel, &target) {
+                    continue;
+                }
                 std::os::unix::fs::symlink(target, &to).map_err(io(&to))?;
             } else {
                 fs::copy(&from, &to).map_err(io(&from))?;
@@ -150,6 +155,26 @@ impl Drop for Scratch {
     }
 }
 
+/// Whether a symlink at `rel` pointing to `target` resolves inside the copy.
+fn stays_inside(rel: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth = rel.components().count() as i64 - 1;
+    for component in target.components() {
+        match component {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            _ => return false,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
 /// Removes scratch copies a crash left behind.
 pub fn clean_leftovers(base: &Path) {
     if let Ok(entries) = fs::read_dir(base) {
@@ -200,4 +225,18 @@ fn store_blob(repo: &Repository, path: &Path, state: &FileState) -> Result<(), S
     };
     repo.blob(&bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_that_leave_the_copy_are_recognised() {
+        assert!(stays_inside(Path::new("a/link"), Path::new("../b/file")));
+        assert!(stays_inside(Path::new("link"), Path::new("src/lib.rs")));
+        assert!(!stays_inside(Path::new("link"), Path::new("../outside")));
+        assert!(!stays_inside(Path::new("a/link"), Path::new("../../outside")));
+        assert!(!stays_inside(Path::new("link"), Path::new("/etc/passwd")));
+    }
 }

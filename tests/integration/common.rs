@@ -15,6 +15,9 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     /// The session bus the daemon should use (none: no bus at all).
     pub bus: std::sync::Mutex<Option<String>>,
+    /// Set by tests that start the daemon on a broken config on purpose; any other test
+    /// fails when its config does not load (it would silently run on defaults).
+    pub broken_config_expected: std::sync::atomic::AtomicBool,
 }
 
 impl Env {
@@ -23,7 +26,7 @@ impl Env {
         for sub in ["home", "config", "data", "run"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        Env { dir, bus: std::sync::Mutex::new(None) }
+        Env { dir, bus: std::sync::Mutex::new(None), broken_config_expected: Default::default() }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -137,6 +140,14 @@ impl Env {
             || (self.kairos(&["status"]).status.success()).then_some(()),
             &daemon,
         );
+        if !self.broken_config_expected.load(std::sync::atomic::Ordering::SeqCst) {
+            let status = self.json(&["status", "--json"]);
+            assert!(
+                status["config_error"].is_null(),
+                "the test's config does not load: {}",
+                status["config_error"]
+            );
+        }
         daemon
     }
 

@@ -159,6 +159,7 @@ fn a_broken_config_is_located_and_the_last_good_one_stays_in_force() {
 #[test]
 fn a_broken_config_at_start_runs_on_defaults_and_says_so() {
     let env = Env::new();
+    env.broken_config_expected.store(true, std::sync::atomic::Ordering::SeqCst);
     env.write_config("[tasks.snapshot]\nquiet = 30\n");
     let _daemon = env.start_daemon();
     let status = env.json(&["status", "--json"]);
