@@ -1,0 +1,124 @@
+//! The repository's health (there, a repository, watched) and its refs (what moved).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{COLLECT, RepoActor};
+use crate::daemon::core::RepoHealth;
+use crate::git::RefState;
+use crate::store::{LogEntry, LogKind};
+
+impl RepoActor {
+    /// Reads the refs, logs how they changed, and runs the tasks that follow refs.
+    pub(super) async fn refresh_git(&mut self, react: bool) {
+        let root = self.root.clone();
+        let Ok(read) = tokio::task::spawn_blocking(move || {
+            crate::git::open(&root).and_then(|r| RefState::read(&r))
+        })
+        .await
+        else {
+            return;
+        };
+        let now = match read {
+            Ok(state) => state,
+            Err(e) => {
+                self.core.log(LogEntry::new(
+                    LogKind::Error,
+                    Some(&self.key),
+                    format!("cannot read refs: {e}"),
+                ));
+                return;
+            }
+        };
+        let key = format!("refs:{}", self.key);
+        let before: Option<RefState> = self.core.store.recall(&key).ok().flatten();
+        let changes = before.as_ref().map(|b| b.changes_to(&now)).unwrap_or_default();
+        let new_commit = before
+            .as_ref()
+            .is_some_and(|b| b.head_commit != now.head_commit && now.head_commit.is_some());
+        if before.as_ref() != Some(&now) {
+            let _ = self.core.store.remember(&key, &now);
+        }
+        for change in &changes {
+            self.event(change);
+        }
+        if !react || changes.is_empty() {
+            return;
+        }
+        for task in
+            self.tasks_where(|t| t.triggers.git_refs || (new_commit && t.triggers.git_commit))
+        {
+            let why = if new_commit { "git: HEAD moved" } else { "git: refs changed" };
+            self.trigger(&task, why).await;
+        }
+    }
+
+    pub(super) async fn check_health(&mut self) {
+        let root = self.root.clone();
+        let health = tokio::task::spawn_blocking(move || {
+            if !root.is_dir() {
+                return RepoHealth::Missing(format!(
+                    "{} no longer exists (deleted or moved)",
+                    root.display()
+                ));
+            }
+            match crate::git::open(&root) {
+                Ok(repo) if repo.workdir().is_some() => RepoHealth::Ok,
+                Ok(_) => RepoHealth::Error("it is now a bare repository".into()),
+                Err(e) => {
+                    RepoHealth::Error(format!("not a git repository any more: {}", e.message()))
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| RepoHealth::Error(e.to_string()));
+        let was = std::mem::replace(
+            &mut self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state,
+            health.clone(),
+        );
+        let now = Instant::now();
+        self.health_at = now
+            + if health == RepoHealth::Ok {
+                Duration::from_secs(300)
+            } else {
+                Duration::from_secs(10)
+            };
+        match (&was, &health) {
+            (RepoHealth::Ok, RepoHealth::Ok) if self.watching => {}
+            (_, RepoHealth::Ok) => {
+                if let Err(e) = self.core.fs.watch(&self.root, true) {
+                    let why = format!("cannot watch: {e}");
+                    self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), why.clone()));
+                    self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state =
+                        RepoHealth::Error(why);
+                    return;
+                }
+                self.watching = true;
+                if was != RepoHealth::Ok {
+                    self.core.log(LogEntry::new(
+                        LogKind::Daemon,
+                        Some(&self.key),
+                        "repository is back; watching again",
+                    ));
+                    self.pending_rescan = true;
+                    self.flush_at = Some(now + COLLECT);
+                }
+            }
+            (_, RepoHealth::Missing(why) | RepoHealth::Error(why)) => {
+                if was != health {
+                    self.core.fs.unwatch(&self.root);
+                    self.watching = false;
+                    self.due.clear();
+                    self.idle_due.clear();
+                    self.git_at = None;
+                    self.core.log(LogEntry::new(
+                        LogKind::Error,
+                        Some(&self.key),
+                        format!("repository disabled: {why}"),
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Scheduled runs: planning the next one, catching up after downtime, waiting for idle.
+
+use chrono::{DateTime, Utc};
+
+use super::RepoActor;
+use crate::config::CatchUp;
+use crate::daemon::schedule;
+use crate::protocol::NextRun;
+
+impl RepoActor {
+    pub(super) fn plan_schedules(&mut self) {
+        let config = self.core.config();
+        let now = Utc::now();
+        self.next_cron.clear();
+        let mut next_runs = Vec::new();
+        for (name, settings) in config.tasks_for(&self.root) {
+            if !settings.enabled {
+                continue;
+            }
+            let jitter = schedule::jitter(&self.key, name, settings.jitter);
+            if let Some((at, source)) = schedule::next_run(settings, now, jitter) {
+                self.next_cron.insert(name.clone(), at);
+                next_runs.push(NextRun { task: name.clone(), at, schedule: source });
+            }
+        }
+        self.runtime.lock().unwrap_or_else(|e| e.into_inner()).next_runs = next_runs;
+    }
+
+    /// When the schedules of `task` were last honoured here (run, or missed and recorded).
+    pub(super) fn schedule_key(&self, task: &str) -> String {
+        format!("sched:{}\u{0}{task}", self.key)
+    }
+
+    /// Records and settles runs missed while the daemon was down: each task's catch-up
+    /// rule decides whether it runs once now or waits; never N times, never silently.
+    pub(super) async fn catch_up_after_downtime(&mut self) {
+        let config = self.core.config();
+        let now = Utc::now();
+        let scheduled: Vec<(String, crate::config::TaskSettings)> = config
+            .tasks_for(&self.root)
+            .iter()
+            .filter(|(_, s)| s.enabled && !s.triggers.schedules.is_empty())
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        for (task, settings) in scheduled {
+            let key = self.schedule_key(&task);
+            let last: Option<DateTime<Utc>> = self.core.store.recall(&key).ok().flatten();
+            let _ = self.core.store.remember(&key, &now);
+            let Some(last) = last else { continue };
+            let missed = schedule::missed_runs(&settings, last, now);
+            if missed > 0 {
+                self.settle_missed(&task, &settings, missed, last).await;
+            }
+        }
+    }
+
+    pub(super) async fn settle_missed(
+        &mut self,
+        task: &str,
+        settings: &crate::config::TaskSettings,
+        missed: usize,
+        since: DateTime<Utc>,
+    ) {
+        let runs = if missed == 1 { "run" } else { "runs" };
+        let since = since.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M");
+        match settings.catch_up {
+            CatchUp::Once => {
+                self.event(&format!(
+                    "missed {missed} scheduled {runs} of {task} since {since}; catching up once"
+                ));
+                self.run_scheduled(task, "catch-up").await;
+            }
+            CatchUp::Skip => {
+                self.event(&format!("missed {missed} scheduled {runs} of {task} since {since}; skipped (catch_up = \"skip\")"));
+            }
+        }
+    }
+
+    /// A scheduled run: it waits for the user to be idle when the task asks for that.
+    pub(super) async fn run_scheduled(&mut self, task: &str, why: &str) {
+        let _ = self.core.store.remember(&self.schedule_key(task), &Utc::now());
+        let when_idle = self.settings(task).and_then(|s| s.when_idle);
+        if let (Some(idle), Some(last)) = (when_idle, self.last_fs)
+            && last.elapsed() < idle
+        {
+            self.event(&format!(
+                "{task} waits until no file has changed for {}",
+                humantime::format_duration(idle)
+            ));
+            self.postponed.insert(task.to_owned(), last + idle);
+            return;
+        }
+        self.trigger(task, why).await;
+    }
+}
