@@ -29,6 +29,13 @@ pub fn open(root: &Path) -> Result<git2::Repository, git2::Error> {
     )
 }
 
+/// The working tree of `repo` (kairos only works on repositories that have one).
+pub fn workdir(repo: &git2::Repository) -> Result<PathBuf, git2::Error> {
+    repo.workdir()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))
+}
+
 /// Finds the working-tree root of the repository containing `path`.
 pub fn discover_root(path: &Path) -> Result<PathBuf, String> {
     let repo = git2::Repository::discover(path)

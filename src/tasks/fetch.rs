@@ -12,7 +12,7 @@ use crate::proposal::{Change, Draft, RefUpdate};
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
-    let root = repo.workdir().ok_or_else(|| git2::Error::from_str("a bare repository"))?.to_owned();
+    let root = crate::git::workdir(repo)?;
     let mut updates = Vec::new();
     let mut failures = Vec::new();
     for remote in repo.remotes()?.iter().filter_map(|r| r.ok().flatten()) {

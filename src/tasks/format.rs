@@ -27,7 +27,7 @@ pub fn run(
     settings: &TaskSettings,
     scratch_base: &Path,
 ) -> Result<RunOutput, TaskError> {
-    let root = repo.workdir().ok_or_else(|| git2::Error::from_str("a bare repository"))?.to_owned();
+    let root = crate::git::workdir(repo)?;
     let changed = changed_files(repo)?;
     if changed.is_empty() {
         return Ok(RunOutput::default());

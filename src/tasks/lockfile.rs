@@ -38,7 +38,7 @@ pub fn run(
     settings: &TaskSettings,
     scratch_base: &Path,
 ) -> Result<RunOutput, TaskError> {
-    let root = repo.workdir().ok_or_else(|| git2::Error::from_str("a bare repository"))?.to_owned();
+    let root = crate::git::workdir(repo)?;
     let Some((update, test)) = commands(&root, settings) else { return Ok(RunOutput::default()) };
     let scratch = Scratch::create(repo, scratch_base, settings.max_file_size)?;
     let env = Default::default();

@@ -59,7 +59,7 @@ pub fn reminders(repo: &Repository, settings: &TaskSettings) -> Result<Vec<Draft
     let ages = &settings.ages;
     let now = Utc::now();
     let mut drafts = Vec::new();
-    let root = repo.workdir().ok_or_else(|| git2::Error::from_str("a bare repository"))?.to_owned();
+    let root = crate::git::workdir(repo)?;
 
     // Uncommitted work: the oldest modification among changed and new files.
     let mut opts = git2::StatusOptions::new();

@@ -42,8 +42,7 @@ impl Scratch {
         base: &Path,
         max_file_size: u64,
     ) -> Result<Scratch, ScratchError> {
-        let root =
-            repo.workdir().ok_or_else(|| git2::Error::from_str("a bare repository"))?.to_owned();
+        let root = crate::git::workdir(repo)?;
         fs::create_dir_all(base).map_err(io(base))?;
         let dir = unique_dir(base)?;
         let mut scratch = Scratch { dir, baseline: BTreeMap::new() };
