@@ -21,10 +21,7 @@ pub fn snapshot_ref(branch: Option<&str>) -> String {
 /// Files larger than `max_file_size` are left out (a tracked one keeps the content it
 /// has in the index); the second value counts them.
 pub fn snapshot_tree(repo: &Repository, max_file_size: u64) -> Result<(Oid, usize), git2::Error> {
-    let workdir = repo
-        .workdir()
-        .ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))?
-        .to_owned();
+    let workdir = super::workdir(repo)?;
     let scratch = ScratchIndex::new(repo)?;
     let mut index = git2::Index::open(&scratch.path)?;
     repo.set_index(&mut index)?;
