@@ -52,9 +52,6 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let listener = socket::bind(&paths)?;
     let config = reload::initial(&paths);
     let (stop_tx, stop_rx) = watch::channel(false);
-    if let Some(var) = config.config.notify.webhook.as_ref().and_then(|w| w.token_env.clone()) {
-        crate::tasks::process::hide_from_children(vec![var]);
-    }
     let (quiet_tx, quiet_rx) = watch::channel(None);
     let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
     let notifier = Notifier::start(notifier_config(&config.config), quiet_rx, actions_tx);
@@ -134,8 +131,12 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
 
 /// The notifier's settings; a webhook token that cannot be read is reported, and the
 /// webhook left off.
-fn notifier_config(config: &crate::config::Config) -> NotifierConfig {
+pub(super) fn notifier_config(config: &crate::config::Config) -> NotifierConfig {
     let n = &config.notify;
+    // The webhook's token is kairos's secret: tools and command tasks never see it.
+    crate::tasks::process::hide_from_children(
+        n.webhook.iter().filter_map(|w| w.token_env.clone()).collect(),
+    );
     let webhook = n.webhook.as_ref().and_then(|w| {
         match read_token(w.token_env.as_deref(), w.token_file.as_ref()) {
             Ok(token) => Some(WebhookConfig { url: w.url.clone(), token }),

@@ -26,6 +26,7 @@ pub async fn reload(core: &Arc<Core>) {
     let previous = core.config_state();
     match Config::load(&path) {
         Ok(config) => {
+            core.notifier.reconfigure(super::notifier_config(&config)).await;
             core.set_config(ConfigState { config: Arc::new(config), error: None });
             core.log(LogEntry::new(
                 LogKind::Daemon,

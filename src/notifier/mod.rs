@@ -55,6 +55,7 @@ impl Default for NotifierConfig {
 enum Command {
     Notice(Notice),
     Test(oneshot::Sender<Vec<String>>),
+    Reconfigure(Box<NotifierConfig>),
 }
 
 /// The sending side handed to the rest of the daemon; never blocks.
@@ -74,9 +75,10 @@ impl Notifier {
     ) -> Notifier {
         let (tx, rx) = mpsc::channel(256);
         let states = Arc::new(Mutex::new(vec!["log: ok".to_owned()]));
-        let desktop = config.desktop.then(|| desktop::DesktopSink::new(actions));
+        let desktop = config.desktop.then(|| desktop::DesktopSink::new(actions.clone()));
         let webhook = config.webhook.clone().map(webhook::WebhookSink::new);
         let worker = Worker {
+            actions,
             config,
             quiet,
             desktop,
@@ -110,6 +112,11 @@ impl Notifier {
         answer.await.unwrap_or_default()
     }
 
+    /// Applies edited `[notify]` settings; what waits in a batch or for a digest stays.
+    pub async fn reconfigure(&self, config: NotifierConfig) {
+        let _ = self.tx.send(Command::Reconfigure(Box::new(config))).await;
+    }
+
     /// Each sink's state, for `kairos status`.
     pub fn states(&self) -> Vec<String> {
         self.states.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -117,6 +124,8 @@ impl Notifier {
 }
 
 struct Worker {
+    /// Where button presses go (kept for a desktop sink switched on later).
+    actions: mpsc::Sender<UserAction>,
     config: NotifierConfig,
     quiet: watch::Receiver<Option<Window>>,
     desktop: Option<desktop::DesktopSink>,
@@ -145,6 +154,7 @@ impl Worker {
                     Some(Command::Test(reply)) => {
                         let _ = reply.send(self.test().await);
                     }
+                    Some(Command::Reconfigure(config)) => self.reconfigure(*config),
                 },
                 _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
                     let now = Instant::now();
@@ -252,6 +262,20 @@ impl Worker {
         {
             tracing::warn!("webhook: {e}");
         }
+        self.publish_states();
+    }
+
+    fn reconfigure(&mut self, config: NotifierConfig) {
+        match (config.desktop, self.desktop.is_some()) {
+            (true, false) => {
+                self.desktop = Some(desktop::DesktopSink::new(self.actions.clone()));
+                self.retry_at = Some(Instant::now());
+            }
+            (false, true) => self.desktop = None,
+            _ => {}
+        }
+        self.webhook = config.webhook.clone().map(webhook::WebhookSink::new);
+        self.config = config;
         self.publish_states();
     }
 

@@ -11,11 +11,11 @@ use wait_timeout::ChildExt;
 
 /// Environment variables that hold kairos's own secrets (the webhook token): tools and
 /// command tasks never see them.
-static HIDDEN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+static HIDDEN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
 
-/// Keeps `vars` out of every process kairos starts (set once, at daemon start).
+/// Keeps `vars` out of every process kairos starts (from now on).
 pub fn hide_from_children(vars: Vec<String>) {
-    let _ = HIDDEN.set(vars);
+    *HIDDEN.write().unwrap_or_else(|e| e.into_inner()) = vars;
 }
 
 /// How much of stdout and stderr is kept for reports.
@@ -45,7 +45,7 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for var in HIDDEN.get().into_iter().flatten() {
+    for var in HIDDEN.read().unwrap_or_else(|e| e.into_inner()).iter() {
         command.env_remove(var);
     }
     std::os::unix::process::CommandExt::process_group(&mut command, 0);

@@ -238,3 +238,26 @@ fn the_webhook_sink_posts_ntfy_style_with_its_token() {
     assert!(out.contains("webhook: sent") && out.contains("desktop: off"), "{out}");
     assert!(!daemon.log_text().contains("s3cret-token"), "the token reached the log");
 }
+
+#[test]
+fn notify_settings_take_effect_without_a_restart() {
+    let env = Env::new();
+    let (first, first_seen) = http_server();
+    let (second, second_seen) = http_server();
+    let config =
+        |url: &str| format!("{QUICK}desktop = false\n\n[notify.webhook]\nurl = \"{url}\"\n");
+    env.write_config(&config(&first));
+    let daemon = env.start_daemon();
+    assert!(env.ok(&["notify", "test"]).contains("webhook: sent"));
+    assert_eq!(first_seen.lock().unwrap().len(), 1);
+
+    env.write_config(&config(&second));
+    wait_for(
+        "the new webhook",
+        || {
+            let _ = env.kairos(&["notify", "test"]);
+            (!second_seen.lock().unwrap().is_empty()).then_some(())
+        },
+        &daemon,
+    );
+}
