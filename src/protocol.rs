@@ -242,6 +242,9 @@ pub struct RepoStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<TimedText>,
     pub next_runs: Vec<NextRun>,
+    /// Ignored directories whose file events are not listened to (build output).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_dirs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

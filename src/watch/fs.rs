@@ -24,6 +24,9 @@ pub struct Subscription {
     pub id: u64,
     pub rx: mpsc::Receiver<RawFs>,
     pub overflow: Arc<AtomicBool>,
+    /// Directories whose events are dropped in the callback: ignored build output
+    /// (`target/`, `node_modules/`) would otherwise flood the channel during a build.
+    pub skip: Arc<RwLock<Vec<PathBuf>>>,
 }
 
 struct Route {
@@ -31,6 +34,7 @@ struct Route {
     root: PathBuf,
     tx: mpsc::Sender<RawFs>,
     overflow: Arc<AtomicBool>,
+    skip: Arc<RwLock<Vec<PathBuf>>>,
 }
 
 pub struct FsWatcher {
@@ -66,13 +70,15 @@ impl FsWatcher {
         let overflow = Arc::new(AtomicBool::new(false));
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let skip: Arc<RwLock<Vec<PathBuf>>> = Arc::default();
         self.routes.write().unwrap_or_else(|e| e.into_inner()).push(Route {
             id,
             root: root.to_owned(),
             tx,
             overflow: overflow.clone(),
+            skip: skip.clone(),
         });
-        Subscription { id, rx, overflow }
+        Subscription { id, rx, overflow, skip }
     }
 
     /// Starts (or restarts, after the directory was replaced) watching `root`.
@@ -123,6 +129,10 @@ fn route_event(routes: &[Route], event: notify::Event) {
         else {
             continue;
         };
+        if route.skip.read().unwrap_or_else(|e| e.into_inner()).iter().any(|d| path.starts_with(d))
+        {
+            continue;
+        }
         if route.tx.try_send(RawFs::Paths(vec![path])).is_err() {
             route.overflow.store(true, Ordering::SeqCst);
         }

@@ -176,3 +176,36 @@ fn files_over_the_size_limit_are_left_out_and_counted() {
     let message = repo.git(&["log", "-1", "--format=%B", &snapshot]);
     assert!(message.contains("Files left out, larger than 1.0 KiB: 1"), "{message}");
 }
+
+#[test]
+fn a_build_in_an_ignored_directory_does_not_wake_the_tasks() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.commit_file(".gitignore", "target/\n", "ignore target");
+    std::fs::create_dir_all(repo.path.join("target/debug")).unwrap();
+    quick_snapshots(&env, &repo);
+    let daemon = env.start_daemon();
+    let runs = |log: &str| log.matches("snapshot (quiet)").count();
+    // The start-up snapshot check, then quiet.
+    let before = wait_for(
+        "the start-up snapshot check",
+        || Some(env.ok(&["log", "-n", "500"])).filter(|l| runs(l) >= 1),
+        &daemon,
+    );
+    // kairos does not even listen inside the ignored build directory.
+    let status = env.json(&["status", "--json"]);
+    assert_eq!(status["repos"][0]["skipped_dirs"], serde_json::json!(["target"]), "{status}");
+
+    // A build writes thousands of files: more than the event channel holds.
+    for i in 0..8000 {
+        std::fs::write(repo.path.join(format!("target/debug/obj{i}.o")), "x").unwrap();
+    }
+    // An edit afterwards is still seen, and is the only thing that wakes the snapshot.
+    repo.write("README.md", "edited after the build\n");
+    wait_for("the edit's snapshot", || repo.rev("refs/kairos/snapshots/main"), &daemon);
+    let log = env.ok(&["log", "-n", "500"]);
+    assert!(!log.contains("rescan"), "the build flooded the watcher:\n{log}");
+    assert_eq!(runs(&log), runs(&before) + 1, "{log}");
+    let snapshot = repo.rev("refs/kairos/snapshots/main").unwrap();
+    assert!(!repo.git(&["ls-tree", "-r", "--name-only", &snapshot]).contains("target/"));
+}

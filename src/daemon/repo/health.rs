@@ -85,7 +85,7 @@ impl RepoActor {
                 Duration::from_secs(10)
             };
         match (&was, &health) {
-            (RepoHealth::Ok, RepoHealth::Ok) if self.watching => {}
+            (RepoHealth::Ok, RepoHealth::Ok) if self.watching => self.refresh_skip().await,
             (_, RepoHealth::Ok) => {
                 if let Err(e) = self.core.fs.watch(&self.root, true) {
                     let why = format!("cannot watch: {e}");
@@ -95,6 +95,7 @@ impl RepoActor {
                     return;
                 }
                 self.watching = true;
+                self.refresh_skip().await;
                 if was != RepoHealth::Ok {
                     self.core.log(LogEntry::new(
                         LogKind::Daemon,
@@ -120,5 +121,14 @@ impl RepoActor {
                 }
             }
         }
+    }
+
+    /// Recomputes which ignored top-level directories are not worth hearing about.
+    pub(super) async fn refresh_skip(&mut self) {
+        let root = self.root.clone();
+        let skip = tokio::task::spawn_blocking(move || super::ignored_top_dirs(&root))
+            .await
+            .unwrap_or_default();
+        self.set_skip(skip);
     }
 }
