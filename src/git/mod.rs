@@ -36,6 +36,29 @@ pub fn workdir(repo: &git2::Repository) -> Result<PathBuf, git2::Error> {
         .ok_or_else(|| git2::Error::from_str("a bare repository has no working tree"))
 }
 
+/// A cheap fingerprint of the uncommitted state: HEAD plus every changed or new file's
+/// path, size and modification time. Equal fingerprints mean nothing was edited since.
+pub fn worktree_signature(root: &Path) -> Option<String> {
+    let repo = open(root).ok()?;
+    let head = repo.head().ok().and_then(|h| h.target()).map(|o| o.to_string()).unwrap_or_default();
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    let mut text = head;
+    for entry in repo.statuses(Some(&mut opts)).ok()?.iter() {
+        let rel = crate::proposal::RepoPath::from_bytes(entry.path_bytes());
+        let meta = std::fs::symlink_metadata(root.join(rel.as_path())).ok();
+        let stamp = meta
+            .map(|m| {
+                let modified =
+                    m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                format!("{}:{}", m.len(), modified.map_or(0, |d| d.as_nanos()))
+            })
+            .unwrap_or_else(|| "gone".into());
+        text.push_str(&format!("\n{rel}\t{:?}\t{stamp}", entry.status()));
+    }
+    git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()).ok().map(|o| o.to_string())
+}
+
 /// Finds the working-tree root of the repository containing `path`.
 pub fn discover_root(path: &Path) -> Result<PathBuf, String> {
     let repo = git2::Repository::discover(path)
@@ -71,4 +94,24 @@ pub fn checked_out_branches(repo: &git2::Repository) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worktree_signature_changes_only_with_the_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git2::Repository::init(root).unwrap();
+        std::fs::write(root.join("a.txt"), "one").unwrap();
+        let first = worktree_signature(root).unwrap();
+        assert_eq!(worktree_signature(root).unwrap(), first, "nothing changed");
+        std::fs::write(root.join("a.txt"), "two, longer").unwrap();
+        let second = worktree_signature(root).unwrap();
+        assert_ne!(second, first, "an edit changes it");
+        std::fs::write(root.join("b.txt"), "new").unwrap();
+        assert_ne!(worktree_signature(root).unwrap(), second, "a new file changes it");
+    }
 }

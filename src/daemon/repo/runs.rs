@@ -72,11 +72,29 @@ impl RepoActor {
 
         let (core, root, name) = (self.core.clone(), self.root.clone(), task.to_owned());
         let scratch = self.core.paths.scratch_dir();
+        // Tasks that copy the tree to a scratch space are costly: after a quiet period
+        // (or a rescan) with nothing changed since their last run, they are not rerun.
+        let costly = settings.command.is_some() || task == tasks::FORMAT;
+        let check_unchanged = costly && trigger == "quiet";
+        let signature_key = format!("sig:{}\u{0}{task}", self.key);
         let result = tokio::task::spawn_blocking(move || {
+            // The settings are part of it: an edited task reruns.
+            let signature = costly
+                .then(|| crate::git::worktree_signature(&root).map(|s| format!("{s}:{settings:?}")))
+                .flatten();
+            if check_unchanged
+                && signature.is_some()
+                && core.store.recall::<String>(&signature_key).ok().flatten() == signature
+            {
+                return Ok((pipeline::Intake::default(), 0, vec![]));
+            }
             let output =
                 tasks::run(&name, &root, &settings, &scratch).map_err(|e| e.to_string())?;
             let stale = pipeline::refresh_pending(&core, &root, &name)?;
             let intake = pipeline::take_in(&core, &root, &name, output.drafts)?;
+            if let Some(signature) = signature {
+                let _ = core.store.remember(&signature_key, &signature);
+            }
             Ok::<_, String>((intake, stale, output.notices))
         })
         .await
