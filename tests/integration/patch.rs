@@ -18,6 +18,7 @@ fn file_hash(repo: &Repo, rel: &str) -> String {
 
 const UGLY: &str = "fn main(){let x=1;\n    println!(\"{}\",x);}\n";
 
+/// A watched Cargo project, formatted 300 ms after an edit.
 fn cargo_project(env: &Env) -> Repo {
     let repo = env.repo("crate");
     repo.write(
@@ -27,6 +28,9 @@ fn cargo_project(env: &Env) -> Repo {
     repo.write("src/main.rs", "fn main() {}\n");
     repo.git(&["add", "-A"]);
     repo.git(&["commit", "-q", "-m", "crate"]);
+    // Format quickly; no snapshots to muddy the queue.
+    env.write_config("[tasks.format]\nquiet = \"300ms\"\n\n[tasks.snapshot]\nenabled = false\n");
+    env.ok(&["watch", repo.str()]);
     repo
 }
 
@@ -39,8 +43,6 @@ fn format_proposes_in_scratch_space_and_undo_restores_exact_bytes() {
     }
     let env = Env::new();
     let repo = cargo_project(&env);
-    env.write_config("[tasks.format]\nquiet = \"300ms\"\n\n[tasks.snapshot]\nenabled = false\n");
-    env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
 
     repo.write("src/main.rs", UGLY);
@@ -70,8 +72,6 @@ fn format_proposes_in_scratch_space_and_undo_restores_exact_bytes() {
 fn an_edit_after_the_proposal_makes_it_stale_and_nothing_is_written() {
     let env = Env::new();
     let repo = cargo_project(&env);
-    env.write_config("[tasks.format]\nquiet = \"300ms\"\n\n[tasks.snapshot]\nenabled = false\n");
-    env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
     repo.write("src/main.rs", UGLY);
     let id = wait_for(
