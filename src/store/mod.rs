@@ -58,19 +58,18 @@ pub struct Store {
 impl Store {
     /// Opens (creating) the store in `dir`, checking its schema version.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(16 * 1024 * 1024)
-            // No background flusher waking twice a second: kairos flushes at the end of
-            // each unit of work (and the daemon's log flusher after each burst of entries).
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked(dir.display().to_string())
+        // sled releases its file lock from a background IO thread shortly after the last
+        // handle is dropped, so a store closed a moment ago (by this process or one that
+        // is exiting) can still look locked: keep trying briefly before calling it taken.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match open_db(dir) {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                other => StoreError::Sled(other),
-            })?;
+                other => break other?,
+            }
+        };
         let store = Store {
             meta: db.open_tree("meta")?,
             proposals: db.open_tree("proposals")?,
@@ -277,6 +276,25 @@ fn state_key(state: State, id: ProposalId) -> Vec<u8> {
     let mut key = state_prefix(state);
     key.extend_from_slice(&id.to_be_bytes());
     key
+}
+
+/// How long `open` waits for a lock that a closing handle is about to release.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(16 * 1024 * 1024)
+        // No background flusher waking twice a second: kairos flushes at the end of
+        // each unit of work (and the daemon's log flusher after each burst of entries).
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked(dir.display().to_string())
+            }
+            other => StoreError::Sled(other),
+        })
 }
 
 fn get_json<T: DeserializeOwned>(
