@@ -242,7 +242,11 @@ pub struct RepoStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<TimedText>,
     pub next_runs: Vec<NextRun>,
-    /// Ignored directories whose file events are not listened to (build output).
+    /// Directories with an inotify watch (each is one of the kernel's
+    /// `fs.inotify.max_user_watches`).
+    #[serde(default)]
+    pub watched_dirs: usize,
+    /// Directories git ignores as a whole, never entered (build output, dependencies).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_dirs: Vec<String>,
 }

@@ -52,6 +52,22 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
             Some(e) => crate::out!("  last event: {} — {}", relative(e.at), e.text),
             None => crate::out!("  last event: {}", paint("none yet", DIM)),
         }
+        if repo.watched_dirs > 0 {
+            crate::out!(
+                "  watching: {} {}",
+                repo.watched_dirs,
+                plural(repo.watched_dirs, "directory", "directories")
+            );
+        }
+        if !repo.skipped_dirs.is_empty() {
+            const SHOWN: usize = 5;
+            let mut names =
+                repo.skipped_dirs.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            if repo.skipped_dirs.len() > SHOWN {
+                names.push_str(&format!(" and {} more", repo.skipped_dirs.len() - SHOWN));
+            }
+            crate::out!("  not entered (ignored by git): {names}");
+        }
         for next in &repo.next_runs {
             crate::out!(
                 "  next {}: {} ({}, schedule {})",
@@ -69,4 +85,8 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
     );
     crate::out!("notifier: {}", status.notifier.join(", "));
     Ok(ExitCode::SUCCESS)
+}
+
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }

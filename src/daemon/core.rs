@@ -30,6 +30,7 @@ pub struct RepoRuntime {
     pub state: RepoHealth,
     pub last_event: Option<TimedText>,
     pub next_runs: Vec<NextRun>,
+    pub watched_dirs: usize,
     pub skipped_dirs: Vec<String>,
 }
 

@@ -100,7 +100,9 @@ pub async fn watch(core: Arc<Core>) {
                 Some(RawFs::Paths(paths)) => {
                     (paths.iter().any(|p| p == &file), paths.iter().any(|p| is_policy(p)))
                 }
-                Some(RawFs::Rescan) => (true, true),
+                // A directory that appears (policies/) may hold files written before
+                // notify watched it: read everything.
+                Some(RawFs::Rescan | RawFs::NewDir(_)) => (true, true),
                 None => return,
             },
             _ = async { match hangup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => (true, true),
@@ -117,7 +119,7 @@ pub async fn watch(core: Arc<Core>) {
                     config |= paths.iter().any(|p| p == &file);
                     policy |= paths.iter().any(|p| is_policy(p));
                 }
-                RawFs::Rescan => (config, policy) = (true, true),
+                RawFs::Rescan | RawFs::NewDir(_) => (config, policy) = (true, true),
             }
         }
         if config {

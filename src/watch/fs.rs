@@ -2,11 +2,16 @@
 //! it routes each event to its repository's bounded channel with `try_send`, and when a
 //! channel is full (or the kernel queue overflowed) it raises that repository's
 //! overflow flag so the repository is rescanned instead of losing a change silently.
+//!
+//! Repositories are watched one directory at a time (see `tree`), so a directory that
+//! appears is reported as `NewDir` for its repository to judge and watch.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use notify::event::{CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -14,6 +19,8 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum RawFs {
     Paths(Vec<PathBuf>),
+    /// A directory was created or moved in: nothing inside it is watched yet.
+    NewDir(PathBuf),
     /// Events were lost; look at everything again.
     Rescan,
 }
@@ -24,9 +31,6 @@ pub struct Subscription {
     pub id: u64,
     pub rx: mpsc::Receiver<RawFs>,
     pub overflow: Arc<AtomicBool>,
-    /// Directories whose events are dropped in the callback: ignored build output
-    /// (`target/`, `node_modules/`) would otherwise flood the channel during a build.
-    pub skip: Arc<RwLock<Vec<PathBuf>>>,
 }
 
 struct Route {
@@ -34,7 +38,8 @@ struct Route {
     root: PathBuf,
     tx: mpsc::Sender<RawFs>,
     overflow: Arc<AtomicBool>,
-    skip: Arc<RwLock<Vec<PathBuf>>>,
+    /// The directories watched one by one for this route.
+    dirs: HashSet<PathBuf>,
 }
 
 pub struct FsWatcher {
@@ -64,21 +69,21 @@ impl FsWatcher {
         Ok(FsWatcher { watcher: Mutex::new(watcher), routes })
     }
 
-    /// Routes events under `root` to a new subscription (call `watch` to start them).
+    /// Routes events under `root` to a new subscription (call `watch` or `watch_dirs`
+    /// to start them).
     pub fn add_route(&self, root: &Path) -> Subscription {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let overflow = Arc::new(AtomicBool::new(false));
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let skip: Arc<RwLock<Vec<PathBuf>>> = Arc::default();
         self.routes.write().unwrap_or_else(|e| e.into_inner()).push(Route {
             id,
             root: root.to_owned(),
             tx,
             overflow: overflow.clone(),
-            skip: skip.clone(),
+            dirs: HashSet::new(),
         });
-        Subscription { id, rx, overflow, skip }
+        Subscription { id, rx, overflow }
     }
 
     /// Starts (or restarts, after the directory was replaced) watching `root`.
@@ -89,18 +94,68 @@ impl FsWatcher {
         watcher.watch(root, mode)
     }
 
-    pub fn unwatch(&self, root: &Path) {
-        let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(root);
+    /// Watches each of `dirs` on its own for route `id`. With `replace`, `dirs` is the
+    /// route's whole set: directories it no longer lists stop being watched. Watching a
+    /// directory twice is harmless, so a refresh re-adds watches the kernel dropped.
+    pub fn watch_dirs(&self, id: u64, dirs: &[PathBuf], replace: bool) -> notify::Result<()> {
+        // The routes lock is never held while talking to notify: its event thread takes
+        // the lock in the callback, and `watch` waits for that thread.
+        let dropped: Vec<PathBuf> = {
+            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+            let Some(route) = routes.iter_mut().find(|r| r.id == id) else { return Ok(()) };
+            let wanted: HashSet<&PathBuf> = dirs.iter().collect();
+            let dropped = if replace {
+                route.dirs.iter().filter(|d| !wanted.contains(d)).cloned().collect()
+            } else {
+                vec![]
+            };
+            for dir in &dropped {
+                route.dirs.remove(dir);
+            }
+            route.dirs.extend(dirs.iter().cloned());
+            dropped
+        };
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        for dir in dropped {
+            let _ = watcher.unwatch(&dir);
+        }
+        for dir in dirs {
+            match watcher.watch(dir, RecursiveMode::NonRecursive) {
+                // Gone again already: its removal is an event of its own.
+                Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
+                other => other?,
+            }
+        }
+        Ok(())
     }
 
-    /// Removes the route `id`; the directory stays watched while another route needs it.
-    pub fn remove(&self, id: u64) {
-        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        let Some(gone) = routes.iter().position(|r| r.id == id).map(|i| routes.remove(i)) else {
-            return;
+    /// Stops watching `root` and every directory watched one by one for route `id`.
+    pub fn unwatch(&self, id: u64, root: &Path) {
+        let dirs = {
+            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+            routes.iter_mut().find(|r| r.id == id).map(|r| std::mem::take(&mut r.dirs))
         };
-        if !routes.iter().any(|r| r.root == gone.root) {
-            let _ = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).unwatch(&gone.root);
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = watcher.unwatch(root);
+        for dir in dirs.into_iter().flatten() {
+            let _ = watcher.unwatch(&dir);
+        }
+    }
+
+    /// Removes the route `id`; a directory stays watched while another route needs it.
+    pub fn remove(&self, id: u64) {
+        let unneeded: Vec<PathBuf> = {
+            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+            let Some(gone) = routes.iter().position(|r| r.id == id).map(|i| routes.remove(i))
+            else {
+                return;
+            };
+            let needed = |dir: &Path| routes.iter().any(|r| r.root == dir || r.dirs.contains(dir));
+            gone.dirs.into_iter().chain([gone.root]).filter(|d| !needed(d)).collect()
+        };
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        for dir in unneeded {
+            let _ = watcher.unwatch(&dir);
         }
     }
 }
@@ -121,6 +176,13 @@ fn route_event(routes: &[Route], event: notify::Event) {
     if matches!(event.kind, EventKind::Access(_)) {
         return;
     }
+    let appeared = match event.kind {
+        EventKind::Create(CreateKind::Folder) => true,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+            event.paths.first().is_some_and(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
+        }
+        _ => false,
+    };
     for path in event.paths {
         let Some(route) = routes
             .iter()
@@ -129,11 +191,15 @@ fn route_event(routes: &[Route], event: notify::Event) {
         else {
             continue;
         };
-        if route.skip.read().unwrap_or_else(|e| e.into_inner()).iter().any(|d| path.starts_with(d))
-        {
-            continue;
-        }
-        if route.tx.try_send(RawFs::Paths(vec![path])).is_err() {
+        let sent = if appeared {
+            route
+                .tx
+                .try_send(RawFs::Paths(vec![path.clone()]))
+                .and_then(|()| route.tx.try_send(RawFs::NewDir(path)))
+        } else {
+            route.tx.try_send(RawFs::Paths(vec![path]))
+        };
+        if sent.is_err() {
             route.overflow.store(true, Ordering::SeqCst);
         }
     }

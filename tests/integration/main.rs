@@ -11,3 +11,4 @@ mod policy;
 mod prune;
 mod recovery;
 mod snapshot;
+mod watching;

@@ -30,6 +30,7 @@ pub async fn handle(core: &Arc<Core>) -> Response {
                 registered: handle.registered,
                 last_event: rt.last_event,
                 next_runs: rt.next_runs,
+                watched_dirs: rt.watched_dirs,
                 skipped_dirs: rt.skipped_dirs,
             }
         })

@@ -85,17 +85,16 @@ impl RepoActor {
                 Duration::from_secs(10)
             };
         match (&was, &health) {
-            (RepoHealth::Ok, RepoHealth::Ok) if self.watching => self.refresh_skip().await,
+            (RepoHealth::Ok, RepoHealth::Ok) if self.watching => self.rewatch().await,
             (_, RepoHealth::Ok) => {
-                if let Err(e) = self.core.fs.watch(&self.root, true) {
-                    let why = format!("cannot watch: {e}");
+                if let Err(why) = self.refresh_watches().await {
+                    self.core.fs.unwatch(self.fs.id, &self.root);
                     self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), why.clone()));
                     self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state =
                         RepoHealth::Error(why);
                     return;
                 }
                 self.watching = true;
-                self.refresh_skip().await;
                 if was != RepoHealth::Ok {
                     self.core.log(LogEntry::new(
                         LogKind::Daemon,
@@ -108,7 +107,7 @@ impl RepoActor {
             }
             (_, RepoHealth::Missing(why) | RepoHealth::Error(why)) => {
                 if was != health {
-                    self.core.fs.unwatch(&self.root);
+                    self.core.fs.unwatch(self.fs.id, &self.root);
                     self.watching = false;
                     self.due.clear();
                     self.idle_due.clear();
@@ -121,14 +120,5 @@ impl RepoActor {
                 }
             }
         }
-    }
-
-    /// Recomputes which ignored top-level directories are not worth hearing about.
-    pub(super) async fn refresh_skip(&mut self) {
-        let root = self.root.clone();
-        let skip = tokio::task::spawn_blocking(move || super::ignored_top_dirs(&root))
-            .await
-            .unwrap_or_default();
-        self.set_skip(skip);
     }
 }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 mod health;
 mod runs;
 mod schedules;
+mod watching;
 
 use super::core::{Core, RepoHandle, RepoHealth, RepoRuntime};
 use super::schedule;
@@ -143,7 +144,7 @@ impl RepoActor {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 raw = self.fs.rx.recv(), if self.fs_open => match raw {
-                    Some(raw) => self.collect(raw),
+                    Some(raw) => self.collect(raw).await,
                     None => self.fs_open = false,
                 },
                 signal = self.rx.recv() => match signal {
@@ -167,18 +168,6 @@ impl RepoActor {
         self.core.fs.remove(self.fs.id);
     }
 
-    /// Sets the ignored directories whose events the watcher drops, and shows them.
-    fn set_skip(&mut self, mut skip: Vec<PathBuf>) {
-        skip.sort();
-        let shown = skip
-            .iter()
-            .filter_map(|d| d.strip_prefix(&self.root).ok())
-            .map(|d| d.to_string_lossy().into_owned())
-            .collect();
-        self.runtime.lock().unwrap_or_else(|e| e.into_inner()).skipped_dirs = shown;
-        *self.fs.skip.write().unwrap_or_else(|e| e.into_inner()) = skip;
-    }
-
     fn healthy(&self) -> bool {
         self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state == RepoHealth::Ok
     }
@@ -198,19 +187,22 @@ impl RepoActor {
             .collect()
     }
 
-    fn collect(&mut self, raw: RawFs) {
+    async fn collect(&mut self, raw: RawFs) {
         match raw {
-            RawFs::Paths(paths) => {
-                if self.pending.len() + paths.len() > MAX_PENDING {
-                    self.pending.clear();
-                    self.pending_rescan = true;
-                } else if !self.pending_rescan {
-                    self.pending.extend(paths);
-                }
-            }
+            RawFs::Paths(paths) => self.collect_paths(paths),
+            RawFs::NewDir(dir) => self.watch_new_dir(dir).await,
             RawFs::Rescan => self.pending_rescan = true,
         }
         self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
+    }
+
+    fn collect_paths(&mut self, paths: Vec<PathBuf>) {
+        if self.pending.len() + paths.len() > MAX_PENDING {
+            self.pending.clear();
+            self.pending_rescan = true;
+        } else if !self.pending_rescan {
+            self.pending.extend(paths);
+        }
     }
 
     fn next_deadline(&self) -> Instant {
@@ -320,6 +312,8 @@ impl RepoActor {
         let now = Instant::now();
         if rescan {
             self.event("rescan: file events were lost or too many to list; looking at everything");
+            // Directories may have appeared unseen: their watches are placed now.
+            self.rewatch().await;
             self.git_at = Some(now + GIT_SETTLE);
             self.worktree_changed(None);
             return;
@@ -337,22 +331,12 @@ impl RepoActor {
             return;
         }
         let root = self.root.clone();
-        let (relevant, noisy) = tokio::task::spawn_blocking(move || sort_out(&root, worktree))
+        let relevant = tokio::task::spawn_blocking(move || not_ignored(&root, worktree))
             .await
             .unwrap_or_default();
         if relevant.iter().any(|p| p.file_name().is_some_and(|n| n == ".gitignore")) {
-            // The ignore rules changed: what is skipped may have changed too.
-            self.refresh_skip().await;
-        }
-        if !noisy.is_empty() {
-            // From now on, events from inside these never reach the channel.
-            let mut skip = self.fs.skip.read().unwrap_or_else(|e| e.into_inner()).clone();
-            for dir in noisy {
-                if !skip.contains(&dir) {
-                    skip.push(dir);
-                }
-            }
-            self.set_skip(skip);
+            // The ignore rules changed: which directories are worth watching may have too.
+            self.rewatch().await;
         }
         if relevant.is_empty() {
             return;
@@ -406,45 +390,12 @@ fn take_due(deadlines: &mut BTreeMap<String, Instant>, now: Instant) -> Vec<Stri
 }
 
 /// The working-tree paths among `paths` that git does not ignore.
-/// The working-tree paths among `paths` that git does not ignore, and the top-level
-/// directories git ignores as a whole that those events came from.
-fn sort_out(root: &Path, paths: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let Ok(repo) = crate::git::open(root) else { return (paths, vec![]) };
-    let (mut relevant, ignored): (Vec<PathBuf>, Vec<PathBuf>) =
-        paths.into_iter().partition(|p| !repo.is_path_ignored(p).unwrap_or(false));
+fn not_ignored(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    let Ok(repo) = crate::git::open(root) else { return paths };
+    let mut relevant: Vec<PathBuf> =
+        paths.into_iter().filter(|p| !repo.is_path_ignored(p).unwrap_or(false)).collect();
     relevant.sort();
-    let mut dirs: Vec<PathBuf> = ignored
-        .iter()
-        .filter_map(|p| p.components().next())
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    dirs.retain(|d| ignored_dir(&repo, root, d));
-    (relevant, dirs.into_iter().map(|d| root.join(d)).collect())
-}
-
-/// Whether `dir` (relative) is a directory git ignores as a whole: any file inside it
-/// would be ignored.
-fn ignored_dir(repo: &git2::Repository, root: &Path, dir: &Path) -> bool {
-    // Both: the directory itself (so `target/*` with a `!target/keep` exception is not
-    // taken for a wholly ignored directory) and anything inside it.
-    root.join(dir).is_dir()
-        && dir != Path::new(".git")
-        && repo.is_path_ignored(dir).unwrap_or(false)
-        && repo.is_path_ignored(dir.join(".kairos-probe")).unwrap_or(false)
-}
-
-/// The top-level directories of the working tree that git ignores as a whole.
-pub(super) fn ignored_top_dirs(root: &Path) -> Vec<PathBuf> {
-    let Ok(repo) = crate::git::open(root) else { return vec![] };
-    let Ok(entries) = std::fs::read_dir(root) else { return vec![] };
-    entries
-        .flatten()
-        .map(|e| PathBuf::from(e.file_name()))
-        .filter(|d| ignored_dir(&repo, root, d))
-        .map(|d| root.join(d))
-        .collect()
+    relevant
 }
 
 fn describe_changes(paths: &[PathBuf]) -> String {
@@ -457,27 +408,4 @@ fn describe_changes(paths: &[PathBuf]) -> String {
         text.push_str(&format!(" and {more} more"));
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_wholly_ignored_top_directories_are_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        git2::Repository::init(root).unwrap();
-        std::fs::write(
-            root.join(".gitignore"),
-            "target/\nnode_modules\nlogs/*\n!logs/keep.txt\n*.o\n",
-        )
-        .unwrap();
-        for d in ["target/debug", "node_modules/x", "logs", "src"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        let mut skipped = ignored_top_dirs(root);
-        skipped.sort();
-        assert_eq!(skipped, vec![root.join("node_modules"), root.join("target")]);
-    }
 }
