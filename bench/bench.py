@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmarks for kairos, each against a peer measured in the same run.
 
-  bench.py idle  KAIROS [--files 50000] [--seconds 60]
-      RSS and CPU time of the daemon over an idle period while it watches a generated
-      tree, beside `inotifywait -m -r` watching the same tree.
+  bench.py idle  KAIROS [--files 50000] [--build-dirs 5000] [--seconds 60]
+      RSS, CPU time and kernel watches of the daemon over an idle period while it
+      watches a generated tree (with an ignored build directory), beside
+      `inotifywait -m -r` watching the same tree.
   bench.py queue KAIROS [--proposals 1000] [--runs 21]
       Wall time of `kairos queue --json` with N pending proposals, beside
       `git for-each-ref` listing the same N branches.
@@ -44,6 +45,20 @@ def rss_mib(pid):
     return 0.0
 
 
+def inotify_watches(pid):
+    """How many inotify watches the process holds, over all its inotify descriptors."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:inotify":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                count += sum(1 for line in f if line.startswith("inotify wd:"))
+        except OSError:
+            pass
+    return count
+
+
 def start_daemon(kairos, env, cwd):
     proc = subprocess.Popen([kairos, "daemon"], env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -78,6 +93,14 @@ def idle(args):
         for f in range(per_dir + (1 if d < extra else 0)):
             with open(f"{path}/f{f}.txt", "w") as fh:
                 fh.write(f"{d}/{f}\n")
+    # Build output, ignored: a Rust target/ tree of `--build-dirs` directories.
+    for d in range(args.build_dirs):
+        path = f"{repo}/target/debug/build/b{d // 100}/o{d % 100}"
+        os.makedirs(path, exist_ok=True)
+        with open(f"{path}/out.o", "w") as fh:
+            fh.write("o\n")
+    with open(f"{repo}/.gitignore", "w") as fh:
+        fh.write("target/\n")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "tree")
@@ -95,12 +118,15 @@ def idle(args):
     time.sleep(args.seconds)
     result = {
         "files": args.files,
+        "build_dirs": args.build_dirs,
         "seconds": args.seconds,
         "kairos_startup_s": round(startup, 3),
         "kairos_cpu_s": round(cpu_seconds(daemon.pid) - c0, 3),
         "kairos_rss_mib": round(rss_mib(daemon.pid), 1),
         "inotifywait_cpu_s": round(cpu_seconds(peer.pid) - p0, 3),
         "inotifywait_rss_mib": round(rss_mib(peer.pid), 1),
+        "kairos_watches": inotify_watches(daemon.pid),
+        "inotifywait_watches": inotify_watches(peer.pid),
     }
     peer.kill()
     stop(daemon)
@@ -162,7 +188,7 @@ def queue(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("idle"); p.add_argument("kairos"); p.add_argument("--files", type=int, default=50000); p.add_argument("--seconds", type=int, default=60)
+    p = sub.add_parser("idle"); p.add_argument("kairos"); p.add_argument("--files", type=int, default=50000); p.add_argument("--build-dirs", type=int, default=5000); p.add_argument("--seconds", type=int, default=60)
     q = sub.add_parser("queue"); q.add_argument("kairos"); q.add_argument("--proposals", type=int, default=1000); q.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
     args.kairos = os.path.abspath(args.kairos)

@@ -7,7 +7,6 @@
 //! is watched: the directory itself (HEAD, packed-refs, config) and `refs/`.
 
 use std::collections::HashSet;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The outcome of a walk.
@@ -31,34 +30,46 @@ enum Verdict {
 /// sorts its directories into those to watch and those git ignores as a whole.
 pub fn dirs_to_watch(root: &Path, start: &Path) -> TreeDirs {
     let repo = crate::git::open(root).ok();
-    let tracked = repo.as_ref().map(tracked_dirs).unwrap_or_default();
-    let judge = |dir: &Path| verdict(root, dir, repo.as_ref(), &tracked);
+    let judge = |dir: &Path| verdict(root, dir, repo.as_ref());
     let mut found = TreeDirs::default();
-    if start != root {
-        match judge(start) {
-            Verdict::Watch => {}
-            Verdict::Skip => {
-                found.skipped.push(start.to_owned());
-                return found;
-            }
-            Verdict::Leave => return found,
-        }
+    let mut to_walk = Vec::new();
+    let mut ignored = Vec::new();
+    match if start == root { Verdict::Watch } else { judge(start) } {
+        Verdict::Watch => to_walk.push(start.to_owned()),
+        Verdict::Skip => ignored.push(start.to_owned()),
+        Verdict::Leave => return found,
     }
-    let mut stack = vec![start.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        found.watch.push(dir);
-        for entry in entries.flatten() {
-            // `file_type` does not follow links: a link to a directory is a file here.
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
+    loop {
+        while let Some(dir) = to_walk.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            found.watch.push(dir);
+            for entry in entries.flatten() {
+                // `file_type` does not follow links: a link to a directory is a file here.
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let path = entry.path();
+                match judge(&path) {
+                    Verdict::Watch => to_walk.push(path),
+                    Verdict::Skip => ignored.push(path),
+                    Verdict::Leave => {}
+                }
             }
-            let path = entry.path();
-            match judge(&path) {
-                Verdict::Watch => stack.push(path),
-                Verdict::Skip => found.skipped.push(path),
-                Verdict::Leave => {}
+        }
+        if ignored.is_empty() {
+            break;
+        }
+        // A file tracked inside an ignored directory (force-added) keeps it watched.
+        let tracked = holding_tracked_files(root, &ignored);
+        for dir in ignored.drain(..) {
+            if tracked.contains(&dir) {
+                to_walk.push(dir);
+            } else {
+                found.skipped.push(dir);
             }
+        }
+        if to_walk.is_empty() {
+            break;
         }
     }
     found.watch.sort();
@@ -66,12 +77,7 @@ pub fn dirs_to_watch(root: &Path, start: &Path) -> TreeDirs {
     found
 }
 
-fn verdict(
-    root: &Path,
-    dir: &Path,
-    repo: Option<&git2::Repository>,
-    tracked: &HashSet<PathBuf>,
-) -> Verdict {
+fn verdict(root: &Path, dir: &Path, repo: Option<&git2::Repository>) -> Verdict {
     let Ok(rel) = dir.strip_prefix(root) else { return Verdict::Leave };
     let mut parts = rel.components();
     let Some(first) = parts.next() else { return Verdict::Watch };
@@ -90,29 +96,36 @@ fn verdict(
     }
     let Some(repo) = repo else { return Verdict::Watch };
     // Both the directory and anything inside it must be ignored: `logs/*` with a
-    // `!logs/keep.txt` exception leaves `logs/` worth watching. A tracked file inside
-    // an ignored directory keeps it watched too.
+    // `!logs/keep.txt` exception leaves `logs/` worth watching.
     let wholly_ignored = repo.is_path_ignored(rel).unwrap_or(false)
         && repo.is_path_ignored(rel.join(".kairos-probe")).unwrap_or(false);
-    if wholly_ignored && !tracked.contains(rel) { Verdict::Skip } else { Verdict::Watch }
+    if wholly_ignored { Verdict::Skip } else { Verdict::Watch }
 }
 
-/// Every directory (relative) that holds a tracked file, at any depth.
-fn tracked_dirs(repo: &git2::Repository) -> HashSet<PathBuf> {
-    let mut dirs = HashSet::new();
-    let Ok(index) = repo.index() else { return dirs };
-    for entry in index.iter() {
-        let path = Path::new(std::ffi::OsStr::from_bytes(&entry.path));
-        let mut parent = path.parent();
-        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
-            if !dirs.insert(dir.to_owned()) {
-                break;
+/// Which of `dirs` hold a tracked file. Asked of `git ls-files` rather than by loading
+/// the index here: a large index read in the daemon would stay in its heap for good.
+fn holding_tracked_files(root: &Path, dirs: &[PathBuf]) -> HashSet<PathBuf> {
+    let mut holding = HashSet::new();
+    let rels: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| d.strip_prefix(root).ok())
+        .map(|r| r.to_string_lossy().into_owned())
+        .collect();
+    for chunk in rels.chunks(256) {
+        let mut args = vec!["--literal-pathspecs", "ls-files", "-z", "--"];
+        args.extend(chunk.iter().map(String::as_str));
+        let Ok(listed) = crate::git::git(root, &args, LS_FILES_TIMEOUT) else { continue };
+        for rel in chunk {
+            let inside = format!("{rel}/");
+            if listed.split('\0').any(|file| file.starts_with(&inside)) {
+                holding.insert(root.join(rel));
             }
-            parent = dir.parent();
         }
     }
-    dirs
+    holding
 }
+
+const LS_FILES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
