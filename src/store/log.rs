@@ -44,7 +44,14 @@ pub struct LogEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposal: Option<ProposalId>,
     pub message: String,
+    /// For file changes: the paths (relative to the repository), the first
+    /// `MAX_LOGGED_PATHS` of them; the message says how many there were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
 }
+
+/// How many changed paths one log entry keeps.
+pub const MAX_LOGGED_PATHS: usize = 100;
 
 impl LogEntry {
     pub fn new(kind: LogKind, repo: Option<&str>, message: impl Into<String>) -> LogEntry {
@@ -56,7 +63,14 @@ impl LogEntry {
             task: None,
             proposal: None,
             message: message.into(),
+            paths: vec![],
         }
+    }
+
+    pub fn paths(mut self, paths: &[std::path::PathBuf]) -> LogEntry {
+        self.paths =
+            paths.iter().take(MAX_LOGGED_PATHS).map(|p| p.to_string_lossy().into_owned()).collect();
+        self
     }
 
     pub fn task(mut self, task: &str) -> LogEntry {

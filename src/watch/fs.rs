@@ -47,6 +47,19 @@ pub struct FsWatcher {
     routes: Arc<RwLock<Vec<Route>>>,
 }
 
+/// How `watch_dirs` treats the directories it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// More directories for the route (one that just appeared), each watched anew.
+    Add,
+    /// The route's whole set: directories no longer listed lose their watch, new ones
+    /// get one.
+    Sync,
+    /// The whole set, every watch placed again: after events were lost, a directory
+    /// deleted and recreated unseen has lost its watch though it is still listed.
+    Renew,
+}
+
 /// How many raw events a directory may have waiting before it falls back to a rescan.
 const CHANNEL_DEPTH: usize = 4096;
 
@@ -94,32 +107,35 @@ impl FsWatcher {
         watcher.watch(root, mode)
     }
 
-    /// Watches each of `dirs` on its own for route `id`. With `replace`, `dirs` is the
-    /// route's whole set: directories it no longer lists stop being watched. Watching a
-    /// directory twice is harmless, so a refresh re-adds watches the kernel dropped.
-    pub fn watch_dirs(&self, id: u64, dirs: &[PathBuf], replace: bool) -> notify::Result<()> {
+    /// Watches each of `dirs` on its own for route `id`, as `how` says.
+    pub fn watch_dirs(&self, id: u64, dirs: &[PathBuf], how: Placement) -> notify::Result<()> {
         // The routes lock is never held while talking to notify: its event thread takes
         // the lock in the callback, and `watch` waits for that thread.
-        let dropped: Vec<PathBuf> = {
+        let (dropped, added) = {
             let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
             let Some(route) = routes.iter_mut().find(|r| r.id == id) else { return Ok(()) };
-            let wanted: HashSet<&PathBuf> = dirs.iter().collect();
-            let dropped = if replace {
-                route.dirs.iter().filter(|d| !wanted.contains(d)).cloned().collect()
-            } else {
+            let dropped: Vec<PathBuf> = if how == Placement::Add {
                 vec![]
+            } else {
+                let wanted: HashSet<&PathBuf> = dirs.iter().collect();
+                route.dirs.iter().filter(|d| !wanted.contains(d)).cloned().collect()
             };
             for dir in &dropped {
                 route.dirs.remove(dir);
             }
-            route.dirs.extend(dirs.iter().cloned());
-            dropped
+            let added: Vec<&PathBuf> = dirs
+                .iter()
+                // Listed is not watched for a directory that appeared again (its old
+                // watch went with it), so only `Sync` trusts the list.
+                .filter(|d| route.dirs.insert((*d).clone()) || how != Placement::Sync)
+                .collect();
+            (dropped, added)
         };
         let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
         for dir in dropped {
             let _ = watcher.unwatch(&dir);
         }
-        for dir in dirs {
+        for dir in added {
             match watcher.watch(dir, RecursiveMode::NonRecursive) {
                 // Gone again already: its removal is an event of its own.
                 Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}

@@ -8,6 +8,25 @@ fn log(env: &Env) -> String {
     env.ok(&["log", "-n", "500"])
 }
 
+/// Every path the daemon has logged as changed.
+fn changed_paths(env: &Env) -> Vec<String> {
+    env.ok(&["log", "-n", "500", "--json"])
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .flat_map(|entry| entry["paths"].as_array().cloned().unwrap_or_default())
+        .filter_map(|path| path.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until `path` has been logged as changed `times` times.
+fn saw_change(env: &Env, daemon: &Daemon, path: &str, times: usize) {
+    wait_for(
+        &format!("{path} to be seen changing ({times}×)"),
+        || (changed_paths(env).iter().filter(|p| *p == path).count() >= times).then_some(()),
+        daemon,
+    );
+}
+
 fn saw(env: &Env, daemon: &Daemon, what: &str) {
     wait_for(what, || Some(log(env)).filter(|l| l.contains(what)), daemon);
 }
@@ -21,19 +40,27 @@ fn directories_that_appear_are_watched_from_then_on() {
 
     // Written at once with its directories: no watch could be in place before the file.
     repo.write("deep/er/est/first.txt", "1\n");
-    saw(&env, &daemon, "deep/er/est/first.txt");
+    saw_change(&env, &daemon, "deep/er/est/first.txt", 1);
     // Only the new directory's own watch can report this one.
     repo.write("deep/er/est/second.txt", "2\n");
-    saw(&env, &daemon, "deep/er/est/second.txt");
+    saw_change(&env, &daemon, "deep/er/est/second.txt", 1);
+
+    // Deleted and made again (as a branch switch does): watched anew.
+    std::fs::remove_dir_all(repo.path.join("deep")).unwrap();
+    saw_change(&env, &daemon, "deep/er/est/second.txt", 2);
+    repo.write("deep/er/est/third.txt", "3\n");
+    saw_change(&env, &daemon, "deep/er/est/third.txt", 1);
+    repo.write("deep/er/est/fourth.txt", "4\n");
+    saw_change(&env, &daemon, "deep/er/est/fourth.txt", 1);
 
     // A tree moved in from elsewhere.
     let outside = env.path("outside");
     std::fs::create_dir_all(outside.join("pkg/src")).unwrap();
     std::fs::write(outside.join("pkg/src/lib.rs"), "").unwrap();
     std::fs::rename(outside.join("pkg"), repo.path.join("pkg")).unwrap();
-    saw(&env, &daemon, "pkg/src/lib.rs");
+    saw_change(&env, &daemon, "pkg/src/lib.rs", 1);
     repo.write("pkg/src/main.rs", "fn main() {}\n");
-    saw(&env, &daemon, "pkg/src/main.rs");
+    saw_change(&env, &daemon, "pkg/src/main.rs", 1);
 
     // A branch in a new ref directory, then a second one in it.
     repo.git(&["branch", "feature/one"]);
@@ -59,7 +86,7 @@ fn ignored_directories_are_not_entered_until_the_rules_change() {
 
     repo.write("web/node_modules/pkg/index.js", "new\n");
     repo.write("web/app.js", "app\n");
-    saw(&env, &daemon, "web/app.js");
+    saw_change(&env, &daemon, "web/app.js", 1);
     assert!(!log(&env).contains("index.js"), "{}", log(&env));
 
     // Dependencies are tracked from now on: kairos starts listening inside.
@@ -73,7 +100,7 @@ fn ignored_directories_are_not_entered_until_the_rules_change() {
         &daemon,
     );
     repo.write("web/node_modules/pkg/index.js", "newer\n");
-    saw(&env, &daemon, "web/node_modules/pkg/index.js");
+    saw_change(&env, &daemon, "web/node_modules/pkg/index.js", 1);
     let now = env.json(&["status", "--json"])["repos"][0]["watched_dirs"].as_u64().unwrap();
     assert_eq!(now, watched + 2, "node_modules and node_modules/pkg");
 }

@@ -8,6 +8,7 @@ use super::{COLLECT, RepoActor};
 use crate::daemon::core::RepoHealth;
 use crate::git::RefState;
 use crate::store::{LogEntry, LogKind};
+use crate::watch::fs::Placement;
 
 impl RepoActor {
     /// Reads the refs, logs how they changed, and runs the tasks that follow refs.
@@ -85,9 +86,11 @@ impl RepoActor {
                 Duration::from_secs(10)
             };
         match (&was, &health) {
-            (RepoHealth::Ok, RepoHealth::Ok) if self.watching => self.rewatch().await,
+            (RepoHealth::Ok, RepoHealth::Ok) if self.watching => {
+                self.rewatch(Placement::Sync).await
+            }
             (_, RepoHealth::Ok) => {
-                if let Err(why) = self.refresh_watches().await {
+                if let Err(why) = self.refresh_watches(Placement::Renew).await {
                     self.core.fs.unwatch(self.fs.id, &self.root);
                     self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), why.clone()));
                     self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state =

@@ -25,7 +25,7 @@ use crate::protocol::TimedText;
 use crate::store::{LogEntry, LogKind};
 use crate::tasks::SNAPSHOT;
 use crate::watch::classify::{PathKind, classify};
-use crate::watch::fs::{RawFs, Subscription};
+use crate::watch::fs::{Placement, RawFs, Subscription};
 
 /// Requests other components make of a repository actor.
 pub enum Signal {
@@ -313,7 +313,7 @@ impl RepoActor {
         if rescan {
             self.event("rescan: file events were lost or too many to list; looking at everything");
             // Directories may have appeared unseen: their watches are placed now.
-            self.rewatch().await;
+            self.rewatch(Placement::Renew).await;
             self.git_at = Some(now + GIT_SETTLE);
             self.worktree_changed(None);
             return;
@@ -336,7 +336,7 @@ impl RepoActor {
             .unwrap_or_default();
         if relevant.iter().any(|p| p.file_name().is_some_and(|n| n == ".gitignore")) {
             // The ignore rules changed: which directories are worth watching may have too.
-            self.rewatch().await;
+            self.rewatch(Placement::Sync).await;
         }
         if relevant.is_empty() {
             return;
@@ -344,7 +344,9 @@ impl RepoActor {
         if !self.root.exists() {
             self.health_at = now;
         }
-        self.event(&describe_changes(&relevant));
+        let text = describe_changes(&relevant);
+        self.show_event(&text);
+        self.core.log(LogEntry::new(LogKind::Event, Some(&self.key), text).paths(&relevant));
         self.worktree_changed(Some(&relevant));
     }
 
@@ -373,9 +375,14 @@ impl RepoActor {
     }
 
     fn event(&self, text: &str) {
+        self.show_event(text);
+        self.core.log(LogEntry::new(LogKind::Event, Some(&self.key), text));
+    }
+
+    /// Shows `text` as the last event in `kairos status`.
+    fn show_event(&self, text: &str) {
         self.runtime.lock().unwrap_or_else(|e| e.into_inner()).last_event =
             Some(TimedText { at: Utc::now(), text: text.to_owned() });
-        self.core.log(LogEntry::new(LogKind::Event, Some(&self.key), text));
     }
 }
 
@@ -389,11 +396,16 @@ fn take_due(deadlines: &mut BTreeMap<String, Instant>, now: Instant) -> Vec<Stri
     due
 }
 
-/// The working-tree paths among `paths` that git does not ignore.
+/// The working-tree paths among `paths` that git does not ignore. Directories that
+/// exist are left out: git tracks files, and what is inside a new directory is listed
+/// on its own.
 fn not_ignored(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
     let Ok(repo) = crate::git::open(root) else { return paths };
-    let mut relevant: Vec<PathBuf> =
-        paths.into_iter().filter(|p| !repo.is_path_ignored(p).unwrap_or(false)).collect();
+    let is_dir = |p: &Path| root.join(p).symlink_metadata().is_ok_and(|m| m.is_dir());
+    let mut relevant: Vec<PathBuf> = paths
+        .into_iter()
+        .filter(|p| !is_dir(p) && !repo.is_path_ignored(p).unwrap_or(false))
+        .collect();
     relevant.sort();
     relevant
 }

@@ -5,17 +5,27 @@ use std::path::PathBuf;
 
 use super::RepoActor;
 use crate::store::{LogEntry, LogKind};
+use crate::watch::fs::Placement;
 use crate::watch::tree::dirs_to_watch;
 
 impl RepoActor {
     /// Walks the whole tree and watches exactly the directories worth watching.
-    pub(super) async fn refresh_watches(&mut self) -> Result<(), String> {
+    pub(super) async fn refresh_watches(&mut self, how: Placement) -> Result<(), String> {
         let root = self.root.clone();
         let core = self.core.clone();
         let id = self.fs.id;
         let walked = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let found = dirs_to_watch(&root, &root);
-            core.fs.watch_dirs(id, &found.watch, true).map(|()| found)
+            core.fs.watch_dirs(id, &found.watch, how)?;
+            tracing::debug!(
+                repo = %root.display(),
+                "watching {} directories, {} not entered ({:?})",
+                found.watch.len(),
+                found.skipped.len(),
+                started.elapsed()
+            );
+            Ok(found)
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -32,8 +42,8 @@ impl RepoActor {
 
     /// Refreshes the watches, logging (not failing on) a problem: the next health check
     /// tries again.
-    pub(super) async fn rewatch(&mut self) {
-        if let Err(why) = self.refresh_watches().await {
+    pub(super) async fn rewatch(&mut self, how: Placement) {
+        if let Err(why) = self.refresh_watches(how).await {
             self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), why));
         }
     }
@@ -46,7 +56,7 @@ impl RepoActor {
         let id = self.fs.id;
         let walked = tokio::task::spawn_blocking(move || {
             let found = dirs_to_watch(&root, &dir);
-            core.fs.watch_dirs(id, &found.watch, false)?;
+            core.fs.watch_dirs(id, &found.watch, Placement::Add)?;
             Ok::<_, notify::Error>((contents(&found.watch), found))
         })
         .await;
