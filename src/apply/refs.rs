@@ -71,10 +71,23 @@ pub fn apply_snapshot(
         new: new.to_owned(),
     };
     journal(&record)?;
+    make_room(repo, reference)?;
     if !set_reference(repo, reference, old, Some(new), "kairos: snapshot")? {
         return Ok(Outcome::Stale(format!("{reference} moved while the snapshot was applied")));
     }
     Ok(Outcome::Applied(record))
+}
+
+/// Archives the snapshot chains of gone branches whose names clash with `reference`.
+pub fn make_room(repo: &Repository, reference: &str) -> Result<(), ApplyError> {
+    for moved in crate::git::archive_clashing(repo, reference)? {
+        tracing::info!(
+            "{moved} (a branch that no longer exists) stood in the way of {reference}; \
+             moved to {}",
+            crate::git::ARCHIVE
+        );
+    }
+    Ok(())
 }
 
 /// Moves `reference` from `from` to `to` (absent when `None`) only if it is still at

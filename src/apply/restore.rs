@@ -71,6 +71,7 @@ fn save_current_state(repo: &Repository) -> Result<Oid, ApplyError> {
     match draft.map(|d| d.change) {
         Some(crate::proposal::Change::Snapshot { old, new, .. }) => {
             let new_id = Oid::from_str(&new)?;
+            super::refs::make_room(repo, &reference)?;
             match old {
                 Some(old) => {
                     repo.reference_matching(

@@ -5,6 +5,7 @@ mod branches;
 mod cli;
 mod keep;
 mod refs;
+mod snapshot_refs;
 mod worktree_tree;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,8 @@ pub use branches::{default_branch, merged_branches, upstream_of};
 pub use cli::{git, held_lock};
 pub use keep::keep_objects;
 pub use refs::RefState;
-pub use worktree_tree::{snapshot_ref, snapshot_tree, write_snapshot_commit};
+pub use snapshot_refs::{ARCHIVE, SNAPSHOTS, archive_clashing, snapshot_ref};
+pub use worktree_tree::{snapshot_tree, write_snapshot_commit};
 
 /// The signature kairos commits snapshots with, so they are easy to tell apart.
 pub fn signature() -> Result<git2::Signature<'static>, git2::Error> {

@@ -5,12 +5,6 @@ use std::path::PathBuf;
 
 use git2::{IndexAddOption, Oid, Repository};
 
-/// The ref under which snapshots of `branch` are kept (`None`: detached HEAD).
-pub fn snapshot_ref(branch: Option<&str>) -> String {
-    // git refuses a branch named HEAD, so it cannot clash with a real branch.
-    format!("refs/kairos/snapshots/{}", branch.unwrap_or("HEAD"))
-}
-
 /// Writes a tree holding the working tree as `git add -A` would stage it: tracked files
 /// with their current content, untracked files that are not ignored, deletions applied.
 ///

@@ -209,3 +209,34 @@ fn a_build_in_an_ignored_directory_does_not_wake_the_tasks() {
     let snapshot = repo.rev("refs/kairos/snapshots/main").unwrap();
     assert!(!repo.git(&["ls-tree", "-r", "--name-only", &snapshot]).contains("target/"));
 }
+
+#[test]
+fn a_gone_branch_whose_name_clashes_keeps_its_snapshots_in_the_archive() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    quick_snapshots(&env, &repo);
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    let daemon = env.start_daemon();
+    repo.write("work.txt", "on feature\n");
+    let old = wait_for("feature's snapshot", || repo.rev("refs/kairos/snapshots/feature"), &daemon);
+
+    // `feature` is gone; `feature/x` needs the name as a directory of refs.
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&["branch", "-q", "-D", "feature"]);
+    repo.git(&["checkout", "-q", "-b", "feature/x"]);
+    repo.write("work.txt", "on feature/x\n");
+    let new =
+        wait_for("feature/x's snapshot", || repo.rev("refs/kairos/snapshots/feature/x"), &daemon);
+    assert_eq!(repo.git(&["show", &format!("{new}:work.txt")]), "on feature/x");
+
+    let archived = repo.git(&["for-each-ref", "--format=%(objectname)", "refs/kairos/archive/"]);
+    assert_eq!(archived, old, "the old chain is kept");
+    let listed = env.json(&["snapshots", "--repo", repo.str(), "--json"]);
+    let old_entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["commit"] == old.as_str())
+        .unwrap_or_else(|| panic!("archived snapshot not listed: {listed}"));
+    assert!(old_entry["branch"].as_str().unwrap().starts_with("feature@"), "{old_entry}");
+}

@@ -33,14 +33,18 @@ pub async fn handle(core: &Arc<Core>, repo: Option<PathBuf>) -> Response {
 fn list(root: &Path) -> Result<Vec<SnapshotInfo>, git2::Error> {
     let repo = crate::git::open(root)?;
     let mut out = Vec::new();
-    for reference in repo.references_glob("refs/kairos/snapshots/*")? {
+    let live = repo.references_glob(&format!("{}*", crate::git::SNAPSHOTS))?;
+    let archived = repo.references_glob(&format!("{}*", crate::git::ARCHIVE))?;
+    for reference in live.chain(archived) {
         let reference = reference?;
-        let branch = reference
-            .name()
-            .ok()
-            .and_then(|n| n.strip_prefix("refs/kairos/snapshots/"))
-            .unwrap_or("?")
-            .to_owned();
+        let name = reference.name().unwrap_or("?");
+        let branch = match name.strip_prefix(crate::git::SNAPSHOTS) {
+            Some(branch) => branch.to_owned(),
+            None => format!(
+                "{} (archived: the branch is gone)",
+                name.strip_prefix(crate::git::ARCHIVE).unwrap_or(name)
+            ),
+        };
         let mut next = reference.target();
         while let Some(id) = next {
             if out.len() >= PER_BRANCH * 16 {
