@@ -1,7 +1,10 @@
-//! `fetch`: updates the remote-tracking refs of every remote. The fetch itself lands in
-//! kairos's own namespace (`refs/kairos/fetch/<remote>/*`); the proposal moves
-//! `refs/remotes/<remote>/*` to match, so it can be undone like any ref change.
+//! `fetch`: updates the remote-tracking refs of every remote, as `git fetch` would with
+//! the remote's own refspecs (a single-branch clone stays single-branch) and prune
+//! setting. The fetch itself lands in kairos's own namespace
+//! (`refs/kairos/fetch/<remote>/<destination>`); the proposal moves the real
+//! destinations to match, so it can be undone like any ref change.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use git2::Repository;
@@ -16,34 +19,37 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
     let mut updates = Vec::new();
     let mut failures = Vec::new();
     for remote in repo.remotes()?.iter().filter_map(|r| r.ok().flatten()) {
-        let staging = format!("refs/kairos/fetch/{remote}");
-        let refspec = format!("+refs/heads/*:{staging}/*");
-        if let Err(e) = crate::git::git(
-            &root,
-            &[
-                // A fetch must not start git's own gc (it prunes: never without the user).
-                "-c",
-                "gc.auto=0",
-                "-c",
-                "maintenance.auto=false",
-                "fetch",
-                "--no-recurse-submodules",
-                "--quiet",
-                "--prune",
-                "--no-tags",
-                "--no-write-fetch-head",
-                // Without it git would also move refs/remotes/<remote>/* itself: that
-                // move is the proposal's to make (and undo).
-                "--refmap=",
-                remote,
-                &refspec,
-            ],
-            TIMEOUT,
-        ) {
+        let specs = fetch_refspecs(repo, remote)?;
+        if specs.is_empty() {
+            continue;
+        }
+        let staging = format!("refs/kairos/fetch/{remote}/");
+        let mut args = vec![
+            // A fetch must not start git's own gc (it prunes: never without the user).
+            "-c".to_owned(),
+            "gc.auto=0".to_owned(),
+            "-c".to_owned(),
+            "maintenance.auto=false".to_owned(),
+            "fetch".to_owned(),
+            "--no-recurse-submodules".to_owned(),
+            "--quiet".to_owned(),
+            // Pruning the staging area only: whether the real refs lose what the
+            // remote dropped is the user's `fetch.prune` setting, below.
+            "--prune".to_owned(),
+            "--no-tags".to_owned(),
+            "--no-write-fetch-head".to_owned(),
+            // Without it git would also move the real destinations itself: that move
+            // is the proposal's to make (and undo).
+            "--refmap=".to_owned(),
+            remote.to_owned(),
+        ];
+        args.extend(specs.iter().map(|s| s.staged(&staging)));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if let Err(e) = crate::git::git(&root, &args, TIMEOUT) {
             failures.push(format!("{remote}: {e}"));
             continue;
         }
-        updates.extend(diff_namespace(repo, &staging, &format!("refs/remotes/{remote}"))?);
+        updates.extend(diff(repo, &staging, &specs, prunes(repo, remote))?);
     }
     if !failures.is_empty() && updates.is_empty() {
         return Err(TaskError::Command(failures.join("; ")));
@@ -76,40 +82,151 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
     }])
 }
 
-/// The updates that make every ref under `to` match the refs under `from`.
-fn diff_namespace(repo: &Repository, from: &str, to: &str) -> Result<Vec<RefUpdate>, git2::Error> {
-    let read = |prefix: &str| -> Result<std::collections::BTreeMap<String, String>, git2::Error> {
-        let mut out = std::collections::BTreeMap::new();
-        for r in repo.references_glob(&format!("{prefix}/*"))? {
-            let r = r?;
-            if let (Ok(name), Some(id)) = (r.name(), r.target())
-                && let Some(short) = name.strip_prefix(&format!("{prefix}/"))
-                && short != "HEAD"
-            {
-                out.insert(short.to_owned(), id.to_string());
+/// One `remote.<name>.fetch` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Spec {
+    /// `[+]src:dst`, where each side may hold one `*`.
+    Map { force: bool, src: String, dst: String },
+    /// `^src`: a negative refspec, passed on as it is.
+    Exclude(String),
+}
+
+impl Spec {
+    /// The refspec that fetches into `staging` instead of the real destination.
+    fn staged(&self, staging: &str) -> String {
+        match self {
+            Spec::Map { force, src, dst } => {
+                format!("{}{src}:{staging}{dst}", if *force { "+" } else { "" })
             }
-        }
-        Ok(out)
-    };
-    let (fetched, tracking) = (read(from)?, read(to)?);
-    let mut updates = Vec::new();
-    for (name, id) in &fetched {
-        if tracking.get(name) != Some(id) {
-            updates.push(RefUpdate {
-                name: format!("{to}/{name}"),
-                old: tracking.get(name).cloned(),
-                new: Some(id.clone()),
-            });
+            Spec::Exclude(src) => format!("^{src}"),
         }
     }
-    for (name, id) in &tracking {
-        if !fetched.contains_key(name) {
-            updates.push(RefUpdate {
-                name: format!("{to}/{name}"),
-                old: Some(id.clone()),
-                new: None,
-            });
+
+    /// Whether `name` is a destination of this refspec.
+    fn covers(&self, name: &str) -> bool {
+        let Spec::Map { dst, .. } = self else { return false };
+        match dst.split_once('*') {
+            Some((before, after)) => {
+                name.len() >= before.len() + after.len()
+                    && name.starts_with(before)
+                    && name.ends_with(after)
+            }
+            None => name == dst,
         }
+    }
+}
+
+/// The remote's fetch refspecs that write refs (those without a destination only fill
+/// FETCH_HEAD, which kairos leaves alone).
+fn fetch_refspecs(repo: &Repository, remote: &str) -> Result<Vec<Spec>, git2::Error> {
+    let lines = repo.find_remote(remote)?.fetch_refspecs()?;
+    Ok(lines.iter().flatten().flatten().filter_map(parse_refspec).collect())
+}
+
+fn parse_refspec(line: &str) -> Option<Spec> {
+    if let Some(src) = line.strip_prefix('^') {
+        return Some(Spec::Exclude(src.to_owned()));
+    }
+    let (force, spec) = match line.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    let (src, dst) = spec.split_once(':')?;
+    (!dst.is_empty() && dst.starts_with("refs/")).then(|| Spec::Map {
+        force,
+        src: src.to_owned(),
+        dst: dst.to_owned(),
+    })
+}
+
+/// Whether refs the remote no longer has are removed: `remote.<name>.prune`, else
+/// `fetch.prune`, else git's default (no).
+fn prunes(repo: &Repository, remote: &str) -> bool {
+    let Ok(config) = repo.config() else { return false };
+    config
+        .get_bool(&format!("remote.{remote}.prune"))
+        .or_else(|_| config.get_bool("fetch.prune"))
+        .unwrap_or(false)
+}
+
+/// The updates that make the destinations of `specs` match what was fetched into
+/// `staging`.
+fn diff(
+    repo: &Repository,
+    staging: &str,
+    specs: &[Spec],
+    prune: bool,
+) -> Result<Vec<RefUpdate>, git2::Error> {
+    let covered = |name: &str| specs.iter().any(|s| s.covers(name));
+    let mut fetched = BTreeMap::new();
+    let mut tracking = BTreeMap::new();
+    let mut leftovers = Vec::new();
+    for r in repo.references()? {
+        let r = r?;
+        // Symbolic refs (refs/remotes/origin/HEAD) have no direct target: left alone.
+        let (Ok(name), Some(id)) = (r.name(), r.target()) else { continue };
+        match name.strip_prefix(staging) {
+            Some(real) if covered(real) => {
+                fetched.insert(real.to_owned(), id.to_string());
+            }
+            // Staged under a refspec the remote no longer has: it would only pin objects.
+            Some(_) => leftovers.push(name.to_owned()),
+            None if covered(name) => {
+                tracking.insert(name.to_owned(), id.to_string());
+            }
+            None => {}
+        }
+    }
+    for name in leftovers {
+        repo.find_reference(&name)?.delete()?;
+    }
+    let mut updates: Vec<RefUpdate> = fetched
+        .iter()
+        .filter(|(name, id)| tracking.get(*name) != Some(*id))
+        .map(|(name, id)| RefUpdate {
+            name: name.clone(),
+            old: tracking.get(name).cloned(),
+            new: Some(id.clone()),
+        })
+        .collect();
+    if prune {
+        updates.extend(
+            tracking.iter().filter(|(name, _)| !fetched.contains_key(*name)).map(|(name, id)| {
+                RefUpdate { name: name.clone(), old: Some(id.clone()), new: None }
+            }),
+        );
     }
     Ok(updates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refspecs_are_read_staged_and_matched_as_git_does() {
+        let all = parse_refspec("+refs/heads/*:refs/remotes/origin/*").unwrap();
+        assert_eq!(
+            all.staged("refs/kairos/fetch/origin/"),
+            "+refs/heads/*:refs/kairos/fetch/origin/refs/remotes/origin/*"
+        );
+        assert!(all.covers("refs/remotes/origin/feature/x"));
+        assert!(!all.covers("refs/remotes/upstream/main"));
+
+        let one = parse_refspec("refs/heads/main:refs/remotes/origin/main").unwrap();
+        assert_eq!(
+            one.staged("refs/kairos/fetch/origin/"),
+            "refs/heads/main:refs/kairos/fetch/origin/refs/remotes/origin/main"
+        );
+        assert!(one.covers("refs/remotes/origin/main"));
+        assert!(!one.covers("refs/remotes/origin/main2"));
+
+        let middle = parse_refspec("+refs/heads/*:refs/remotes/origin/team-*-head").unwrap();
+        assert!(middle.covers("refs/remotes/origin/team-a-head"));
+        assert!(!middle.covers("refs/remotes/origin/team-a"));
+
+        assert_eq!(parse_refspec("^refs/heads/wip"), Some(Spec::Exclude("refs/heads/wip".into())));
+        assert_eq!(parse_refspec("refs/heads/main"), None, "FETCH_HEAD only");
+        assert_eq!(parse_refspec("refs/heads/main:"), None);
+    }
 }

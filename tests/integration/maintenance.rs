@@ -68,6 +68,43 @@ fn fetch_moves_remote_tracking_refs_and_undo_restores_them() {
 }
 
 #[test]
+fn fetch_follows_the_remotes_refspecs_and_prune_setting() {
+    let env = Env::new();
+    let r = with_remote(&env);
+    // A single-branch clone: only main is tracked.
+    r.work.git(&["config", "remote.origin.fetch", "+refs/heads/main:refs/remotes/origin/main"]);
+    let dev_before = r.work.rev("refs/remotes/origin/dev").unwrap();
+    let main_pushed = push_from_other(&r, "main", "news.txt");
+    push_from_other(&r, "dev", "dev.txt");
+    r.other.git(&["push", "-q", "origin", "main:refs/heads/topic"]);
+    env.ok(&["watch", r.work.str()]);
+    let _daemon = env.start_daemon();
+
+    env.ok(&["run", "fetch", "--repo", r.work.str()]);
+    assert_eq!(r.work.rev("refs/remotes/origin/main").unwrap(), main_pushed);
+    assert_eq!(r.work.rev("refs/remotes/origin/dev").unwrap(), dev_before, "not tracked");
+    assert_eq!(r.work.rev("refs/remotes/origin/topic"), None, "not tracked");
+
+    // Every branch again; dev is deleted on the remote. Git's default keeps origin/dev…
+    r.work.git(&["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"]);
+    r.other.git(&["push", "-q", "origin", "--delete", "dev"]);
+    env.ok(&["run", "fetch", "--repo", r.work.str()]);
+    assert_eq!(r.work.rev("refs/remotes/origin/topic").unwrap(), main_pushed);
+    assert_eq!(r.work.rev("refs/remotes/origin/dev").unwrap(), dev_before, "pruned unasked");
+
+    // …and `fetch.prune` lets it go.
+    r.work.git(&["config", "fetch.prune", "true"]);
+    env.ok(&["run", "fetch", "--repo", r.work.str()]);
+    assert_eq!(r.work.rev("refs/remotes/origin/dev"), None, "not pruned");
+    // The staging area holds nothing the refspecs do not name.
+    let staged = r.work.git(&["for-each-ref", "--format=%(refname)", "refs/kairos/fetch/"]);
+    assert_eq!(
+        staged,
+        "refs/kairos/fetch/origin/refs/remotes/origin/main\nrefs/kairos/fetch/origin/refs/remotes/origin/topic"
+    );
+}
+
+#[test]
 fn a_branch_not_checked_out_fast_forwards_on_its_own_and_undo_puts_it_back() {
     let env = Env::new();
     let r = with_remote(&env);
