@@ -246,6 +246,9 @@ pub struct RepoStatus {
     /// `fs.inotify.max_user_watches`).
     #[serde(default)]
     pub watched_dirs: usize,
+    /// Why some directories are not watched, if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_problem: Option<String>,
     /// Directories git ignores as a whole, never entered (build output, dependencies).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_dirs: Vec<String>,

@@ -59,6 +59,9 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
                 plural(repo.watched_dirs, "directory", "directories")
             );
         }
+        if let Some(problem) = &repo.watch_problem {
+            crate::out!("  {} {problem}", paint("watching:", RED));
+        }
         if !repo.skipped_dirs.is_empty() {
             const SHOWN: usize = 5;
             let mut names =

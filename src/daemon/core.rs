@@ -31,6 +31,8 @@ pub struct RepoRuntime {
     pub last_event: Option<TimedText>,
     pub next_runs: Vec<NextRun>,
     pub watched_dirs: usize,
+    /// Why some directories are not watched (the kernel's watch limit), if so.
+    pub watch_problem: Option<String>,
     pub skipped_dirs: Vec<String>,
 }
 

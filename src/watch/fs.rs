@@ -3,10 +3,17 @@
 //! channel is full (or the kernel queue overflowed) it raises that repository's
 //! overflow flag so the repository is rescanned instead of losing a change silently.
 //!
-//! Repositories are watched one directory at a time (see `tree`), so a directory that
-//! appears is reported as `NewDir` for its repository to judge and watch.
+//! Repositories are watched one directory at a time (see `tree`): each route lists the
+//! directories it placed a watch on, with their identity (device and inode), so a
+//! directory replaced under the same name is watched anew. A directory that appears is
+//! reported as `NewDir` for its repository to judge and watch.
+//!
+//! Locking: the `watcher` mutex is taken first and held across each decision and the
+//! notify calls that carry it out, so two routes never interleave; the `routes` lock is
+//! never held while notify is called, because notify's event thread takes it in the
+//! callback and `watch` waits for that thread.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,31 +40,36 @@ pub struct Subscription {
     pub overflow: Arc<AtomicBool>,
 }
 
+/// A directory's identity: the same path may name a new directory later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
 struct Route {
     id: u64,
     root: PathBuf,
     tx: mpsc::Sender<RawFs>,
     overflow: Arc<AtomicBool>,
     /// The directories watched one by one for this route.
-    dirs: HashSet<PathBuf>,
+    dirs: HashMap<PathBuf, DirId>,
+}
+
+/// What `place` did with a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// A watch was placed just now: what is inside may not have been seen.
+    New,
+    /// It was watched already.
+    Known,
+    /// Not this route's to watch (another route's repository), or gone.
+    Elsewhere,
 }
 
 pub struct FsWatcher {
     watcher: Mutex<notify::RecommendedWatcher>,
     routes: Arc<RwLock<Vec<Route>>>,
-}
-
-/// How `watch_dirs` treats the directories it is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    /// More directories for the route (one that just appeared), each watched anew.
-    Add,
-    /// The route's whole set: directories no longer listed lose their watch, new ones
-    /// get one.
-    Sync,
-    /// The whole set, every watch placed again: after events were lost, a directory
-    /// deleted and recreated unseen has lost its watch though it is still listed.
-    Renew,
 }
 
 /// How many raw events a directory may have waiting before it falls back to a rescan.
@@ -82,8 +94,8 @@ impl FsWatcher {
         Ok(FsWatcher { watcher: Mutex::new(watcher), routes })
     }
 
-    /// Routes events under `root` to a new subscription (call `watch` or `watch_dirs`
-    /// to start them).
+    /// Routes events under `root` to a new subscription (call `watch` or `place` to
+    /// start them).
     pub fn add_route(&self, root: &Path) -> Subscription {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let overflow = Arc::new(AtomicBool::new(false));
@@ -94,12 +106,12 @@ impl FsWatcher {
             root: root.to_owned(),
             tx,
             overflow: overflow.clone(),
-            dirs: HashSet::new(),
+            dirs: HashMap::new(),
         });
         Subscription { id, rx, overflow }
     }
 
-    /// Starts (or restarts, after the directory was replaced) watching `root`.
+    /// Starts (or restarts, after the directory was replaced) watching `root` as a whole.
     pub fn watch(&self, root: &Path, recursive: bool) -> notify::Result<()> {
         let mode = if recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
         let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
@@ -107,72 +119,124 @@ impl FsWatcher {
         watcher.watch(root, mode)
     }
 
-    /// Watches each of `dirs` on its own for route `id`, as `how` says.
-    pub fn watch_dirs(&self, id: u64, dirs: &[PathBuf], how: Placement) -> notify::Result<()> {
-        // The routes lock is never held while talking to notify: its event thread takes
-        // the lock in the callback, and `watch` waits for that thread.
-        let (dropped, added) = {
-            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-            let Some(route) = routes.iter_mut().find(|r| r.id == id) else { return Ok(()) };
-            let dropped: Vec<PathBuf> = if how == Placement::Add {
-                vec![]
-            } else {
-                let wanted: HashSet<&PathBuf> = dirs.iter().collect();
-                route.dirs.iter().filter(|d| !wanted.contains(d)).cloned().collect()
-            };
-            for dir in &dropped {
-                route.dirs.remove(dir);
-            }
-            let added: Vec<&PathBuf> = dirs
-                .iter()
-                // Listed is not watched for a directory that appeared again (its old
-                // watch went with it), so only `Sync` trusts the list.
-                .filter(|d| route.dirs.insert((*d).clone()) || how != Placement::Sync)
-                .collect();
-            (dropped, added)
-        };
+    /// Watches `dir` (identified by `id`) for route `route`. A directory already watched
+    /// under the same identity is left as it is unless `renew`: after a directory moved
+    /// away and back, or events were lost, the list cannot be trusted.
+    pub fn place(&self, route: u64, dir: &Path, id: DirId, renew: bool) -> notify::Result<Placed> {
         let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        let listed = {
+            let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+            let Some(this) = routes.iter().find(|r| r.id == route) else {
+                return Ok(Placed::Elsewhere);
+            };
+            // A repository inside this one, or the config directory, has its own route:
+            // its events go there, and one notify entry per path must not be shared.
+            let elsewhere = routes.iter().any(|r| {
+                r.id != route
+                    && r.root != this.root
+                    && r.root.starts_with(&this.root)
+                    && dir.starts_with(&r.root)
+            });
+            if elsewhere {
+                return Ok(Placed::Elsewhere);
+            }
+            this.dirs.get(dir).copied()
+        };
+        if listed == Some(id) && !renew {
+            return Ok(Placed::Known);
+        }
+        if listed.is_some() {
+            // Drop the old watch first: notify keeps one entry per path, and the old
+            // directory (moved away) would go on reporting under this name.
+            let _ = watcher.unwatch(dir);
+        }
+        let placed = watcher.watch(dir, RecursiveMode::NonRecursive);
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        let Some(this) = routes.iter_mut().find(|r| r.id == route) else {
+            return Ok(Placed::Elsewhere);
+        };
+        match placed {
+            Ok(()) => {
+                this.dirs.insert(dir.to_owned(), id);
+                Ok(Placed::New)
+            }
+            Err(e) => {
+                this.dirs.remove(dir);
+                if is_gone(&e) { Ok(Placed::Elsewhere) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Stops watching the directories of route `route` that are not in `keep` (those
+    /// that are gone or now ignored), unless another route watches them too.
+    pub fn retain(&self, route: u64, keep: &HashSet<PathBuf>) {
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = {
+            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+            let Some(this) = routes.iter_mut().find(|r| r.id == route) else { return };
+            let dropped: Vec<PathBuf> =
+                this.dirs.keys().filter(|d| !keep.contains(*d)).cloned().collect();
+            for dir in &dropped {
+                this.dirs.remove(dir);
+            }
+            unneeded(&routes, dropped)
+        };
         for dir in dropped {
             let _ = watcher.unwatch(&dir);
         }
-        for dir in added {
-            match watcher.watch(dir, RecursiveMode::NonRecursive) {
-                // Gone again already: its removal is an event of its own.
-                Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
-                other => other?,
-            }
-        }
-        Ok(())
     }
 
-    /// Stops watching `root` and every directory watched one by one for route `id`.
-    pub fn unwatch(&self, id: u64, root: &Path) {
-        let dirs = {
-            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-            routes.iter_mut().find(|r| r.id == id).map(|r| std::mem::take(&mut r.dirs))
-        };
+    /// Stops watching everything route `route` watches; the route stays (for a
+    /// repository that may come back).
+    pub fn unwatch(&self, route: u64) {
         let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = watcher.unwatch(root);
-        for dir in dirs.into_iter().flatten() {
+        let dropped = {
+            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+            let Some(this) = routes.iter_mut().find(|r| r.id == route) else { return };
+            let dropped: Vec<PathBuf> = this.dirs.drain().map(|(dir, _)| dir).collect();
+            unneeded(&routes, dropped)
+        };
+        for dir in dropped {
             let _ = watcher.unwatch(&dir);
         }
     }
 
-    /// Removes the route `id`; a directory stays watched while another route needs it.
-    pub fn remove(&self, id: u64) {
-        let unneeded: Vec<PathBuf> = {
+    /// Removes the route `route` and the watches only it needed.
+    pub fn remove(&self, route: u64) {
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = {
             let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-            let Some(gone) = routes.iter().position(|r| r.id == id).map(|i| routes.remove(i))
+            let Some(gone) = routes.iter().position(|r| r.id == route).map(|i| routes.remove(i))
             else {
                 return;
             };
-            let needed = |dir: &Path| routes.iter().any(|r| r.root == dir || r.dirs.contains(dir));
-            gone.dirs.into_iter().chain([gone.root]).filter(|d| !needed(d)).collect()
+            unneeded(&routes, gone.dirs.into_keys().chain([gone.root]).collect())
         };
-        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
-        for dir in unneeded {
+        for dir in dropped {
             let _ = watcher.unwatch(&dir);
         }
+    }
+
+    /// How many directories route `route` watches.
+    pub fn watched(&self, route: u64) -> usize {
+        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        routes.iter().find(|r| r.id == route).map_or(0, |r| r.dirs.len())
+    }
+}
+
+/// The directories of `dirs` that no remaining route watches or is rooted at.
+fn unneeded(routes: &[Route], dirs: Vec<PathBuf>) -> Vec<PathBuf> {
+    dirs.into_iter()
+        .filter(|d| !routes.iter().any(|r| r.root == *d || r.dirs.contains_key(d)))
+        .collect()
+}
+
+/// Whether a failed watch only means the directory is no longer there.
+fn is_gone(e: &notify::Error) -> bool {
+    match &e.kind {
+        notify::ErrorKind::PathNotFound => true,
+        notify::ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
     }
 }
 

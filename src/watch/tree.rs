@@ -7,15 +7,33 @@
 //! is watched: the directory itself (HEAD, packed-refs, config) and `refs/`.
 
 use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use super::fs::DirId;
 
 /// The outcome of a walk.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TreeDirs {
-    /// Directories to watch, each on its own (non-recursively).
-    pub watch: Vec<PathBuf>,
+    /// Directories entered (and watched).
+    pub watched: Vec<PathBuf>,
     /// Directories left unwatched because git ignores everything in them.
     pub skipped: Vec<PathBuf>,
+    /// Directories git ignores as a whole that are watched all the same because
+    /// committed files live in them: events inside are not to be dropped as ignored.
+    pub kept: Vec<PathBuf>,
+    /// With `list_fresh`: the files directly inside directories whose watch is new,
+    /// which may have changed before anything was listening.
+    pub fresh_files: Vec<PathBuf>,
+}
+
+/// What the walker is told about each directory, before it reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Enter it; `fresh` when its watch was only placed now.
+    Enter { fresh: bool },
+    /// Do not enter it (not ours to watch, gone, or it could not be watched).
+    Leave,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -26,9 +44,16 @@ enum Verdict {
     Leave,
 }
 
-/// Walks `start` (the repository `root` or a directory that just appeared in it) and
-/// sorts its directories into those to watch and those git ignores as a whole.
-pub fn dirs_to_watch(root: &Path, start: &Path) -> TreeDirs {
+/// Walks `start` (the repository `root` or a directory that just appeared in it).
+/// `visit` is called for each directory to watch before the walk reads it, so that it
+/// can place the directory's watch first: whatever is created inside after the read is
+/// reported by the watch, whatever was there before is seen by the read.
+pub fn walk(
+    root: &Path,
+    start: &Path,
+    list_fresh: bool,
+    mut visit: impl FnMut(&Path, DirId) -> Visit,
+) -> TreeDirs {
     let repo = crate::git::open(root).ok();
     let judge = |dir: &Path| verdict(root, dir, repo.as_ref());
     let mut found = TreeDirs::default();
@@ -41,11 +66,22 @@ pub fn dirs_to_watch(root: &Path, start: &Path) -> TreeDirs {
     }
     loop {
         while let Some(dir) = to_walk.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            found.watch.push(dir);
-            for entry in entries.flatten() {
+            let Ok(meta) = dir.symlink_metadata() else { continue };
+            if !meta.is_dir() {
+                continue;
+            }
+            let Visit::Enter { fresh } = visit(&dir, DirId { dev: meta.dev(), ino: meta.ino() })
+            else {
+                continue;
+            };
+            let entries = std::fs::read_dir(&dir);
+            found.watched.push(dir);
+            for entry in entries.into_iter().flatten().flatten() {
                 // `file_type` does not follow links: a link to a directory is a file here.
                 if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    if fresh && list_fresh {
+                        found.fresh_files.push(entry.path());
+                    }
                     continue;
                 }
                 let path = entry.path();
@@ -59,10 +95,11 @@ pub fn dirs_to_watch(root: &Path, start: &Path) -> TreeDirs {
         if ignored.is_empty() {
             break;
         }
-        // A file tracked inside an ignored directory (force-added) keeps it watched.
-        let tracked = holding_tracked_files(root, &ignored);
+        // A file committed inside an ignored directory (force-added) keeps it watched.
+        let committed = holding_committed_files(root, &ignored);
         for dir in ignored.drain(..) {
-            if tracked.contains(&dir) {
+            if committed.contains(&dir) {
+                found.kept.push(dir.clone());
                 to_walk.push(dir);
             } else {
                 found.skipped.push(dir);
@@ -72,8 +109,9 @@ pub fn dirs_to_watch(root: &Path, start: &Path) -> TreeDirs {
             break;
         }
     }
-    found.watch.sort();
+    found.watched.sort();
     found.skipped.sort();
+    found.kept.sort();
     found
 }
 
@@ -91,7 +129,8 @@ fn verdict(root: &Path, dir: &Path, repo: Option<&git2::Repository>) -> Verdict 
             Verdict::Leave
         };
     }
-    if dir.join(".git").exists() {
+    // A nested repository (or one being cloned here: its `.git` may come first).
+    if dir.file_name().is_some_and(|n| n == ".git") || dir.join(".git").exists() {
         return Verdict::Leave;
     }
     let Some(repo) = repo else { return Verdict::Watch };
@@ -102,30 +141,28 @@ fn verdict(root: &Path, dir: &Path, repo: Option<&git2::Repository>) -> Verdict 
     if wholly_ignored { Verdict::Skip } else { Verdict::Watch }
 }
 
-/// Which of `dirs` hold a tracked file. Asked of `git ls-files` rather than by loading
-/// the index here: a large index read in the daemon would stay in its heap for good.
-fn holding_tracked_files(root: &Path, dirs: &[PathBuf]) -> HashSet<PathBuf> {
-    let mut holding = HashSet::new();
+/// Which of `dirs` hold committed files (are trees in HEAD). Asked of `git ls-tree`,
+/// whose answer is one short line per such directory, rather than by loading the index
+/// here: a large index read in the daemon would stay in its heap for good.
+pub fn holding_committed_files(root: &Path, dirs: &[PathBuf]) -> HashSet<PathBuf> {
     let rels: Vec<String> = dirs
         .iter()
         .filter_map(|d| d.strip_prefix(root).ok())
         .map(|r| r.to_string_lossy().into_owned())
         .collect();
+    let mut holding = HashSet::new();
     for chunk in rels.chunks(256) {
-        let mut args = vec!["--literal-pathspecs", "ls-files", "-z", "--"];
+        let mut args =
+            vec!["--literal-pathspecs", "ls-tree", "-d", "-z", "--name-only", "HEAD", "--"];
         args.extend(chunk.iter().map(String::as_str));
-        let Ok(listed) = crate::git::git(root, &args, LS_FILES_TIMEOUT) else { continue };
-        for rel in chunk {
-            let inside = format!("{rel}/");
-            if listed.split('\0').any(|file| file.starts_with(&inside)) {
-                holding.insert(root.join(rel));
-            }
-        }
+        // An unborn HEAD has no trees: nothing is committed anywhere.
+        let Ok(listed) = crate::git::git(root, &args, LS_TREE_TIMEOUT) else { continue };
+        holding.extend(listed.split('\0').filter(|d| !d.is_empty()).map(|d| root.join(d)));
     }
     holding
 }
 
-const LS_FILES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const LS_TREE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
@@ -133,6 +170,11 @@ mod tests {
 
     fn rel(root: &Path, dirs: &[PathBuf]) -> Vec<String> {
         dirs.iter().map(|d| d.strip_prefix(root).unwrap().to_string_lossy().into_owned()).collect()
+    }
+
+    /// Walks as if every watch were placed just now.
+    fn all(root: &Path, start: &Path) -> TreeDirs {
+        walk(root, start, true, |_, _| Visit::Enter { fresh: true })
     }
 
     #[test]
@@ -151,20 +193,24 @@ mod tests {
             "web/node_modules/pkg",
             "logs",
             "vendor/kept",
+            "vendor/other",
             "nested/.git",
             "outside",
         ] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         std::os::unix::fs::symlink(root.join("outside"), root.join("src/link")).unwrap();
-        // A file tracked inside an ignored directory keeps that directory watched.
+        // A file committed inside an ignored directory keeps that directory watched.
         std::fs::write(root.join("vendor/kept/lib.rs"), "").unwrap();
         let mut index = repo.index().unwrap();
         index.add_path(Path::new("vendor/kept/lib.rs")).unwrap();
         index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "vendor", &tree, &[]).unwrap();
 
-        let found = dirs_to_watch(root, root);
-        let mut watched = rel(root, &found.watch);
+        let found = all(root, root);
+        let mut watched = rel(root, &found.watched);
         watched.retain(|d| !d.starts_with(".git/refs/"));
         assert_eq!(
             watched,
@@ -182,7 +228,9 @@ mod tests {
                 "web"
             ]
         );
-        assert_eq!(rel(root, &found.skipped), ["target", "web/node_modules"]);
+        assert_eq!(rel(root, &found.skipped), ["target", "vendor/other", "web/node_modules"]);
+        assert_eq!(rel(root, &found.kept), ["vendor", "vendor/kept"]);
+        assert!(rel(root, &found.fresh_files).contains(&"vendor/kept/lib.rs".to_owned()));
     }
 
     #[test]
@@ -193,14 +241,39 @@ mod tests {
         std::fs::write(root.join(".gitignore"), "build/\n").unwrap();
         std::fs::create_dir_all(root.join("build/out")).unwrap();
         std::fs::create_dir_all(root.join("src/a/b")).unwrap();
+        std::fs::write(root.join("src/a/b/f.rs"), "").unwrap();
         std::fs::create_dir_all(root.join(".git/refs/heads/feature")).unwrap();
 
-        let build = dirs_to_watch(root, &root.join("build"));
-        assert_eq!((build.watch.len(), rel(root, &build.skipped)), (0, vec!["build".into()]));
-        let src = dirs_to_watch(root, &root.join("src/a"));
-        assert_eq!(rel(root, &src.watch), ["src/a", "src/a/b"]);
-        let refs = dirs_to_watch(root, &root.join(".git/refs/heads/feature"));
-        assert_eq!(rel(root, &refs.watch), [".git/refs/heads/feature"]);
-        assert_eq!(dirs_to_watch(root, &root.join(".git/objects")), TreeDirs::default());
+        let build = all(root, &root.join("build"));
+        assert_eq!((build.watched.len(), rel(root, &build.skipped)), (0, vec!["build".into()]));
+        let src = all(root, &root.join("src/a"));
+        assert_eq!(rel(root, &src.watched), ["src/a", "src/a/b"]);
+        assert_eq!(rel(root, &src.fresh_files), ["src/a/b/f.rs"]);
+        let refs = all(root, &root.join(".git/refs/heads/feature"));
+        assert_eq!(rel(root, &refs.watched), [".git/refs/heads/feature"]);
+        assert_eq!(all(root, &root.join(".git/objects")), TreeDirs::default());
+    }
+
+    #[test]
+    fn what_the_visitor_leaves_or_already_knew_is_not_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git2::Repository::init(root).unwrap();
+        std::fs::create_dir_all(root.join("known/inner")).unwrap();
+        std::fs::create_dir_all(root.join("other/inner")).unwrap();
+        std::fs::write(root.join("known/a.txt"), "").unwrap();
+        std::fs::write(root.join("other/b.txt"), "").unwrap();
+        let found = walk(root, root, true, |dir, _| {
+            if dir.ends_with("other") {
+                Visit::Leave
+            } else {
+                Visit::Enter { fresh: !dir.ends_with("known") }
+            }
+        });
+        let watched = rel(root, &found.watched);
+        assert!(watched.contains(&"known/inner".to_owned()), "{watched:?}");
+        assert!(!watched.iter().any(|d| d.starts_with("other")), "{watched:?}");
+        let listed = rel(root, &found.fresh_files);
+        assert!(!listed.iter().any(|f| f.ends_with(".txt")), "{listed:?}");
     }
 }

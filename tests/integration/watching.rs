@@ -85,9 +85,27 @@ fn ignored_directories_are_not_entered_until_the_rules_change() {
     assert!(watched >= 3, "root, .git, .git/refs at least: {status}");
 
     repo.write("web/node_modules/pkg/index.js", "new\n");
+    // A file committed in spite of the rules is watched all the same.
+    repo.write("web/node_modules/patched.js", "patched\n");
+    repo.git(&["add", "-f", "web/node_modules/patched.js"]);
+    repo.git(&["commit", "-q", "-m", "patch a dependency"]);
     repo.write("web/app.js", "app\n");
     saw_change(&env, &daemon, "web/app.js", 1);
     assert!(!log(&env).contains("index.js"), "{}", log(&env));
+    wait_for(
+        "node_modules to be kept for its committed file",
+        || {
+            let status = env.json(&["status", "--json"]);
+            (status["repos"][0]["skipped_dirs"] == serde_json::json!(["web/node_modules/pkg"]))
+                .then_some(())
+        },
+        &daemon,
+    );
+    // Listed once as it was found when its directory was entered…
+    saw_change(&env, &daemon, "web/node_modules/patched.js", 1);
+    // …then watched.
+    repo.write("web/node_modules/patched.js", "patched again\n");
+    saw_change(&env, &daemon, "web/node_modules/patched.js", 2);
 
     // Dependencies are tracked from now on: kairos starts listening inside.
     repo.write(".gitignore", "# nothing ignored\n");
@@ -103,4 +121,33 @@ fn ignored_directories_are_not_entered_until_the_rules_change() {
     saw_change(&env, &daemon, "web/node_modules/pkg/index.js", 1);
     let now = env.json(&["status", "--json"])["repos"][0]["watched_dirs"].as_u64().unwrap();
     assert_eq!(now, watched + 2, "node_modules and node_modules/pkg");
+}
+
+#[test]
+fn a_repository_replaced_under_its_name_is_watched_anew() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    repo.write("before.txt", "1\n");
+    saw_change(&env, &daemon, "before.txt", 1);
+
+    // Moved away and cloned back under the same name.
+    let old = env.path("work-old");
+    std::fs::rename(&repo.path, &old).unwrap();
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q"])
+        .arg(&old)
+        .arg(&repo.path)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    std::fs::create_dir_all(repo.path.join("src")).unwrap();
+    repo.write("src/after.txt", "2\n");
+    saw_change(&env, &daemon, "src/after.txt", 1);
+    // The old tree, elsewhere now, is not reported under the repository's name.
+    std::fs::write(old.join("ghost.txt"), "boo\n").unwrap();
+    repo.write("src/after.txt", "3\n");
+    saw_change(&env, &daemon, "src/after.txt", 2);
+    assert!(!changed_paths(&env).iter().any(|p| p.contains("ghost")), "{}", log(&env));
 }

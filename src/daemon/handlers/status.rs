@@ -31,6 +31,7 @@ pub async fn handle(core: &Arc<Core>) -> Response {
                 last_event: rt.last_event,
                 next_runs: rt.next_runs,
                 watched_dirs: rt.watched_dirs,
+                watch_problem: rt.watch_problem,
                 skipped_dirs: rt.skipped_dirs,
             }
         })

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::watching::Placement;
 use super::{COLLECT, RepoActor};
 use crate::daemon::core::RepoHealth;
 use crate::git::RefState;
 use crate::store::{LogEntry, LogKind};
-use crate::watch::fs::Placement;
 
 impl RepoActor {
     /// Reads the refs, logs how they changed, and runs the tasks that follow refs.
@@ -43,6 +43,9 @@ impl RepoActor {
         }
         for change in &changes {
             self.event(change);
+        }
+        if new_commit {
+            self.recheck_skipped().await;
         }
         if !react || changes.is_empty() {
             return;
@@ -87,16 +90,10 @@ impl RepoActor {
             };
         match (&was, &health) {
             (RepoHealth::Ok, RepoHealth::Ok) if self.watching => {
-                self.rewatch(Placement::Sync).await
+                self.place_watches(self.root.clone(), Placement::Sync).await
             }
             (_, RepoHealth::Ok) => {
-                if let Err(why) = self.refresh_watches(Placement::Renew).await {
-                    self.core.fs.unwatch(self.fs.id, &self.root);
-                    self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), why.clone()));
-                    self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state =
-                        RepoHealth::Error(why);
-                    return;
-                }
+                self.place_watches(self.root.clone(), Placement::Renew).await;
                 self.watching = true;
                 if was != RepoHealth::Ok {
                     self.core.log(LogEntry::new(
@@ -110,7 +107,7 @@ impl RepoActor {
             }
             (_, RepoHealth::Missing(why) | RepoHealth::Error(why)) => {
                 if was != health {
-                    self.core.fs.unwatch(self.fs.id, &self.root);
+                    self.drop_watches().await;
                     self.watching = false;
                     self.due.clear();
                     self.idle_due.clear();

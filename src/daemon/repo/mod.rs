@@ -25,7 +25,8 @@ use crate::protocol::TimedText;
 use crate::store::{LogEntry, LogKind};
 use crate::tasks::SNAPSHOT;
 use crate::watch::classify::{PathKind, classify};
-use crate::watch::fs::{Placement, RawFs, Subscription};
+use crate::watch::fs::{RawFs, Subscription};
+use watching::Placement;
 
 /// Requests other components make of a repository actor.
 pub enum Signal {
@@ -79,6 +80,7 @@ pub fn spawn(
         release_at: Some(Instant::now() + Duration::from_secs(1)),
         next_cron: BTreeMap::new(),
         last_failure: BTreeMap::new(),
+        kept: Vec::new(),
     };
     let task = tokio::spawn(actor.run());
     (RepoHandle { tx, runtime, registered, task }, ready_rx)
@@ -114,6 +116,8 @@ struct RepoActor {
     next_cron: BTreeMap<String, DateTime<Utc>>,
     /// The last failure announced per task, so a failing task is announced once.
     last_failure: BTreeMap<String, String>,
+    /// Ignored directories watched because they hold committed files.
+    kept: Vec<PathBuf>,
 }
 
 impl RepoActor {
@@ -165,7 +169,8 @@ impl RepoActor {
                 self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
             }
         }
-        self.core.fs.remove(self.fs.id);
+        let (core, id) = (self.core.clone(), self.fs.id);
+        let _ = tokio::task::spawn_blocking(move || core.fs.remove(id)).await;
     }
 
     fn healthy(&self) -> bool {
@@ -190,7 +195,7 @@ impl RepoActor {
     async fn collect(&mut self, raw: RawFs) {
         match raw {
             RawFs::Paths(paths) => self.collect_paths(paths),
-            RawFs::NewDir(dir) => self.watch_new_dir(dir).await,
+            RawFs::NewDir(dir) => self.place_watches(dir, Placement::Add).await,
             RawFs::Rescan => self.pending_rescan = true,
         }
         self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
@@ -313,7 +318,7 @@ impl RepoActor {
         if rescan {
             self.event("rescan: file events were lost or too many to list; looking at everything");
             // Directories may have appeared unseen: their watches are placed now.
-            self.rewatch(Placement::Renew).await;
+            self.place_watches(self.root.clone(), Placement::Renew).await;
             self.git_at = Some(now + GIT_SETTLE);
             self.worktree_changed(None);
             return;
@@ -331,12 +336,18 @@ impl RepoActor {
             return;
         }
         let root = self.root.clone();
-        let relevant = tokio::task::spawn_blocking(move || not_ignored(&root, worktree))
+        let kept: Vec<PathBuf> = self
+            .kept
+            .iter()
+            .filter_map(|d| d.strip_prefix(&self.root).ok())
+            .map(Into::into)
+            .collect();
+        let relevant = tokio::task::spawn_blocking(move || not_ignored(&root, worktree, &kept))
             .await
             .unwrap_or_default();
         if relevant.iter().any(|p| p.file_name().is_some_and(|n| n == ".gitignore")) {
             // The ignore rules changed: which directories are worth watching may have too.
-            self.rewatch(Placement::Sync).await;
+            self.place_watches(self.root.clone(), Placement::Sync).await;
         }
         if relevant.is_empty() {
             return;
@@ -396,16 +407,18 @@ fn take_due(deadlines: &mut BTreeMap<String, Instant>, now: Instant) -> Vec<Stri
     due
 }
 
-/// The working-tree paths among `paths` that git does not ignore. Directories that
-/// exist are left out: git tracks files, and what is inside a new directory is listed
-/// on its own.
-fn not_ignored(root: &Path, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+/// The working-tree paths among `paths` that git does not ignore, or that lie in `kept`
+/// (ignored directories holding committed files: ignore rules do not apply to those).
+/// Directories that exist are left out: git tracks files, and what is inside a new
+/// directory is listed on its own.
+fn not_ignored(root: &Path, paths: Vec<PathBuf>, kept: &[PathBuf]) -> Vec<PathBuf> {
     let Ok(repo) = crate::git::open(root) else { return paths };
     let is_dir = |p: &Path| root.join(p).symlink_metadata().is_ok_and(|m| m.is_dir());
-    let mut relevant: Vec<PathBuf> = paths
-        .into_iter()
-        .filter(|p| !is_dir(p) && !repo.is_path_ignored(p).unwrap_or(false))
-        .collect();
+    let wanted = |p: &Path| {
+        kept.iter().any(|d| p.starts_with(d)) || !repo.is_path_ignored(p).unwrap_or(false)
+    };
+    let mut relevant: Vec<PathBuf> =
+        paths.into_iter().filter(|p| !is_dir(p) && wanted(p)).collect();
     relevant.sort();
     relevant
 }

@@ -1,116 +1,162 @@
-//! Keeping the repository's directory watches in step with its tree: the whole set after
-//! start, a rescan or an ignore-rule change, and one new directory at a time as they appear.
+//! Keeping the repository's directory watches in step with its tree: the whole tree at
+//! start, on health checks, after a rescan or an ignore-rule change, and each directory
+//! that appears. A watch that cannot be placed (the kernel's limit) is a problem shown
+//! in `kairos status` and logged once, not a reason to stop watching the rest.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
-use super::RepoActor;
+use tokio::time::Instant;
+
+use super::{COLLECT, RepoActor};
 use crate::store::{LogEntry, LogKind};
-use crate::watch::fs::Placement;
-use crate::watch::tree::dirs_to_watch;
+use crate::watch::fs::Placed;
+use crate::watch::tree::{self, Visit};
 
-impl RepoActor {
-    /// Walks the whole tree and watches exactly the directories worth watching.
-    pub(super) async fn refresh_watches(&mut self, how: Placement) -> Result<(), String> {
-        let root = self.root.clone();
-        let core = self.core.clone();
-        let id = self.fs.id;
-        let walked = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let found = dirs_to_watch(&root, &root);
-            core.fs.watch_dirs(id, &found.watch, how)?;
-            tracing::debug!(
-                repo = %root.display(),
-                "watching {} directories, {} not entered ({:?})",
-                found.watch.len(),
-                found.skipped.len(),
-                started.elapsed()
-            );
-            Ok(found)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        match walked {
-            Ok(found) => {
-                self.runtime.lock().unwrap_or_else(|e| e.into_inner()).watched_dirs =
-                    found.watch.len();
-                self.show_skipped(found.skipped, true);
-                Ok(())
-            }
-            Err(e) => Err(watch_error(e)),
-        }
-    }
-
-    /// Refreshes the watches, logging (not failing on) a problem: the next health check
-    /// tries again.
-    pub(super) async fn rewatch(&mut self, how: Placement) {
-        if let Err(why) = self.refresh_watches(how).await {
-            self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), why));
-        }
-    }
-
-    /// Watches a directory that just appeared (if git does not ignore it), then lists
-    /// what is already inside: files written before its watch was in place are changes too.
-    pub(super) async fn watch_new_dir(&mut self, dir: PathBuf) {
-        let root = self.root.clone();
-        let core = self.core.clone();
-        let id = self.fs.id;
-        let walked = tokio::task::spawn_blocking(move || {
-            let found = dirs_to_watch(&root, &dir);
-            core.fs.watch_dirs(id, &found.watch, Placement::Add)?;
-            Ok::<_, notify::Error>((contents(&found.watch), found))
-        })
-        .await;
-        match walked {
-            Ok(Ok((inside, found))) => {
-                self.runtime.lock().unwrap_or_else(|e| e.into_inner()).watched_dirs +=
-                    found.watch.len();
-                self.show_skipped(found.skipped, false);
-                self.collect_paths(inside);
-            }
-            Ok(Err(e)) => {
-                self.core.log(LogEntry::new(LogKind::Error, Some(&self.key), watch_error(e)));
-                // What went unwatched is still looked at, once.
-                self.pending_rescan = true;
-            }
-            Err(_) => self.pending_rescan = true,
-        }
-    }
-
-    /// Shows the directories left unwatched in `kairos status`.
-    fn show_skipped(&mut self, skipped: Vec<PathBuf>, replace: bool) {
-        let shown = skipped
-            .iter()
-            .filter_map(|d| d.strip_prefix(&self.root).ok())
-            .map(|d| d.to_string_lossy().into_owned());
-        let mut runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
-        if replace {
-            runtime.skipped_dirs.clear();
-        }
-        runtime.skipped_dirs.extend(shown);
-        runtime.skipped_dirs.sort();
-        runtime.skipped_dirs.dedup();
-    }
+/// How a walk treats the watches it finds in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placement {
+    /// A directory that appeared: every watch under it is placed anew, and the files
+    /// already inside count as changed.
+    Add,
+    /// The whole tree, trusting the watches listed under the same identity: new and
+    /// replaced directories get a watch and their files count as changed, directories
+    /// gone or now ignored lose theirs.
+    Sync,
+    /// The whole tree, every watch placed again (at start, after lost events).
+    Renew,
 }
 
-/// Every entry directly inside `dirs` that is not itself a directory (those are in `dirs`).
-fn contents(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    dirs.iter()
-        .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.flatten())
-        .filter(|e| !e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect()
+impl RepoActor {
+    /// Walks from `start` (the root for a whole-tree placement) and places watches as
+    /// `how` says.
+    pub(super) async fn place_watches(&mut self, start: PathBuf, how: Placement) {
+        let root = self.root.clone();
+        let core = self.core.clone();
+        let id = self.fs.id;
+        let whole = start == root;
+        let walked = tokio::task::spawn_blocking(move || {
+            let began = std::time::Instant::now();
+            let mut problem = None;
+            let renew = how != Placement::Sync;
+            let found =
+                tree::walk(&root, &start, how != Placement::Renew, |dir, dir_id| {
+                    match core.fs.place(id, dir, dir_id, renew) {
+                        Ok(Placed::New) => Visit::Enter { fresh: true },
+                        Ok(Placed::Known) => Visit::Enter { fresh: false },
+                        Ok(Placed::Elsewhere) => Visit::Leave,
+                        Err(e) => {
+                            problem.get_or_insert(e);
+                            Visit::Leave
+                        }
+                    }
+                });
+            if whole && problem.is_none() {
+                let keep: HashSet<PathBuf> = found.watched.iter().cloned().collect();
+                core.fs.retain(id, &keep);
+            }
+            tracing::debug!(
+                repo = %root.display(),
+                "{how:?} from {}: {} directories watched, {} not entered ({:?})",
+                start.display(),
+                found.watched.len(),
+                found.skipped.len(),
+                began.elapsed()
+            );
+            (found, problem, core.fs.watched(id))
+        })
+        .await;
+        let Ok((found, problem, watched)) = walked else { return };
+        {
+            let mut runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+            runtime.watched_dirs = watched;
+            let shown = found
+                .skipped
+                .iter()
+                .filter_map(|d| d.strip_prefix(&self.root).ok())
+                .map(|d| d.to_string_lossy().into_owned());
+            if whole {
+                runtime.skipped_dirs = shown.collect();
+            } else {
+                let entered: HashSet<PathBuf> = found.watched.iter().cloned().collect();
+                runtime.skipped_dirs.retain(|d| !entered.contains(&self.root.join(d)));
+                runtime.skipped_dirs.extend(shown);
+                runtime.skipped_dirs.sort();
+                runtime.skipped_dirs.dedup();
+            }
+        }
+        if whole {
+            self.kept = found.kept;
+        } else {
+            self.kept.extend(found.kept);
+        }
+        match problem {
+            Some(e) => self.watch_problem(Some(watch_error(e))),
+            None if whole => self.watch_problem(None),
+            None => {}
+        }
+        if !found.fresh_files.is_empty() {
+            self.collect_paths(found.fresh_files);
+            self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
+        }
+    }
+
+    /// After a commit: a skipped directory may hold committed files now (force-added),
+    /// and then it is watched.
+    pub(super) async fn recheck_skipped(&mut self) {
+        let root = self.root.clone();
+        let skipped: Vec<PathBuf> = {
+            let runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+            runtime.skipped_dirs.iter().map(|d| root.join(d)).collect()
+        };
+        if skipped.is_empty() {
+            return;
+        }
+        let now_kept =
+            tokio::task::spawn_blocking(move || tree::holding_committed_files(&root, &skipped))
+                .await
+                .unwrap_or_default();
+        for dir in now_kept {
+            self.place_watches(dir, Placement::Add).await;
+        }
+    }
+
+    /// Shows (and logs once) a problem with the watches, or clears it.
+    fn watch_problem(&mut self, problem: Option<String>) {
+        let mut runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+        if runtime.watch_problem == problem {
+            return;
+        }
+        runtime.watch_problem = problem.clone();
+        drop(runtime);
+        let entry = match problem {
+            Some(why) => LogEntry::new(LogKind::Error, Some(&self.key), why),
+            None => {
+                LogEntry::new(LogKind::Daemon, Some(&self.key), "every directory is watched again")
+            }
+        };
+        self.core.log(entry);
+    }
+
+    /// Stops watching the repository (it is gone or broken), off the async threads:
+    /// each removal is a round trip to notify's thread.
+    pub(super) async fn drop_watches(&mut self) {
+        let core = self.core.clone();
+        let id = self.fs.id;
+        let _ = tokio::task::spawn_blocking(move || core.fs.unwatch(id)).await;
+        self.runtime.lock().unwrap_or_else(|e| e.into_inner()).watched_dirs = 0;
+    }
 }
 
 fn watch_error(e: notify::Error) -> String {
+    let at = e.paths.first().map(|p| format!(" (at {})", p.display())).unwrap_or_default();
     if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
-        let at = e.paths.first().map(|p| format!(" (at {})", p.display())).unwrap_or_default();
         format!(
-            "cannot watch every directory: the kernel's inotify watch limit is reached{at}; \
+            "some directories are not watched: the kernel's inotify watch limit is reached{at}; \
              raise it with `sudo sysctl fs.inotify.max_user_watches=524288`, or ignore \
              build and dependency directories in .gitignore"
         )
     } else {
-        format!("cannot watch: {e}")
+        format!("some directories are not watched: {e}{at}")
     }
 }
