@@ -20,7 +20,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
     let mut failures = Vec::new();
     for remote in repo.remotes()?.iter().filter_map(|r| r.ok().flatten()) {
         let specs = fetch_refspecs(repo, remote)?;
-        if specs.is_empty() {
+        if !specs.iter().any(|s| matches!(s, Spec::Map { .. })) {
             continue;
         }
         let staging = format!("refs/kairos/fetch/{remote}/");
@@ -102,18 +102,41 @@ impl Spec {
         }
     }
 
-    /// Whether `name` is a destination of this refspec.
-    fn covers(&self, name: &str) -> bool {
-        let Spec::Map { dst, .. } = self else { return false };
+    /// The remote ref that this refspec writes to `name`, if `name` is one of its
+    /// destinations.
+    fn source_of(&self, name: &str) -> Option<String> {
+        let Spec::Map { src, dst, .. } = self else { return None };
         match dst.split_once('*') {
             Some((before, after)) => {
-                name.len() >= before.len() + after.len()
-                    && name.starts_with(before)
-                    && name.ends_with(after)
+                let middle = name.strip_prefix(before)?.strip_suffix(after)?;
+                Some(src.replacen('*', middle, 1))
             }
-            None => name == dst,
+            None => (name == dst).then(|| src.clone()),
         }
     }
+
+    /// Whether this negative refspec leaves out the remote ref `source`.
+    fn excludes(&self, source: &str) -> bool {
+        let Spec::Exclude(pattern) = self else { return false };
+        match pattern.split_once('*') {
+            Some((before, after)) => {
+                source.len() >= before.len() + after.len()
+                    && source.starts_with(before)
+                    && source.ends_with(after)
+            }
+            None => source == pattern,
+        }
+    }
+}
+
+/// Whether `name` is a destination of `specs` for a remote ref they do not exclude.
+/// kairos's own refs are never a destination, whatever a refspec says.
+fn covered(specs: &[Spec], name: &str) -> bool {
+    !name.starts_with("refs/kairos/")
+        && specs
+            .iter()
+            .filter_map(|s| s.source_of(name))
+            .any(|source| !specs.iter().any(|s| s.excludes(&source)))
 }
 
 /// The remote's fetch refspecs that write refs (those without a destination only fill
@@ -157,7 +180,7 @@ fn diff(
     specs: &[Spec],
     prune: bool,
 ) -> Result<Vec<RefUpdate>, git2::Error> {
-    let covered = |name: &str| specs.iter().any(|s| s.covers(name));
+    let covered = |name: &str| covered(specs, name);
     let mut fetched = BTreeMap::new();
     let mut tracking = BTreeMap::new();
     let mut leftovers = Vec::new();
@@ -170,7 +193,9 @@ fn diff(
                 fetched.insert(real.to_owned(), id.to_string());
             }
             // Staged under a refspec the remote no longer has: it would only pin objects.
-            Some(_) => leftovers.push(name.to_owned()),
+            // (What follows a remote `a`'s prefix without `refs/` is remote `a/b`'s.)
+            Some(real) if real.starts_with("refs/") => leftovers.push(name.to_owned()),
+            Some(_) => {}
             None if covered(name) => {
                 tracking.insert(name.to_owned(), id.to_string());
             }
@@ -210,22 +235,34 @@ mod tests {
             all.staged("refs/kairos/fetch/origin/"),
             "+refs/heads/*:refs/kairos/fetch/origin/refs/remotes/origin/*"
         );
-        assert!(all.covers("refs/remotes/origin/feature/x"));
-        assert!(!all.covers("refs/remotes/upstream/main"));
+        assert_eq!(
+            all.source_of("refs/remotes/origin/feature/x").as_deref(),
+            Some("refs/heads/feature/x")
+        );
+        assert_eq!(all.source_of("refs/remotes/upstream/main"), None);
 
         let one = parse_refspec("refs/heads/main:refs/remotes/origin/main").unwrap();
         assert_eq!(
             one.staged("refs/kairos/fetch/origin/"),
             "refs/heads/main:refs/kairos/fetch/origin/refs/remotes/origin/main"
         );
-        assert!(one.covers("refs/remotes/origin/main"));
-        assert!(!one.covers("refs/remotes/origin/main2"));
+        assert_eq!(one.source_of("refs/remotes/origin/main").as_deref(), Some("refs/heads/main"));
+        assert_eq!(one.source_of("refs/remotes/origin/main2"), None);
 
         let middle = parse_refspec("+refs/heads/*:refs/remotes/origin/team-*-head").unwrap();
-        assert!(middle.covers("refs/remotes/origin/team-a-head"));
-        assert!(!middle.covers("refs/remotes/origin/team-a"));
+        assert_eq!(
+            middle.source_of("refs/remotes/origin/team-a-head").as_deref(),
+            Some("refs/heads/a")
+        );
+        assert_eq!(middle.source_of("refs/remotes/origin/team-a"), None);
 
         assert_eq!(parse_refspec("^refs/heads/wip"), Some(Spec::Exclude("refs/heads/wip".into())));
+        let specs = [all.clone(), parse_refspec("^refs/heads/wip/*").unwrap()];
+        assert!(covered(&specs, "refs/remotes/origin/main"));
+        assert!(!covered(&specs, "refs/remotes/origin/wip/1"), "excluded: never pruned");
+        let everything = [parse_refspec("+refs/*:refs/*").unwrap()];
+        assert!(covered(&everything, "refs/remotes/origin/main"));
+        assert!(!covered(&everything, "refs/kairos/snapshots/main"), "kairos's own refs");
         assert_eq!(parse_refspec("refs/heads/main"), None, "FETCH_HEAD only");
         assert_eq!(parse_refspec("refs/heads/main:"), None);
     }
