@@ -65,13 +65,15 @@ fn show(core: &Core, ids: &[u64]) {
             .map(|p| p.to_string_lossy().into_owned())
     });
     let opened = terminal.is_some_and(|t| {
-        std::process::Command::new(t)
+        crate::tasks::process::without_secrets(&mut std::process::Command::new(t))
             .arg("-e")
             .args(&command)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
+            // Reaped when the user closes it, so no zombie is left behind.
+            .map(|mut child| std::thread::spawn(move || child.wait()))
             .is_ok()
     });
     if !opened {

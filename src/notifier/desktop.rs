@@ -26,8 +26,13 @@ pub struct DesktopSink {
     /// `ActionInvoked` to the connection that sent the notification.
     connection: Option<zbus::Connection>,
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// Whether the server renders markup in bodies (then ours is escaped).
+    markup: bool,
     pub state: String,
 }
+
+/// How long a notification server may take to answer before it is taken for hung.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl DesktopSink {
     pub fn new(actions: mpsc::Sender<UserAction>) -> DesktopSink {
@@ -36,6 +41,7 @@ impl DesktopSink {
             actions,
             connection: None,
             listener: None,
+            markup: false,
             state: "not connected yet".into(),
         }
     }
@@ -76,6 +82,7 @@ impl DesktopSink {
         .await;
         match result {
             Ok((connection, stream, owner)) => {
+                self.markup = capabilities(&connection).await.iter().any(|c| c == "body-markup");
                 self.state = format!("connected (notification server {owner})");
                 self.connection = Some(connection.clone());
                 self.listener = Some(tokio::spawn(listen(
@@ -102,34 +109,45 @@ impl DesktopSink {
         };
         // notify-rust models the notification; it goes out on our own connection (see
         // `connection`), with the same Notify call notify-rust itself would make.
+        // Summaries and bodies quote repositories, files and tool output: shown as text,
+        // never as markup a server would render (links, images) or terminal controls.
+        let body = if self.markup {
+            escape_markup(&printable(&message.body))
+        } else {
+            printable(&message.body)
+        };
         let mut n = notify_rust::Notification::new();
-        n.appname("kairos").summary(&message.summary).body(&message.body).urgency(urgency);
+        n.appname("kairos").summary(&printable(&message.summary)).body(&body).urgency(urgency);
         for (key, label) in &message.actions {
             n.action(key, label);
         }
         let hints =
             std::collections::HashMap::from([("urgency", zbus::Variant::U8(urgency as u8))]);
         let Some(connection) = self.connection.clone() else { return Err("not connected".into()) };
-        let reply = connection
-            .call_method(
-                Some(SERVICE),
-                "/org/freedesktop/Notifications",
-                Some(SERVICE),
-                "Notify",
-                &(
-                    &n.appname,
-                    0u32,
-                    &n.icon,
-                    &n.summary,
-                    &n.body,
-                    &n.actions,
-                    hints,
-                    i32::from(n.timeout),
-                ),
-            )
-            .await
-            .and_then(|r| r.body().deserialize::<u32>());
-        match reply {
+        let args = (
+            &n.appname,
+            0u32,
+            &n.icon,
+            &n.summary,
+            &n.body,
+            &n.actions,
+            hints,
+            i32::from(n.timeout),
+        );
+        let call = connection.call_method(
+            Some(SERVICE),
+            "/org/freedesktop/Notifications",
+            Some(SERVICE),
+            "Notify",
+            &args,
+        );
+        let Ok(reply) = tokio::time::timeout(CALL_TIMEOUT, call).await else {
+            return Err(format!(
+                "the notification server did not answer within {}",
+                humantime::format_duration(CALL_TIMEOUT)
+            ));
+        };
+        match reply.and_then(|r| r.body().deserialize::<u32>()) {
             Ok(id) => {
                 self.sent
                     .lock()
@@ -176,5 +194,44 @@ async fn listen(
             continue;
         };
         let _ = actions.send(UserAction { key, proposals }).await;
+    }
+}
+
+/// The server's capabilities; none when it does not say (in time).
+async fn capabilities(connection: &zbus::Connection) -> Vec<String> {
+    let call = connection.call_method(
+        Some(SERVICE),
+        "/org/freedesktop/Notifications",
+        Some(SERVICE),
+        "GetCapabilities",
+        &(),
+    );
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(Ok(reply)) => reply.body().deserialize::<Vec<String>>().unwrap_or_default(),
+        _ => vec![],
+    }
+}
+
+/// `text` without control characters other than newlines and tabs.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
+}
+
+/// `text` as literal text in the notification spec's body markup.
+fn escape_markup(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_text_stays_text() {
+        let hostile = "<a href=\"file:///etc\">x</a> & \u{1b}[2Jgone\nnext\tcol";
+        assert_eq!(
+            escape_markup(&printable(hostile)),
+            "&lt;a href=\"file:///etc\"&gt;x&lt;/a&gt; &amp; [2Jgone\nnext\tcol"
+        );
     }
 }

@@ -13,9 +13,23 @@ use wait_timeout::ChildExt;
 /// command tasks never see them.
 static HIDDEN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
 
-/// Keeps `vars` out of every process kairos starts (from now on).
+/// Keeps `vars` out of every process kairos starts, from now on. The list only grows:
+/// a variable named once (then renamed in the config) may still hold the secret.
 pub fn hide_from_children(vars: Vec<String>) {
-    *HIDDEN.write().unwrap_or_else(|e| e.into_inner()) = vars;
+    let mut hidden = HIDDEN.write().unwrap_or_else(|e| e.into_inner());
+    for var in vars {
+        if !hidden.contains(&var) {
+            hidden.push(var);
+        }
+    }
+}
+
+/// Removes the hidden variables from `command`'s environment.
+pub fn without_secrets(command: &mut Command) -> &mut Command {
+    for var in HIDDEN.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        command.env_remove(var);
+    }
+    command
 }
 
 /// How much of stdout and stderr is kept for reports.
@@ -45,17 +59,20 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for var in HIDDEN.read().unwrap_or_else(|e| e.into_inner()).iter() {
-        command.env_remove(var);
-    }
+    without_secrets(&mut command);
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command.spawn().map_err(|e| format!("cannot run {program:?}: {e}"))?;
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
+    let pid = rustix::process::Pid::from_child(&child);
     let status = match child.wait_timeout(timeout).map_err(|e| e.to_string())? {
-        Some(status) => status,
+        Some(status) => {
+            // Whatever it left running in the background would hold the output pipes
+            // open (and the repository busy) forever: the tool's work ends with it.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            status
+        }
         None => {
-            let pid = rustix::process::Pid::from_child(&child);
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             let _ = child.wait();
             return Err(format!(
@@ -143,6 +160,22 @@ mod tests {
         assert!(err.contains("did not finish"), "{err}");
         // The grandchild held the pipes open; killing the group lets us return.
         assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn what_a_finished_tool_left_running_does_not_hold_it_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let done = run(
+            &argv(&["sh", "-c", "sleep 60 & echo started it"]),
+            dir.path(),
+            &BTreeMap::new(),
+            Duration::from_secs(120),
+        )
+        .unwrap();
+        assert!(done.success && done.stdout.contains("started it"), "{done:?}");
+        // The background sleep held stdout open; it went with the tool.
+        assert!(started.elapsed() < Duration::from_secs(30));
     }
 
     #[test]

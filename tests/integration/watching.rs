@@ -142,12 +142,19 @@ fn a_repository_replaced_under_its_name_is_watched_anew() {
         .status()
         .unwrap();
     assert!(cloned.success());
-    std::fs::create_dir_all(repo.path.join("src")).unwrap();
-    repo.write("src/after.txt", "2\n");
-    saw_change(&env, &daemon, "src/after.txt", 1);
+    // Seen missing for a moment or not (the clone may be quicker than the check), the
+    // new tree is watched: an edit in it is soon reported.
+    wait_for(
+        "an edit in the new tree to be seen",
+        || {
+            repo.write("src/after.txt", "2\n");
+            changed_paths(&env).iter().any(|p| p == "src/after.txt").then_some(())
+        },
+        &daemon,
+    );
     // The old tree, elsewhere now, is not reported under the repository's name.
     std::fs::write(old.join("ghost.txt"), "boo\n").unwrap();
-    repo.write("src/after.txt", "3\n");
-    saw_change(&env, &daemon, "src/after.txt", 2);
+    repo.write("src/last.txt", "3\n");
+    saw_change(&env, &daemon, "src/last.txt", 1);
     assert!(!changed_paths(&env).iter().any(|p| p.contains("ghost")), "{}", log(&env));
 }

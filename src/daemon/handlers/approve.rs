@@ -32,6 +32,17 @@ pub async fn handle(
 /// `approve --always`: a grant for changes like `p` (same action, task, repository and
 /// paths), optionally expiring; says whether it can take effect.
 async fn grant_from(core: &Arc<Core>, p: &Proposal, for_secs: Option<u64>) -> String {
+    let expires_at = match for_secs {
+        None => None,
+        Some(secs) => match i64::try_from(secs)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .and_then(|d| Utc::now().checked_add_signed(d))
+        {
+            Some(at) => Some(at),
+            None => return "no grant was made: --for reaches past any date kairos can keep".into(),
+        },
+    };
     let Ok(n) = core.store.next_grant_id() else { return "the grant could not be saved".into() };
     let subject = policy::subject_of(p);
     let grant = Grant {
@@ -41,7 +52,7 @@ async fn grant_from(core: &Arc<Core>, p: &Proposal, for_secs: Option<u64>) -> St
         repo: Some(p.repo.clone()),
         paths: subject.paths.clone(),
         created_at: Utc::now(),
-        expires_at: for_secs.map(|s| Utc::now() + chrono::Duration::seconds(s as i64)),
+        expires_at,
         from_proposal: Some(p.id),
     };
     if core.store.remember(&policy::grant_key(&grant.id), &grant).is_err()

@@ -58,7 +58,11 @@ pub fn show(core: &Core) -> Response {
 /// Replays recorded proposals through today's policy and lists the differences.
 pub async fn simulate(core: &Arc<Core>, since_secs: u64) -> Response {
     let core = core.clone();
-    let since = Utc::now() - chrono::Duration::seconds(since_secs.min(i64::MAX as u64) as i64);
+    let since = i64::try_from(since_secs)
+        .ok()
+        .and_then(chrono::TimeDelta::try_seconds)
+        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
     let result = tokio::task::spawn_blocking(move || {
         let mut changes = Vec::new();
         for p in core.store.proposals().flatten().filter(|p| p.created_at >= since) {

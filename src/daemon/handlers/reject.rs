@@ -8,6 +8,17 @@ use crate::store::{LogEntry, LogKind};
 pub async fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -> Response {
     let mut outcomes = Vec::new();
     for id in ids {
+        let repo = match super::find(core, id) {
+            Ok(p) => p.repo,
+            Err(outcome) => {
+                outcomes.push(outcome);
+                continue;
+            }
+        };
+        // Under the repository's lock, read again: an approval (a notification button)
+        // may be applying it right now, and a rejection must not overwrite that.
+        let lock = core.repo_lock(std::path::Path::new(&repo));
+        let _guard = lock.lock().await;
         let mut p = match super::find(core, id) {
             Ok(p) => p,
             Err(outcome) => {
