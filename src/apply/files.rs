@@ -18,14 +18,17 @@ pub const MODE_LINK: u32 = 0o120000;
 const MODE_DIR: u32 = 0o040000;
 
 /// Resolves repository-relative `rel` under `root`, refusing absolute paths, `..`,
-/// anything inside `.git`, and parents that are symlinks (which could point outside).
+/// anything inside a `.git` (at any depth), and parents that are symlinks (which could
+/// point outside).
 pub fn safe_path(root: &Path, rel: &Path) -> Result<PathBuf, ApplyError> {
     let mut out = root.to_path_buf();
     let mut parts = 0;
     for component in rel.components() {
         match component {
             Component::Normal(part) => {
-                if parts == 0 && part == ".git" {
+                // In any component, as git's own path check: `sub/.git/hooks/…` would
+                // write into a nested repository's hooks.
+                if part.as_encoded_bytes().eq_ignore_ascii_case(b".git") {
                     return Err(ApplyError::Unsafe(format!("{} is inside .git", rel.display())));
                 }
                 out.push(part);
@@ -202,7 +205,16 @@ mod tests {
     #[test]
     fn escaping_paths_are_refused() {
         let root = Path::new("/repo");
-        for bad in ["../x", "/etc/passwd", "a/../../x", ".git/config", ".git", ""] {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../x",
+            ".git/config",
+            ".git",
+            "",
+            "vendor/x/.git/hooks/post-commit",
+            "a/.GIT/config",
+        ] {
             assert!(safe_path(root, Path::new(bad)).is_err(), "{bad} was accepted");
         }
         assert_eq!(

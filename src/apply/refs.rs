@@ -160,12 +160,13 @@ pub fn delete_branch(
     };
     journal(&record)?;
     let reference = format!("refs/heads/{branch}");
-    let mut r = repo.find_reference(&reference)?;
+    let r = repo.find_reference(&reference)?;
     if r.target().map(|o| o.to_string()).as_deref() != Some(target) {
         return Ok(Outcome::Stale(format!("branch {branch} moved while it was being deleted")));
     }
-    // Deleting through the branch API also removes its config section, as git does.
-    git2::Branch::wrap(r.clone()).delete().or_else(|_| r.delete())?;
+    // Deleting through the branch API also removes its config section, as git does, and
+    // refuses a branch checked out in any worktree (checked out since the proposal).
+    git2::Branch::wrap(r).delete()?;
     Ok(Outcome::Applied(record))
 }
 

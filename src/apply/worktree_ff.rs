@@ -68,7 +68,12 @@ pub fn undo(
 
 fn move_to(repo: &Repository, branch: &str, from: &str, to: &str) -> Result<(), ApplyError> {
     let target = repo.find_commit(Oid::from_str(to)?)?;
-    repo.checkout_tree(target.as_object(), Some(CheckoutBuilder::new().safe()))?;
+    // Safe: a conflict with the user's files stops the checkout before anything is
+    // written. Ignored files count as the user's too (libgit2 would overwrite them).
+    repo.checkout_tree(
+        target.as_object(),
+        Some(CheckoutBuilder::new().safe().overwrite_ignored(false)),
+    )?;
     repo.reference_matching(
         &format!("refs/heads/{branch}"),
         target.id(),
@@ -81,11 +86,19 @@ fn move_to(repo: &Repository, branch: &str, from: &str, to: &str) -> Result<(), 
 
 /// Settles an interrupted move: the ref at its target means done. Otherwise the files
 /// the checkout already moved are put back — only those still exactly as the checkout
-/// left them; anything the user changed since is left alone and reported.
+/// left them; anything else (the user's changes, untracked files in the way) is left
+/// alone and named in the log.
 pub fn settle(repo: &Repository, branch: &str, target: &str) -> Result<bool, ApplyError> {
     let tip = repo.refname_to_id(&format!("refs/heads/{branch}")).ok().map(|o| o.to_string());
     if tip.as_deref() == Some(target) {
         return Ok(true);
+    }
+    if crate::git::current_branch(repo).as_deref() != Some(branch) {
+        // The user has switched branches since: the working tree is theirs now.
+        tracing::warn!(
+            "an interrupted fast-forward of {branch} is left as it is: another branch is checked out"
+        );
+        return Ok(false);
     }
     let (Some(tip), Some(root)) = (tip, repo.workdir().map(std::path::Path::to_path_buf)) else {
         return Ok(false);
@@ -111,13 +124,17 @@ pub fn settle(repo: &Repository, branch: &str, target: &str) -> Result<bool, App
             kept.push(rel.display().to_string());
         }
     }
-    // The index follows HEAD again; the working tree keeps whatever the user changed.
-    repo.reset(from.as_object(), git2::ResetType::Mixed, None)?;
+    // The index follows the branch's tip again (only the index: a reset would move
+    // whatever branch HEAD names); the working tree keeps whatever the user changed.
+    let mut index = repo.index()?;
+    index.read_tree(&from.tree()?)?;
+    index.write()?;
     if !kept.is_empty() {
-        return Err(ApplyError::Unsafe(format!(
-            "these files changed during an interrupted fast-forward and were left as they are: {}",
+        tracing::warn!(
+            "an interrupted fast-forward of {branch} left these files as they are (changed since, \
+             or not the checkout's): {}",
             kept.join(", ")
-        )));
+        );
     }
     Ok(false)
 }

@@ -85,6 +85,14 @@ pub fn current_branch(repo: &git2::Repository) -> Option<String> {
 /// Every branch checked out in the main working tree or a linked worktree.
 pub fn checked_out_branches(repo: &git2::Repository) -> Vec<String> {
     let mut out: Vec<String> = current_branch(repo).into_iter().collect();
+    // From a linked worktree, `worktrees()` lists the linked ones only: the main
+    // working tree's HEAD lives in the common directory.
+    if repo.is_worktree()
+        && let Ok(main) = git2::Repository::open(repo.commondir())
+        && let Some(b) = current_branch(&main)
+    {
+        out.push(b);
+    }
     if let Ok(names) = repo.worktrees() {
         for name in names.iter().filter_map(|n| n.ok().flatten()) {
             if let Ok(wt) = repo.find_worktree(name)

@@ -153,6 +153,21 @@ fn the_checked_out_branch_gets_a_proposal_and_moves_only_when_clean() {
     assert_eq!(r.work.read("README.md").unwrap(), "local edit\n");
     r.work.git(&["checkout", "-q", "--", "README.md"]);
 
+    // An ignored file of the user's where the new commit puts a tracked one: refused,
+    // its bytes kept (libgit2's safe checkout would overwrite ignored files).
+    std::fs::write(r.work.path.join(".git/info/exclude"), "news.txt\n").unwrap();
+    r.work.write("news.txt", "my own notes\n");
+    env.ok(&["run", "fast-forward", "--repo", r.work.str()]);
+    let p = proposals(&env, "git.worktree.fast-forward")
+        .into_iter()
+        .find(|p| p["state"] == "pending")
+        .unwrap();
+    let out = env.kairos(&["approve", &p["id"].to_string()]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert_eq!(r.work.read("news.txt").unwrap(), "my own notes\n");
+    assert_eq!(r.work.rev("HEAD").unwrap(), old);
+    std::fs::remove_file(r.work.path.join("news.txt")).unwrap();
+
     // Clean: the next proposal applies, files and HEAD move together; undo goes back.
     env.ok(&["run", "fast-forward", "--repo", r.work.str()]);
     let p = proposals(&env, "git.worktree.fast-forward")

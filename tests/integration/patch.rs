@@ -196,8 +196,14 @@ fn patches_that_escape_the_repository_are_refused() {
         std::fs::remove_file(p).unwrap();
         FileState { blob: id, mode: 0o100644 }
     };
-    let bad_paths =
-        ["../outside.txt", "/etc/kairos-should-not-exist", "link-out/outside.txt", ".git/config"];
+    std::fs::create_dir_all(repo.path.join("sub/.git/hooks")).unwrap();
+    let bad_paths = [
+        "../outside.txt",
+        "/etc/kairos-should-not-exist",
+        "link-out/outside.txt",
+        ".git/config",
+        "sub/.git/hooks/post-commit",
+    ];
     {
         let store = kairos::store::Store::open(&env.path("data/kairos/store")).unwrap();
         for path in bad_paths {
@@ -247,6 +253,7 @@ fn patches_that_escape_the_repository_are_refused() {
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me\n");
     assert!(!std::path::Path::new("/etc/kairos-should-not-exist").exists());
     assert_eq!(std::fs::read(repo.path.join(".git/config")).unwrap(), config_before);
+    assert!(!repo.path.join("sub/.git/hooks/post-commit").exists());
 }
 
 #[test]
