@@ -78,6 +78,12 @@ pub fn disk_state(path: &Path) -> Result<Option<FileState>, ApplyError> {
         FileState { blob: Oid::hash_object(ObjectType::Blob, bytes)?.to_string(), mode: MODE_LINK }
     } else if meta.is_dir() {
         FileState { blob: "directory".into(), mode: MODE_DIR }
+    } else if !meta.is_file() {
+        // A FIFO would block the read forever (with the repository lock held).
+        return Err(ApplyError::Unsafe(format!(
+            "{} is not a regular file (a pipe, socket or device)",
+            path.display()
+        )));
     } else {
         let exec = meta.permissions().mode() & 0o111 != 0;
         FileState {
@@ -107,33 +113,32 @@ pub fn store_raw(repo: &Repository, path: &Path) -> Result<Option<FileState>, Ap
         }
         _ => fs::read(path).map_err(|e| ApplyError::io(path, e))?,
     };
+    // The state is what was stored: had the file changed between the hash and the
+    // read, the stored bytes are the ones compared from here on.
     let blob = repo.blob(&bytes)?;
-    debug_assert_eq!(blob.to_string(), state.blob);
-    Ok(Some(state))
+    Ok(Some(FileState { blob: blob.to_string(), mode: state.mode }))
 }
 
-/// Makes the file at `path` hold `state` (remove it for `None`), atomically.
+/// Makes the file at `path` hold `state` (remove it for `None`), atomically, if it
+/// still holds `expect` at that moment. The new content is swapped in with
+/// `RENAME_EXCHANGE` and what was swapped out is checked: a save the user made since
+/// the plan was checked is swapped back, untouched, and the write fails.
 pub fn write_state(
     repo: &Repository,
     path: &Path,
+    expect: Option<&FileState>,
     state: Option<&FileState>,
 ) -> Result<(), ApplyError> {
+    let parent = path.parent().ok_or_else(|| ApplyError::Unsafe("no parent".into()))?;
     let Some(state) = state else {
-        return match fs::remove_file(path) {
-            Ok(()) => sync_parent(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ApplyError::io(path, e)),
-        };
+        return remove_if(path, parent, expect);
     };
     let blob = repo.find_blob(Oid::from_str(&state.blob)?)?;
-    let parent = path.parent().ok_or_else(|| ApplyError::Unsafe("no parent".into()))?;
     fs::create_dir_all(parent).map_err(|e| ApplyError::io(parent, e))?;
     if fs::symlink_metadata(path).map(|m| m.is_dir()).unwrap_or(false) {
         return Err(ApplyError::Unsafe(format!("{} is a directory", path.display())));
     }
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = parent.join(format!(".{name}.kairos-{}.tmp", std::process::id()));
-    let _ = fs::remove_file(&tmp);
+    let tmp = temp_path(parent);
     if state.mode == MODE_LINK {
         let target = std::ffi::OsStr::from_bytes(blob.content());
         std::os::unix::fs::symlink(target, &tmp).map_err(|e| ApplyError::io(&tmp, e))?;
@@ -146,9 +151,93 @@ pub fn write_state(
             .map_err(|e| ApplyError::io(&tmp, e))?;
         file.sync_all().map_err(|e| ApplyError::io(&tmp, e))?;
     }
-    fs::rename(&tmp, path).map_err(|e| ApplyError::io(path, e))?;
+    let swapped = match expect {
+        None => rename_with(&tmp, path, RenameFlags::NOREPLACE),
+        Some(_) => rename_with(&tmp, path, RenameFlags::EXCHANGE),
+    };
+    match swapped {
+        Ok(()) => {}
+        // A file system without these flags: check, then replace (a short window).
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            if disk_state(path)?.as_ref() != expect {
+                let _ = fs::remove_file(&tmp);
+                return Err(changed_meanwhile(path));
+            }
+            fs::rename(&tmp, path).map_err(|e| ApplyError::io(path, e))?;
+            return sync_parent(path);
+        }
+        // EEXIST: a file appeared where none was; ENOENT: the file went away.
+        Err(_) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(changed_meanwhile(path));
+        }
+    }
+    if expect.is_some() && disk_state(&tmp)?.as_ref() != expect {
+        // `tmp` holds what was displaced: the user's newer content. Swap it back.
+        rename_with(&tmp, path, RenameFlags::EXCHANGE)
+            .map_err(|e| ApplyError::io(path, e.into()))?;
+        let _ = fs::remove_file(&tmp);
+        return Err(changed_meanwhile(path));
+    }
+    let _ = fs::remove_file(&tmp);
     sync_parent(path)
 }
+
+/// Removes `path` if it holds `expect`: moved aside first, checked, then deleted (or
+/// put back when it is not what the plan saw).
+fn remove_if(path: &Path, parent: &Path, expect: Option<&FileState>) -> Result<(), ApplyError> {
+    let aside = temp_path(parent);
+    match fs::rename(path, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && expect.is_none() => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(changed_meanwhile(path)),
+        Err(e) => return Err(ApplyError::io(path, e)),
+    }
+    if disk_state(&aside)?.as_ref() != expect {
+        rename_with(&aside, path, RenameFlags::NOREPLACE)
+            .map_err(|e| ApplyError::io(path, e.into()))?;
+        return Err(changed_meanwhile(path));
+    }
+    fs::remove_file(&aside).map_err(|e| ApplyError::io(&aside, e))?;
+    sync_parent(path)
+}
+
+use rustix::fs::RenameFlags;
+
+fn rename_with(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), rustix::io::Errno> {
+    rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, flags)
+}
+
+fn changed_meanwhile(path: &Path) -> ApplyError {
+    ApplyError::Unsafe(format!(
+        "{} changed while kairos was writing it; the new content is kept as it is",
+        path.display()
+    ))
+}
+
+/// A fresh temporary name in `dir`, short whatever the file's name (`.kairos-PID-N.tmp`).
+fn temp_path(dir: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!("{TEMP_PREFIX}{}-{n}.tmp", std::process::id()))
+}
+
+/// Removes temporary files a killed kairos left in `dir` (not this process's own).
+pub fn remove_stale_temps(dir: &Path) {
+    let ours = format!("{TEMP_PREFIX}{}-", std::process::id());
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp") && !name.starts_with(&ours) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// How kairos's temporary files start; one left by a killed daemon is removed when its
+/// apply is settled.
+pub const TEMP_PREFIX: &str = ".kairos-";
 
 /// Writes every file of a plan: to its `after` state (`forward`) or back to `before`.
 pub fn write_all(
@@ -158,8 +247,9 @@ pub fn write_all(
     forward: bool,
 ) -> Result<(), ApplyError> {
     for file in files {
-        let target = if forward { file.after.as_ref() } else { file.before.as_ref() };
-        write_state(repo, &safe_path(root, file.path.as_path())?, target)?;
+        let (from, to) =
+            if forward { (&file.before, &file.after) } else { (&file.after, &file.before) };
+        write_state(repo, &safe_path(root, file.path.as_path())?, from.as_ref(), to.as_ref())?;
     }
     Ok(())
 }
@@ -221,6 +311,53 @@ mod tests {
             safe_path(root, Path::new("src/main.rs")).unwrap(),
             Path::new("/repo/src/main.rs")
         );
+    }
+
+    #[test]
+    fn a_write_happens_only_over_what_the_plan_saw() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let file = dir.path().join("a.txt");
+        let blob = |text: &str| FileState {
+            blob: repo.blob(text.as_bytes()).unwrap().to_string(),
+            mode: MODE_FILE,
+        };
+        let no_temps = || {
+            let left: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
+        };
+        fs::write(&file, "old\n").unwrap();
+
+        // As planned: replaced.
+        write_state(&repo, &file, Some(&blob("old\n")), Some(&blob("new\n"))).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "new\n");
+        // The user saved something else since the plan: swapped back, untouched.
+        fs::write(&file, "the user's\n").unwrap();
+        let err = write_state(&repo, &file, Some(&blob("new\n")), Some(&blob("x\n")));
+        assert!(err.unwrap_err().to_string().contains("changed while"));
+        assert_eq!(fs::read_to_string(&file).unwrap(), "the user's\n");
+        // A creation where a file appeared, a deletion of a changed file: refused.
+        assert!(write_state(&repo, &file, None, Some(&blob("x\n"))).is_err());
+        assert!(write_state(&repo, &file, Some(&blob("new\n")), None).is_err());
+        assert_eq!(fs::read_to_string(&file).unwrap(), "the user's\n");
+        // Deleting what the plan saw works.
+        write_state(&repo, &file, Some(&blob("the user's\n")), None).unwrap();
+        assert!(!file.exists());
+        no_temps();
+    }
+
+    #[test]
+    fn a_pipe_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let err = disk_state(&fifo).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
     #[test]

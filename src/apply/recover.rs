@@ -48,6 +48,14 @@ pub fn settle(root: &Path, record: &UndoRecord, forward: bool) -> Result<Settled
         // Storage maintenance either ran or did not; either way the contents are the same.
         UndoRecord::Nothing { .. } | UndoRecord::Irreversible { .. } => Ok(Settled::Completed),
         UndoRecord::Files { files, .. } => {
+            let parents: std::collections::BTreeSet<std::path::PathBuf> = files
+                .iter()
+                .filter_map(|f| safe_path(root, f.path.as_path()).ok())
+                .filter_map(|p| p.parent().map(std::path::Path::to_path_buf))
+                .collect();
+            for dir in parents {
+                super::files::remove_stale_temps(&dir);
+            }
             // (state it started from, state it was moving to)
             let ends = |f: &crate::proposal::FileChange| {
                 if forward {
@@ -70,7 +78,7 @@ pub fn settle(root: &Path, record: &UndoRecord, forward: bool) -> Result<Settled
                 let full = safe_path(root, file.path.as_path())?;
                 let (from, to) = ends(file);
                 if disk_state(&full)? == to {
-                    write_state(&repo, &full, from.as_ref())?;
+                    write_state(&repo, &full, to.as_ref(), from.as_ref())?;
                 }
             }
             Ok(Settled::RolledBack)

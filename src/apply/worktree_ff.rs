@@ -119,7 +119,7 @@ pub fn settle(repo: &Repository, branch: &str, target: &str) -> Result<bool, App
         let (original, moved) = (state(delta.old_file()), state(delta.new_file()));
         let now = super::files::disk_state(&full)?;
         if now == moved && now != original {
-            super::files::write_state(repo, &full, original.as_ref())?;
+            super::files::write_state(repo, &full, moved.as_ref(), original.as_ref())?;
         } else if now != original {
             kept.push(rel.display().to_string());
         }
