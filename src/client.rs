@@ -55,6 +55,21 @@ impl Client {
             }
             _ => ClientError::Connect { path: socket.clone(), source: e },
         })?;
+        // Only our own daemon gets our approvals (and is believed about their outcome).
+        let me = rustix::process::geteuid().as_raw();
+        match stream.peer_cred() {
+            Ok(peer) if peer.uid() == me => {}
+            Ok(peer) => {
+                return Err(ClientError::Connect {
+                    path: socket.clone(),
+                    source: std::io::Error::other(format!(
+                        "it is served by another user (uid {}); kairos will not talk to it",
+                        peer.uid()
+                    )),
+                });
+            }
+            Err(e) => return Err(ClientError::Connect { path: socket.clone(), source: e }),
+        }
         let (read, mut writer) = stream.into_split();
         let mut reader = BufReader::new(read);
         let hello = Greeting::Hello {

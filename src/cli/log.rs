@@ -47,5 +47,6 @@ fn print_entry(entry: &LogEntry, json: bool) {
         .and_then(|r| std::path::Path::new(r).file_name())
         .map(|n| format!("{} ", n.to_string_lossy()))
         .unwrap_or_default();
-    crate::out!("{} {:<8} {repo}{}", paint(&at.to_string(), DIM), kind, entry.message);
+    let message = super::output::visible(&entry.message);
+    crate::out!("{} {:<8} {repo}{message}", paint(&at.to_string(), DIM), kind);
 }

@@ -26,6 +26,21 @@ pub const BOLD: &str = "1";
 pub const CYAN: &str = "36";
 
 /// Wraps `text` in an ANSI colour when stdout is a terminal and NO_COLOR is unset.
+/// `text` with control characters (other than newline and tab) shown as escapes: file contents,
+/// titles and tool output must not drive the terminal, and a diff under review must
+/// not be able to hide its own lines.
+pub fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' && c != '\n' {
+                c.escape_default().to_string()
+            } else {
+                c.into()
+            }
+        })
+        .collect()
+}
+
 pub fn paint(text: &str, code: &str) -> String {
     if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         format!("\x1b[{code}m{text}\x1b[0m")
@@ -64,5 +79,13 @@ pub fn state_colour(state: crate::proposal::State) -> &'static str {
         Applied => GREEN,
         Failed | Stale => RED,
         _ => DIM,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(super::visible("a\u{1b}[2Kb\rc\n\td"), "a\\u{1b}[2Kb\\rc\n\td");
     }
 }

@@ -29,7 +29,7 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
             paint(p.state.as_str(), state_colour(p.state)),
             repo,
             p.action,
-            p.title,
+            super::output::visible(&p.title),
             paint(&relative(p.created_at), DIM)
         );
     }

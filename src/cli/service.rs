@@ -81,15 +81,20 @@ fn systemctl(calls: &[&[&str]]) -> CliResult {
         let status = Command::new(&program).arg("--user").args(*args).status();
         let ok = matches!(status, Ok(s) if s.success());
         if !ok {
-            let why = match status {
-                Err(e) => format!("{program} could not be run ({e})"),
-                Ok(s) => format!("`{program} --user {}` failed ({s})", args.join(" ")),
+            // No systemctl at all is expected (containers, other init systems): the unit
+            // is in place and the commands are printed. systemctl failing is a failure.
+            let (why, code) = match status {
+                Err(e) => (format!("{program} could not be run ({e})"), ExitCode::SUCCESS),
+                Ok(s) => (
+                    format!("`{program} --user {}` failed ({s})", args.join(" ")),
+                    ExitCode::FAILURE,
+                ),
             };
             crate::out!("{why}; run these yourself where a systemd user session is available:");
             for args in calls {
                 crate::out!("  systemctl --user {}", args.join(" "));
             }
-            return Ok(ExitCode::SUCCESS);
+            return Ok(code);
         }
     }
     crate::out!(

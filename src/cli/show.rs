@@ -30,6 +30,7 @@ pub async fn run(paths: &Paths, id: u64, json: bool) -> CliResult {
 fn print_diff(diff: &str) {
     crate::out!("");
     for line in diff.lines() {
+        let line = &super::output::visible(line);
         let colour =
             if line.starts_with("diff ") || line.starts_with("--- ") || line.starts_with("+++ ") {
                 BOLD
@@ -51,11 +52,11 @@ fn print_diff(diff: &str) {
 }
 
 fn print_human(p: &Proposal) {
-    crate::out!("{} {}", paint(&format!("#{}", p.id), BOLD), p.title);
+    crate::out!("{} {}", paint(&format!("#{}", p.id), BOLD), super::output::visible(&p.title));
     crate::out!("state:   {}", paint(p.state.as_str(), state_colour(p.state)));
     crate::out!("repo:    {}", p.repo);
     crate::out!("task:    {}   action: {}", p.task, p.action);
-    crate::out!("why:     {}", p.why);
+    crate::out!("why:     {}", super::output::visible(&p.why));
     if let Some(d) = &p.decision {
         crate::out!("policy:  {} (decided by {})", d.autonomy, d.decided_by);
     }

@@ -37,8 +37,22 @@ pub fn refuse_if_running(paths: &Paths) -> Result<(), SocketError> {
 pub fn bind(paths: &Paths) -> Result<UnixListener, SocketError> {
     let dir = &paths.runtime_dir;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
-    let meta = fs::metadata(dir).map_err(io(dir))?;
-    if meta.uid() != rustix::process::geteuid().as_raw() {
+    // The socket's directory and the one holding it must be ours and not links: in a
+    // shared /tmp (no XDG_RUNTIME_DIR) another user could have made either first, or
+    // could rename our directory away and put theirs in its place.
+    let me = rustix::process::geteuid().as_raw();
+    if let Some(base) = dir.parent() {
+        let meta = fs::symlink_metadata(base).map_err(io(base))?;
+        let shared_sticky = meta.uid() == 0 && meta.mode() & 0o1000 != 0;
+        if !meta.is_dir() || !(meta.uid() == me || shared_sticky) {
+            return Err(SocketError::NotOurs { path: base.display().to_string() });
+        }
+        if meta.uid() == me && meta.mode() & 0o022 != 0 {
+            fs::set_permissions(base, fs::Permissions::from_mode(0o700)).map_err(io(base))?;
+        }
+    }
+    let meta = fs::symlink_metadata(dir).map_err(io(dir))?;
+    if !meta.is_dir() || meta.uid() != me {
         return Err(SocketError::NotOurs { path: dir.display().to_string() });
     }
     if meta.mode() & 0o077 != 0 {
