@@ -26,7 +26,11 @@ pub async fn serve(core: Arc<Core>, listener: UnixListener) {
                         }
                     });
                 }
-                Err(e) => tracing::warn!("accept failed: {e}"),
+                Err(e) => {
+                    // Out of descriptors, say: pause rather than spin on the error.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
             },
         }
     }

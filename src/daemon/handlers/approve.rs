@@ -20,7 +20,11 @@ pub async fn handle(
     let mut outcomes = Vec::new();
     for id in ids {
         let mut outcome = approve_one(core, id).await;
-        if always && let Ok(p) = super::find(core, id) {
+        // A grant follows an approval that went through, not a refused or stale one.
+        if always
+            && outcome.ok
+            && let Ok(p) = super::find(core, id)
+        {
             outcome.message.push('\n');
             outcome.message.push_str(&grant_from(core, &p, for_secs).await);
         }
