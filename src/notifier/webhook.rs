@@ -16,7 +16,7 @@ pub struct WebhookConfig {
 impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
-            .field("url", &self.url)
+            .field("url", &shown(&self.url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -32,7 +32,7 @@ impl WebhookSink {
     pub fn new(config: WebhookConfig) -> WebhookSink {
         let client =
             reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap_or_default();
-        WebhookSink { state: format!("ready ({})", config.url), config, client }
+        WebhookSink { state: format!("ready ({})", described(&config)), config, client }
     }
 
     pub async fn deliver(&mut self, message: &Message) -> Result<(), String> {
@@ -57,11 +57,25 @@ impl WebhookSink {
             Err(e) => Err(format!("the webhook could not be reached: {}", e.without_url())),
         };
         self.state = match &result {
-            Ok(()) => format!("ok ({})", self.config.url),
+            Ok(()) => format!("ok ({})", described(&self.config)),
             Err(e) => format!("failing: {e}"),
         };
         result
     }
+}
+
+/// The URL as status and logs show it: a user name, password or query in it may be a
+/// credential, so only scheme, host and path are shown.
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+fn described(config: &WebhookConfig) -> String {
+    let token = if config.token.is_some() { "with a token" } else { "no token" };
+    format!("{}, {token}", shown(&config.url))
 }
 
 /// HTTP headers cannot carry newlines or most non-ASCII text.
@@ -88,4 +102,20 @@ pub fn read_token(env: Option<&str>, file: Option<&PathBuf>) -> Result<Option<St
     }
     let token = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     Ok(Some(token.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_not_shown() {
+        assert_eq!(
+            shown("https://me:secret@ntfy.example/topic?auth=abc"),
+            "https://ntfy.example/topic"
+        );
+        let config = WebhookConfig { url: "https://ntfy.example/t?auth=x".into(), token: None };
+        assert_eq!(described(&config), "https://ntfy.example/t, no token");
+        assert!(!format!("{config:?}").contains("auth"));
+    }
 }
