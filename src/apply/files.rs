@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository};
+use rustix::fs::RenameFlags;
 
 use super::{ApplyError, Journal, UndoOutcome};
 use crate::proposal::{FileChange, FileState, UndoRecord};
@@ -202,8 +203,6 @@ fn remove_if(path: &Path, parent: &Path, expect: Option<&FileState>) -> Result<(
     sync_parent(path)
 }
 
-use rustix::fs::RenameFlags;
-
 fn rename_with(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), rustix::io::Errno> {
     rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, flags)
 }
@@ -246,12 +245,39 @@ pub fn write_all(
     files: &[FileChange],
     forward: bool,
 ) -> Result<(), ApplyError> {
-    for file in files {
-        let (from, to) =
-            if forward { (&file.before, &file.after) } else { (&file.after, &file.before) };
-        write_state(repo, &safe_path(root, file.path.as_path())?, from.as_ref(), to.as_ref())?;
+    let ends = |f: &FileChange| {
+        if forward {
+            (f.before.clone(), f.after.clone())
+        } else {
+            (f.after.clone(), f.before.clone())
+        }
+    };
+    // Deletions first, emptied directories with them: a plan may delete `a/b` and
+    // create a file `a`, which only fits once the directory `a` is gone.
+    let (deletions, writes): (Vec<&FileChange>, Vec<&FileChange>) =
+        files.iter().partition(|f| ends(f).1.is_none());
+    for file in deletions.into_iter().chain(writes) {
+        let (from, to) = ends(file);
+        let full = safe_path(root, file.path.as_path())?;
+        write_state(repo, &full, from.as_ref(), to.as_ref())?;
+        if to.is_none() {
+            remove_empty_parents(root, &full);
+        }
     }
     Ok(())
+}
+
+/// Removes the directories above `path` that are now empty, up to `root` (git keeps no
+/// empty directories, and one could stand where the plan puts a file).
+fn remove_empty_parents(root: &Path, path: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| d.starts_with(root) && *d != root) {
+        // Fails, and stops, at the first directory that still holds something.
+        if fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
 }
 
 /// Undoes a file apply, refusing (and writing nothing) when any file changed since.
@@ -348,6 +374,36 @@ mod tests {
         write_state(&repo, &file, Some(&blob("the user's\n")), None).unwrap();
         assert!(!file.exists());
         no_temps();
+    }
+
+    #[test]
+    fn a_file_can_take_the_place_of_a_directory_the_plan_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let repo = Repository::init(root).unwrap();
+        fs::create_dir_all(root.join("a")).unwrap();
+        fs::write(root.join("a/b"), "inner\n").unwrap();
+        let state = |text: &str| FileState {
+            blob: repo.blob(text.as_bytes()).unwrap().to_string(),
+            mode: MODE_FILE,
+        };
+        let files = vec![
+            FileChange {
+                path: crate::proposal::RepoPath::Text("a".into()),
+                before: None,
+                after: Some(state("a file\n")),
+            },
+            FileChange {
+                path: crate::proposal::RepoPath::Text("a/b".into()),
+                before: Some(state("inner\n")),
+                after: None,
+            },
+        ];
+        write_all(&repo, root, &files, true).unwrap();
+        assert_eq!(fs::read_to_string(root.join("a")).unwrap(), "a file\n");
+        // And back: the file goes, the directory and its file return.
+        write_all(&repo, root, &files, false).unwrap();
+        assert_eq!(fs::read_to_string(root.join("a/b")).unwrap(), "inner\n");
     }
 
     #[test]
