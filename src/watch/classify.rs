@@ -16,9 +16,16 @@ pub enum PathKind {
     Noise,
 }
 
-pub fn classify(root: &Path, path: &Path) -> PathKind {
+/// Sorts `path` for the repository at `root`, whose git directories outside it (a
+/// linked worktree's) are `git_dirs`.
+pub fn classify(root: &Path, git_dirs: &[PathBuf], path: &Path) -> PathKind {
     let Ok(rel) = path.strip_prefix(root) else {
-        return PathKind::Noise;
+        // The innermost git directory first: a worktree's own lies inside the common one.
+        return git_dirs
+            .iter()
+            .filter_map(|g| path.strip_prefix(g).ok())
+            .min_by_key(|inner| inner.as_os_str().len())
+            .map_or(PathKind::Noise, inside_git);
     };
     let mut parts = rel.components();
     let Some(first) = parts.next() else {
@@ -30,7 +37,11 @@ pub fn classify(root: &Path, path: &Path) -> PathKind {
         }
         return PathKind::Worktree(rel.to_owned());
     }
-    let inner = parts.as_path();
+    inside_git(parts.as_path())
+}
+
+/// What a path inside a git directory (relative to it) means.
+fn inside_git(inner: &Path) -> PathKind {
     let name = inner.to_string_lossy();
     let name = name.trim_end_matches(".lock");
     if name.starts_with("refs/kairos") {
@@ -56,7 +67,7 @@ mod tests {
     #[test]
     fn paths_are_sorted_by_meaning() {
         let root = Path::new("/r");
-        let k = |p: &str| classify(root, Path::new(p));
+        let k = |p: &str| classify(root, &[], Path::new(p));
         assert_eq!(k("/r/src/a.rs"), PathKind::Worktree("src/a.rs".into()));
         assert_eq!(k("/r/.git/HEAD"), PathKind::GitRefs);
         assert_eq!(k("/r/.git/HEAD.lock"), PathKind::GitRefs);
@@ -71,5 +82,17 @@ mod tests {
         assert_eq!(k("/elsewhere/x"), PathKind::Noise);
         assert_eq!(k("/r/.gitignore"), PathKind::Worktree(".gitignore".into()));
         assert_eq!(k("/r/src/.a.rs.kairos-42.tmp"), PathKind::Noise);
+        assert_eq!(k("/r/src/.kairos-42-7.tmp"), PathKind::Noise);
+    }
+
+    #[test]
+    fn a_linked_worktrees_git_dirs_are_its_own() {
+        let git_dirs = [PathBuf::from("/main/.git"), PathBuf::from("/main/.git/worktrees/wt")];
+        let k = |p: &str| classify(Path::new("/wt"), &git_dirs, Path::new(p));
+        assert_eq!(k("/main/.git/worktrees/wt/HEAD"), PathKind::GitRefs);
+        assert_eq!(k("/main/.git/refs/heads/feature"), PathKind::GitRefs);
+        assert_eq!(k("/main/.git/worktrees/wt/index"), PathKind::Noise);
+        assert_eq!(k("/main/src/a.rs"), PathKind::Noise);
+        assert_eq!(k("/wt/src/a.rs"), PathKind::Worktree("src/a.rs".into()));
     }
 }

@@ -54,6 +54,9 @@ struct Route {
     overflow: Arc<AtomicBool>,
     /// The directories watched one by one for this route.
     dirs: HashMap<PathBuf, DirId>,
+    /// Git directories outside `root` whose events belong here too (a linked worktree's
+    /// own git dir and the common one it shares with the main working tree).
+    git_dirs: Vec<PathBuf>,
 }
 
 /// What `place` did with a directory.
@@ -107,6 +110,7 @@ impl FsWatcher {
             tx,
             overflow: overflow.clone(),
             dirs: HashMap::new(),
+            git_dirs: Vec::new(),
         });
         Subscription { id, rx, overflow }
     }
@@ -217,6 +221,14 @@ impl FsWatcher {
         }
     }
 
+    /// Routes events under `dirs` (outside the route's root) to route `route` as well.
+    pub fn set_git_dirs(&self, route: u64, dirs: Vec<PathBuf>) {
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(this) = routes.iter_mut().find(|r| r.id == route) {
+            this.git_dirs = dirs;
+        }
+    }
+
     /// How many directories route `route` watches.
     pub fn watched(&self, route: u64) -> usize {
         let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
@@ -264,23 +276,29 @@ fn route_event(routes: &[Route], event: notify::Event) {
         _ => false,
     };
     for path in event.paths {
-        let Some(route) = routes
+        // The innermost repository owns a path in its tree (a nested repository's files
+        // are not its parent's); a shared git directory belongs to every worktree of it.
+        let owner = routes
             .iter()
             .filter(|r| path.starts_with(&r.root))
-            .max_by_key(|r| r.root.as_os_str().len())
-        else {
-            continue;
-        };
-        let sent = if appeared {
-            route
-                .tx
-                .try_send(RawFs::Paths(vec![path.clone()]))
-                .and_then(|()| route.tx.try_send(RawFs::NewDir(path)))
-        } else {
-            route.tx.try_send(RawFs::Paths(vec![path]))
-        };
-        if sent.is_err() {
-            route.overflow.store(true, Ordering::SeqCst);
+            .max_by_key(|r| r.root.as_os_str().len());
+        let sharing = routes.iter().filter(|r| r.git_dirs.iter().any(|g| path.starts_with(g)));
+        let mut told = HashSet::new();
+        for route in owner.into_iter().chain(sharing) {
+            if !told.insert(route.id) {
+                continue;
+            }
+            let sent = if appeared {
+                route
+                    .tx
+                    .try_send(RawFs::Paths(vec![path.clone()]))
+                    .and_then(|()| route.tx.try_send(RawFs::NewDir(path.clone())))
+            } else {
+                route.tx.try_send(RawFs::Paths(vec![path.clone()]))
+            };
+            if sent.is_err() {
+                route.overflow.store(true, Ordering::SeqCst);
+            }
         }
     }
 }

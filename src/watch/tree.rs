@@ -115,6 +115,65 @@ pub fn walk(
     found
 }
 
+/// A linked worktree's git directories, which lie outside its tree: its own (HEAD) and
+/// the common one it shares with the main working tree (refs, packed-refs). Empty for
+/// an ordinary repository, whose `.git` is inside.
+pub fn outside_git_dirs(root: &Path) -> Vec<PathBuf> {
+    if !root.join(".git").is_file() {
+        return vec![];
+    }
+    let Ok(repo) = crate::git::open(root) else { return vec![] };
+    let mut dirs: Vec<PathBuf> = [repo.path(), repo.commondir()]
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .filter(|d| !d.starts_with(root))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// Walks a git directory as the watcher needs it: the directory itself (HEAD,
+/// packed-refs, config) and its `refs/`. Returns the directories entered.
+pub fn walk_git_dir(dir: &Path, visit: &mut impl FnMut(&Path, DirId) -> Visit) -> Vec<PathBuf> {
+    let mut watched = Vec::new();
+    if let Ok(meta) = dir.symlink_metadata()
+        && meta.is_dir()
+        && visit(dir, DirId { dev: meta.dev(), ino: meta.ino() }) != Visit::Leave
+    {
+        watched.push(dir.to_owned());
+        let refs = dir.join("refs");
+        if refs.is_dir() {
+            watched.extend(walk_refs(&refs, visit));
+        }
+    }
+    watched
+}
+
+/// Walks `start` and every directory below it, as refs directories are watched:
+/// all of them but kairos's own (`refs/kairos`).
+pub fn walk_refs(start: &Path, visit: &mut impl FnMut(&Path, DirId) -> Visit) -> Vec<PathBuf> {
+    let mut watched = Vec::new();
+    let mut to_walk = vec![start.to_owned()];
+    while let Some(dir) = to_walk.pop() {
+        if dir.ends_with("refs/kairos") {
+            continue;
+        }
+        let Ok(meta) = dir.symlink_metadata() else { continue };
+        if !meta.is_dir() || visit(&dir, DirId { dev: meta.dev(), ino: meta.ino() }) == Visit::Leave
+        {
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                to_walk.push(entry.path());
+            }
+        }
+        watched.push(dir);
+    }
+    watched
+}
+
 fn verdict(root: &Path, dir: &Path, repo: Option<&git2::Repository>) -> Verdict {
     let Ok(rel) = dir.strip_prefix(root) else { return Verdict::Leave };
     let mut parts = rel.components();
@@ -252,6 +311,36 @@ mod tests {
         let refs = all(root, &root.join(".git/refs/heads/feature"));
         assert_eq!(rel(root, &refs.watched), [".git/refs/heads/feature"]);
         assert_eq!(all(root, &root.join(".git/objects")), TreeDirs::default());
+    }
+
+    #[test]
+    fn a_linked_worktree_watches_its_git_dirs_outside_its_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().canonicalize().unwrap().join("main");
+        let wt = dir.path().canonicalize().unwrap().join("wt");
+        let git = |cwd: &Path, args: &[&str]| {
+            let ok = std::process::Command::new("git")
+                .current_dir(cwd)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+        };
+        std::fs::create_dir_all(&main).unwrap();
+        git(&main, &["init", "-q", "-b", "main"]);
+        git(&main, &["commit", "-q", "--allow-empty", "-m", "c"]);
+        git(&main, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]);
+        std::fs::create_dir_all(main.join(".git/refs/kairos/snapshots")).unwrap();
+
+        let git_dirs = outside_git_dirs(&wt);
+        assert_eq!(git_dirs, [main.join(".git"), main.join(".git/worktrees/wt")]);
+        assert!(outside_git_dirs(&main).is_empty());
+        let mut all = |_: &Path, _: DirId| Visit::Enter { fresh: true };
+        let watched = walk_git_dir(&git_dirs[0], &mut all);
+        assert!(watched.contains(&main.join(".git/refs/heads")), "{watched:?}");
+        assert!(!watched.iter().any(|d| d.starts_with(main.join(".git/refs/kairos"))));
+        assert!(!watched.contains(&main.join(".git/objects")));
     }
 
     #[test]

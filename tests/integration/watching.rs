@@ -158,3 +158,30 @@ fn a_repository_replaced_under_its_name_is_watched_anew() {
     saw_change(&env, &daemon, "src/last.txt", 1);
     assert!(!changed_paths(&env).iter().any(|p| p.contains("ghost")), "{}", log(&env));
 }
+
+#[test]
+fn a_linked_worktree_hears_its_refs_move() {
+    let env = Env::new();
+    let main = env.repo("main");
+    let wt_path = env.path("wt");
+    main.git(&["worktree", "add", "-q", "-b", "feature", wt_path.to_str().unwrap()]);
+    let wt = wt_path.canonicalize().unwrap();
+    env.ok(&["watch", wt.to_str().unwrap()]);
+    let daemon = env.start_daemon();
+
+    // A commit in the worktree moves its HEAD (kept in the main repository's git dir).
+    let commit = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&wt)
+            .args(["-c", "user.name=T", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    commit(&["commit", "-q", "--allow-empty", "-m", "work on feature"]);
+    saw(&env, &daemon, "branch feature moved");
+    // A branch made from the main working tree is in the shared refs: heard here too.
+    main.git(&["branch", "from-main"]);
+    saw(&env, &daemon, "branch from-main created");
+}

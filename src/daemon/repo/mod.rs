@@ -81,6 +81,7 @@ pub fn spawn(
         next_cron: BTreeMap::new(),
         last_failure: BTreeMap::new(),
         kept: Vec::new(),
+        git_dirs: Vec::new(),
     };
     let task = tokio::spawn(actor.run());
     (RepoHandle { tx, runtime, registered, task }, ready_rx)
@@ -118,6 +119,8 @@ struct RepoActor {
     last_failure: BTreeMap<String, String>,
     /// Ignored directories watched because they hold committed files.
     kept: Vec<PathBuf>,
+    /// A linked worktree's git directories, outside its tree.
+    git_dirs: Vec<PathBuf>,
 }
 
 impl RepoActor {
@@ -325,7 +328,7 @@ impl RepoActor {
         }
         let mut worktree = Vec::new();
         for path in &paths {
-            match classify(&self.root, path) {
+            match classify(&self.root, &self.git_dirs, path) {
                 PathKind::Worktree(rel) => worktree.push(rel),
                 PathKind::GitRefs => self.git_at = Some(now + GIT_SETTLE),
                 PathKind::Root => self.health_at = now,

@@ -39,18 +39,38 @@ impl RepoActor {
             let began = std::time::Instant::now();
             let mut problem = None;
             let renew = how != Placement::Sync;
-            let found =
-                tree::walk(&root, &start, how != Placement::Renew, |dir, dir_id| {
-                    match core.fs.place(id, dir, dir_id, renew) {
-                        Ok(Placed::New) => Visit::Enter { fresh: true },
-                        Ok(Placed::Known) => Visit::Enter { fresh: false },
-                        Ok(Placed::Elsewhere) => Visit::Leave,
-                        Err(e) => {
-                            problem.get_or_insert(e);
-                            Visit::Leave
-                        }
+            let mut visit =
+                |dir: &std::path::Path, dir_id| match core.fs.place(id, dir, dir_id, renew) {
+                    Ok(Placed::New) => Visit::Enter { fresh: true },
+                    Ok(Placed::Known) => Visit::Enter { fresh: false },
+                    Ok(Placed::Elsewhere) => Visit::Leave,
+                    Err(e) => {
+                        problem.get_or_insert(e);
+                        Visit::Leave
                     }
-                });
+                };
+            let mut git_dirs = None;
+            let found = if start.starts_with(&root) {
+                let mut found = tree::walk(&root, &start, how != Placement::Renew, &mut visit);
+                if whole {
+                    // A linked worktree: its HEAD and refs live outside its tree.
+                    let outside = tree::outside_git_dirs(&root);
+                    core.fs.set_git_dirs(id, outside.clone());
+                    for dir in &outside {
+                        found.watched.extend(tree::walk_git_dir(dir, &mut visit));
+                    }
+                    git_dirs = Some(outside);
+                }
+                found
+            } else if start.components().any(|c| c.as_os_str() == "refs") {
+                // A refs directory that appeared in an outside git dir.
+                tree::TreeDirs {
+                    watched: tree::walk_refs(&start, &mut visit),
+                    ..Default::default()
+                }
+            } else {
+                tree::TreeDirs::default()
+            };
             if whole && problem.is_none() {
                 let keep: HashSet<PathBuf> = found.watched.iter().cloned().collect();
                 core.fs.retain(id, &keep);
@@ -63,10 +83,13 @@ impl RepoActor {
                 found.skipped.len(),
                 began.elapsed()
             );
-            (found, problem, core.fs.watched(id))
+            (found, problem, core.fs.watched(id), git_dirs)
         })
         .await;
-        let Ok((found, problem, watched)) = walked else { return };
+        let Ok((found, problem, watched, git_dirs)) = walked else { return };
+        if let Some(git_dirs) = git_dirs {
+            self.git_dirs = git_dirs;
+        }
         {
             let mut runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
             runtime.watched_dirs = watched;
