@@ -193,16 +193,7 @@ impl FsWatcher {
     /// Stops watching everything route `route` watches; the route stays (for a
     /// repository that may come back).
     pub fn unwatch(&self, route: u64) {
-        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
-        let dropped = {
-            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-            let Some(this) = routes.iter_mut().find(|r| r.id == route) else { return };
-            let dropped: Vec<PathBuf> = this.dirs.drain().map(|(dir, _)| dir).collect();
-            unneeded(&routes, dropped)
-        };
-        for dir in dropped {
-            let _ = watcher.unwatch(&dir);
-        }
+        self.retain(route, &HashSet::new());
     }
 
     /// Removes the route `route` and the watches only it needed.
