@@ -4,7 +4,6 @@
 //! `org.freedesktop.Notifications` and only for a notification kairos sent: any other
 //! program on the session bus could forge one.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
@@ -16,8 +15,13 @@ use crate::proposal::ProposalId;
 
 const SERVICE: &str = "org.freedesktop.Notifications";
 
-/// Notifications we sent: their id → the proposals their buttons act on.
-type Sent = Arc<Mutex<HashMap<u32, Vec<ProposalId>>>>;
+/// Notifications we sent, newest last: their id and the proposals their buttons act on.
+/// Bounded (a server forgets old notifications too), and searched newest first because
+/// a restarted server counts ids from 1 again.
+type Sent = Arc<Mutex<std::collections::VecDeque<(u32, Vec<ProposalId>)>>>;
+
+/// How many sent notifications keep working buttons.
+const REMEMBERED: usize = 1024;
 
 pub struct DesktopSink {
     sent: Sent,
@@ -149,10 +153,11 @@ impl DesktopSink {
         };
         match reply.and_then(|r| r.body().deserialize::<u32>()) {
             Ok(id) => {
-                self.sent
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id, message.proposals.clone());
+                let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                sent.push_back((id, message.proposals.clone()));
+                if sent.len() > REMEMBERED {
+                    sent.pop_front();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -188,7 +193,13 @@ async fn listen(
             );
             continue;
         }
-        let Some(proposals) = sent.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        let Some(proposals) = sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .rev()
+            .find(|(sent_id, _)| *sent_id == id)
+            .map(|(_, proposals)| proposals.clone())
         else {
             tracing::warn!("ignored an action for notification {id}, which kairos did not send");
             continue;
