@@ -5,6 +5,16 @@ use std::path::PathBuf;
 
 use git2::{IndexAddOption, Oid, Repository};
 
+/// What a snapshot leaves out, so its message can say so.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Files larger than the size limit.
+    pub too_big: usize,
+    /// Untracked directories that are repositories of their own (a `.git` directory or
+    /// file inside): their content is theirs, as `git add` sees it.
+    pub nested: Vec<String>,
+}
+
 /// Writes a tree holding the working tree as `git add -A` would stage it: tracked files
 /// with their current content, untracked files that are not ignored, deletions applied.
 ///
@@ -13,26 +23,35 @@ use git2::{IndexAddOption, Oid, Repository};
 /// writing.
 ///
 /// Files larger than `max_file_size` are left out (a tracked one keeps the content it
-/// has in the index); the second value counts them.
-pub fn snapshot_tree(repo: &Repository, max_file_size: u64) -> Result<(Oid, usize), git2::Error> {
+/// has in the index), and so are nested repositories; `LeftOut` lists them.
+pub fn snapshot_tree(repo: &Repository, max_file_size: u64) -> Result<(Oid, LeftOut), git2::Error> {
     let workdir = super::workdir(repo)?;
     let scratch = ScratchIndex::new(repo)?;
     let mut index = git2::Index::open(&scratch.path)?;
     repo.set_index(&mut index)?;
     let mut too_big = std::collections::HashSet::new();
+    let mut nested = std::collections::BTreeSet::new();
     // 0 adds the path, a positive value skips it.
-    let mut skip_huge = |path: &std::path::Path, _: &[u8]| -> i32 {
+    let mut leave_out = |path: &std::path::Path, _: &[u8]| -> i32 {
         match std::fs::symlink_metadata(workdir.join(path)) {
             Ok(meta) if meta.is_file() && meta.len() > max_file_size => {
                 too_big.insert(path.to_owned());
                 1
             }
+            // libgit2 hands over a directory only when it holds a repository of its own
+            // (adding it would fail with "invalid path"); git leaves it out too.
+            Ok(meta) if meta.is_dir() => {
+                let shown = path.to_string_lossy();
+                nested.insert(shown.trim_end_matches('/').to_owned());
+                1
+            }
             _ => 0,
         }
     };
-    index.add_all(["*"].iter(), IndexAddOption::DEFAULT, Some(&mut skip_huge))?;
-    index.update_all(["*"].iter(), Some(&mut skip_huge))?;
-    Ok((index.write_tree_to(repo)?, too_big.len()))
+    index.add_all(["*"].iter(), IndexAddOption::DEFAULT, Some(&mut leave_out))?;
+    index.update_all(["*"].iter(), Some(&mut leave_out))?;
+    let tree = index.write_tree_to(repo)?;
+    Ok((tree, LeftOut { too_big: too_big.len(), nested: nested.into_iter().collect() }))
 }
 
 /// Creates the snapshot commit without moving any ref; the apply moves the ref.
@@ -74,5 +93,63 @@ impl ScratchIndex {
 impl Drop for ScratchIndex {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with_commit(dir: &std::path::Path) -> Repository {
+        let repo = Repository::init(dir).unwrap();
+        std::fs::write(dir.join("README.md"), "hello\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(std::path::Path::new("README.md")).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "initial", &tree, &[]).unwrap();
+        drop(tree);
+        repo
+    }
+
+    #[test]
+    fn nested_repositories_are_left_out_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let repo = repo_with_commit(root);
+        std::fs::write(root.join("README.md"), "edited\n").unwrap();
+        // A clone inside the project (.git directory), and a linked checkout (.git file).
+        repo_with_commit(&root.join("vendor/clone"));
+        std::fs::create_dir_all(root.join("tools/checkout")).unwrap();
+        std::fs::write(root.join("tools/checkout/.git"), "gitdir: /elsewhere\n").unwrap();
+        std::fs::write(root.join("tools/checkout/file.txt"), "x\n").unwrap();
+        std::fs::write(root.join("tools/own.txt"), "mine\n").unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &root.join("pipe"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+
+        let (tree, left_out) = snapshot_tree(&repo, u64::MAX).unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let mut paths = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            paths.push(format!("{dir}{}", entry.name().unwrap()));
+            git2::TreeWalkResult::Ok
+        })
+        .unwrap();
+        assert!(paths.contains(&"tools/own.txt".to_owned()), "{paths:?}");
+        assert!(!paths.iter().any(|p| p.starts_with("vendor")), "{paths:?}");
+        assert!(!paths.iter().any(|p| p.starts_with("tools/checkout")), "{paths:?}");
+        assert_eq!(
+            repo.find_blob(tree.get_path("README.md".as_ref()).unwrap().id()).unwrap().content(),
+            b"edited\n"
+        );
+        assert_eq!(left_out.nested, ["tools/checkout", "vendor/clone"]);
+        assert!(tree.get_path("pipe".as_ref()).is_err(), "a FIFO is not content");
     }
 }

@@ -27,7 +27,7 @@ pub fn draft(
     let previous = repo.refname_to_id(&reference).ok();
     let head_commit = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
 
-    let (tree, skipped) = git::snapshot_tree(repo, max_file_size)?;
+    let (tree, left_out) = git::snapshot_tree(repo, max_file_size)?;
     let base_tree = match previous {
         Some(prev) => Some(repo.find_commit(prev)?.tree_id()),
         None => head_commit.as_ref().map(|c| c.tree_id()),
@@ -45,10 +45,20 @@ pub fn draft(
     let mut message = format!(
         "kairos snapshot of {branch_name}\n\nHEAD: {head_id}\nFiles changed since the previous snapshot: {files_changed}\n"
     );
-    if skipped > 0 {
+    if left_out.too_big > 0 {
         message.push_str(&format!(
-            "Files left out, larger than {}: {skipped}\n",
-            bytesize::ByteSize::b(max_file_size)
+            "Files left out, larger than {}: {}\n",
+            bytesize::ByteSize::b(max_file_size),
+            left_out.too_big
+        ));
+    }
+    if !left_out.nested.is_empty() {
+        let shown: Vec<&str> = left_out.nested.iter().take(20).map(String::as_str).collect();
+        let more = left_out.nested.len() - shown.len();
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        message.push_str(&format!(
+            "Left out, repositories of their own: {}{more}\n",
+            shown.join(", ")
         ));
     }
     let commit = git::write_snapshot_commit(repo, tree, previous, &message)?;
