@@ -20,6 +20,7 @@ pub mod paths;
 pub mod policy;
 pub mod proposal;
 pub mod protocol;
+pub mod read;
 pub mod registry;
 pub mod schedule;
 pub mod store;

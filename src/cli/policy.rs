@@ -246,11 +246,11 @@ fn check(paths: &Paths, files: Vec<PathBuf>) -> CliResult {
     }
     let mut failed = false;
     for (path, layer) in targets {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::policy::read_policy(&path) {
             Ok(t) => t,
             Err(e) => {
                 failed = true;
-                eprintln!("{}:1:1: cannot read: {e}", path.display());
+                eprintln!("{e}");
                 continue;
             }
         };

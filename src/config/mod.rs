@@ -80,15 +80,10 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let whole_file =
             |message: String| ConfigError { path: path.to_owned(), line: 1, column: 1, message };
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|e| {
-                    whole_file(format!("the file is not valid UTF-8 ({e}); save it as UTF-8"))
-                })?;
-                Config::parse(&text, path)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(whole_file(format!("cannot read the file: {e}"))),
+        match crate::read::read_text(path, crate::read::SETTINGS_LIMIT) {
+            Ok(text) => Config::parse(&text, path),
+            Err(crate::read::ReadError::NotFound) => Ok(Config::default()),
+            Err(e) => Err(whole_file(format!("cannot read the config: {e}"))),
         }
     }
 

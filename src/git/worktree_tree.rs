@@ -127,7 +127,7 @@ mod tests {
         std::fs::write(root.join("tools/own.txt"), "mine\n").unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &root.join("pipe"),
+            root.join("pipe"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,

@@ -100,7 +100,8 @@ pub fn read_token(env: Option<&str>, file: Option<&PathBuf>) -> Result<Option<St
             file.display()
         ));
     }
-    let token = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let token = crate::read::read_text(file, 64 * 1024)
+        .map_err(|e| format!("cannot read the token file {}: {e}", file.display()))?;
     Ok(Some(token.trim().to_owned()))
 }
 

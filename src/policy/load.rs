@@ -21,17 +21,12 @@ pub fn load_user(dir: &Path) -> Result<PolicySet, Vec<PolicyError>> {
     ];
     let mut errors = Vec::new();
     for path in user_files(dir) {
-        match std::fs::read_to_string(&path) {
+        match read_policy(&path) {
             Ok(text) => match parse(&text, &path, Layer::User) {
                 Ok(file) => files.push(file),
                 Err(e) => errors.push(e),
             },
-            Err(e) => errors.push(PolicyError {
-                path: path.clone(),
-                line: 1,
-                column: 1,
-                message: format!("cannot read: {e}"),
-            }),
+            Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
@@ -55,16 +50,40 @@ pub fn user_files(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// A repository's own policy, if it has one.
+/// Reads a policy file: a regular file (or a link to one) of at most 1 MiB.
+pub fn read_policy(path: &Path) -> Result<String, PolicyError> {
+    crate::read::read_text(path, crate::read::SETTINGS_LIMIT).map_err(|e| PolicyError {
+        path: path.to_owned(),
+        line: 1,
+        column: 1,
+        message: format!("cannot read the policy: {e}"),
+    })
+}
+
+/// A repository's own policy, if it has one. The repository is untrusted input (a
+/// clone): its policy must be a regular file inside it, not a link to elsewhere.
 pub fn load_repo(root: &Path) -> Result<Option<PolicyFile>, PolicyError> {
     let path = root.join(REPO_POLICY);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text, &path, Layer::Repo).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => {
-            Err(PolicyError { path, line: 1, column: 1, message: format!("cannot read: {e}") })
-        }
+    let refuse = |message: String| PolicyError { path: path.clone(), line: 1, column: 1, message };
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // `.kairos` itself may be a link, or not a directory.
+        Err(e) => return Err(refuse(format!("cannot read the policy: {e}"))),
+        Ok(_) => {}
     }
+    let inside = match (path.canonicalize(), root.canonicalize()) {
+        (Ok(real), Ok(root)) => real.starts_with(&root),
+        _ => false,
+    };
+    if !inside {
+        return Err(refuse(
+            "it leads outside the repository (a link); a repository's policy must be a \
+             regular file inside it"
+                .into(),
+        ));
+    }
+    let text = read_policy(&path)?;
+    parse(&text, &path, Layer::Repo).map(Some)
 }
 
 /// Merges `[defaults]`: the user's quiet hours replace the shipped ones; limits take the

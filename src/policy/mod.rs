@@ -10,7 +10,7 @@ mod window;
 pub use evaluate::{
     Context, DecidedBy, Defaults, Evaluation, Grant, PolicySet, evaluate, layer_name,
 };
-pub use load::{DEFAULT_POLICY, REPO_POLICY, load_repo, load_user, merge, user_files};
+pub use load::{DEFAULT_POLICY, REPO_POLICY, load_repo, load_user, merge, read_policy, user_files};
 pub use rules::{Layer, PolicyError, PolicyFile, RuleRef, parse};
 pub use subject::Subject;
 pub use window::{LocalTime, Window};

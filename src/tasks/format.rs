@@ -90,7 +90,7 @@ pub fn run(
 fn detect(name: &str, root: &Path) -> Option<Formatter> {
     let exists = |rel: &str| root.join(rel).exists();
     let file_mentions = |rel: &str, needle: &str| {
-        std::fs::read_to_string(root.join(rel)).is_ok_and(|text| text.contains(needle))
+        read_manifest(&root.join(rel)).is_some_and(|text| text.contains(needle))
     };
     let local_or_path = |venv_rel: &str, program: &str| -> Option<String> {
         if root.join(venv_rel).is_file() {
@@ -145,7 +145,7 @@ fn detect(name: &str, root: &Path) -> Option<Formatter> {
 /// The edition in Cargo.toml (`[package]` or `[workspace.package]`), else 2021.
 fn rust_edition(root: &Path) -> String {
     let manifest: Option<toml::Table> =
-        std::fs::read_to_string(root.join("Cargo.toml")).ok().and_then(|t| t.parse().ok());
+        read_manifest(&root.join("Cargo.toml")).and_then(|t| t.parse().ok());
     let edition = manifest.as_ref().and_then(|m| {
         m.get("package")
             .and_then(|p| p.get("edition"))
@@ -182,4 +182,10 @@ fn changed_files(repo: &Repository) -> Result<Vec<PathBuf>, git2::Error> {
         }
     }
     Ok(files)
+}
+
+/// A project file kairos looks into (Cargo.toml, pyproject.toml): the repository is
+/// untrusted, so a pipe or a huge file in its place is not read.
+fn read_manifest(path: &Path) -> Option<String> {
+    crate::read::read_text(path, crate::read::SETTINGS_LIMIT).ok()
 }

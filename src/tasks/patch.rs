@@ -46,7 +46,9 @@ fn changed_lines(repo: &Repository, files: &[FileChange]) -> u64 {
     let mut total = 0u64;
     for file in files {
         let old = match &file.before {
-            Some(_) => std::fs::read(root.join(file.path.as_path())).unwrap_or_default(),
+            // Bounded and never a pipe: the file may have been swapped since it was copied.
+            Some(_) => crate::read::read_regular(&root.join(file.path.as_path()), 64 << 20)
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         let new = read_blob(&file.after);

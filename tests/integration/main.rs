@@ -4,6 +4,7 @@
 mod bus;
 mod common;
 mod daemon;
+mod hostile;
 mod maintenance;
 mod notify;
 mod patch;

@@ -51,7 +51,7 @@ fn content(
         let bytes = if state.mode == crate::apply::MODE_LINK {
             std::fs::read_link(&full).ok()?.into_os_string().into_encoded_bytes()
         } else {
-            std::fs::read(&full).ok()?
+            crate::read::read_regular(&full, 64 << 20).ok()?
         };
         return Some((bytes, state.mode));
     }
