@@ -278,7 +278,19 @@ pub struct Proposal {
     pub history: Vec<HistoryEntry>,
 }
 
+/// How long a proposal whose apply failed keeps its change from being proposed again:
+/// what made it fail (a lock, a permission) rarely passes within seconds, and proposing
+/// it at every run would make a loop of failures.
+pub const RETRY_FAILED_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 impl Proposal {
+    /// Whether a new proposal with the same fingerprint must not be made now: the user
+    /// has it to decide or has decided against it, or it failed a short while ago.
+    pub fn blocks_repeat(&self, now: DateTime<Utc>) -> bool {
+        self.state.blocks_repeat()
+            || (self.state == State::Failed && now - self.updated_at < RETRY_FAILED_AFTER)
+    }
+
     /// Moves the proposal by `step`, recording who did it and why.
     pub fn advance(
         &mut self,
@@ -358,19 +370,17 @@ mod tests {
         assert_eq!(err.to_string(), "a proposal that is rejected cannot be approved");
     }
 
-    #[test]
-    fn advance_records_history() {
-        let now = Utc::now();
-        let mut p = Proposal {
+    fn proposal(state: State, at: DateTime<Utc>) -> Proposal {
+        Proposal {
             id: 1,
             repo: "/r".into(),
             task: "prune-branches".into(),
             action: "git.branch.delete".into(),
             title: "t".into(),
             why: "w".into(),
-            state: State::Pending,
-            created_at: now,
-            updated_at: now,
+            state,
+            created_at: at,
+            updated_at: at,
             fingerprint: "f".into(),
             change: Change::Restore { snapshot: "x".into(), paths: vec![] },
             decision: None,
@@ -378,7 +388,25 @@ mod tests {
             changed_lines: 0,
             undo: None,
             history: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn a_failed_change_waits_an_hour_before_it_is_proposed_again() {
+        let now = Utc::now();
+        let failed = proposal(State::Failed, now - chrono::TimeDelta::minutes(5));
+        assert!(failed.blocks_repeat(now));
+        assert!(!failed.blocks_repeat(now + RETRY_FAILED_AFTER));
+        for state in ALL_STATES {
+            let long_ago = proposal(state, now - chrono::TimeDelta::days(30));
+            assert_eq!(long_ago.blocks_repeat(now), state.blocks_repeat(), "{state}");
+        }
+    }
+
+    #[test]
+    fn advance_records_history() {
+        let now = Utc::now();
+        let mut p = proposal(State::Pending, now);
         p.advance(Step::Reject, "user", Some("not now".into()), now).unwrap();
         assert_eq!(p.state, State::Rejected);
         assert_eq!(p.history.len(), 1);

@@ -4,6 +4,7 @@
 //! record that undoes it. All functions here are blocking.
 
 mod files;
+mod leftovers;
 mod maintenance;
 mod patch;
 mod recover;
@@ -15,6 +16,7 @@ mod worktree_ff;
 use std::path::{Path, PathBuf};
 
 pub use files::{MODE_LINK, disk_state, safe_path};
+pub use leftovers::{INDEX_COPY_PREFIX, clean_repository, release_locks};
 pub use recover::{Settled, settle};
 
 use crate::proposal::{Change, UndoRecord};
@@ -37,7 +39,7 @@ pub enum UndoOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("git: {0}")]
+    #[error("git: {}", describe_git(.0))]
     Git(#[from] git2::Error),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
@@ -45,6 +47,19 @@ pub enum ApplyError {
     Unsafe(String),
     #[error("could not record the intent: {0}")]
     Journal(String),
+}
+
+/// libgit2's message, with what to do when it is a lock someone else holds.
+fn describe_git(e: &git2::Error) -> String {
+    if e.code() == git2::ErrorCode::Locked {
+        format!(
+            "{}; another git process holds this lock (or was killed holding it): if no git \
+             is running in the repository, remove the .lock file",
+            e.message()
+        )
+    } else {
+        e.message().to_owned()
+    }
 }
 
 impl ApplyError {

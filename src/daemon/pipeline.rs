@@ -24,7 +24,8 @@ pub struct Intake {
 }
 
 /// Turns drafts into proposals, decides them by policy, and applies the automatic ones.
-/// A draft whose fingerprint is pending, rejected or undone is dropped.
+/// A draft whose fingerprint is pending, rejected or undone (or failed within the last
+/// hour) is dropped.
 pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Result<Intake, String> {
     let repo = root.to_string_lossy().into_owned();
     let branch = crate::git::open(root).ok().and_then(|r| crate::git::current_branch(&r));
@@ -32,11 +33,11 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
     for draft in drafts {
         let known =
             core.store.proposal_by_fingerprint(&draft.fingerprint).map_err(|e| e.to_string())?;
-        if known.as_ref().is_some_and(|p| p.state.blocks_repeat()) {
+        let now = Utc::now();
+        if known.as_ref().is_some_and(|p| p.blocks_repeat(now)) {
             intake.skipped += 1;
             continue;
         }
-        let now = Utc::now();
         let mut proposal = Proposal {
             id: 0,
             repo: repo.clone(),

@@ -46,6 +46,7 @@ pub fn settle_intents(core: &Core) {
         };
         let root = Path::new(&proposal.repo).to_owned();
         let what = if intent.forward { "apply" } else { "undo" };
+        release_locks(core, &root, &intent, proposal.id);
         let message = match settle(&root, &intent.plan, intent.forward) {
             Ok(Settled::Completed) => {
                 let step = if intent.forward { Step::Apply } else { Step::Undo };
@@ -101,6 +102,29 @@ pub fn settle_intents(core: &Core) {
     }
     release_unjournaled_approvals(core);
     let _ = core.store.flush_blocking();
+}
+
+/// Releases the git locks the interrupted operation held (its plan names the refs it was
+/// writing), so that settling it, the user's git and later applies are not refused.
+fn release_locks(core: &Core, root: &Path, intent: &crate::store::Intent, id: u64) {
+    let Ok(repo) = crate::git::open(root) else { return };
+    let started = std::time::SystemTime::from(intent.started_at);
+    let before = std::time::SystemTime::from(core.started_at);
+    let released = crate::apply::release_locks(&repo, &intent.plan, started, before);
+    if !released.is_empty() {
+        let names: Vec<String> = released.iter().map(|p| p.display().to_string()).collect();
+        core.log(
+            LogEntry::new(
+                LogKind::Daemon,
+                Some(&root.to_string_lossy()),
+                format!(
+                    "#{id}: released the locks its interrupted apply held: {}",
+                    names.join(", ")
+                ),
+            )
+            .proposal(id),
+        );
+    }
 }
 
 /// An approval is saved just before its apply journals a plan; a crash in between

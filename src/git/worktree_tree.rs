@@ -78,7 +78,8 @@ impl ScratchIndex {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Inside .git: private to the repository's owner, unlike a shared /tmp.
-        let path = repo.path().join(format!("kairos-index-{}-{n}", std::process::id()));
+        let name = format!("{}{}-{n}", crate::apply::INDEX_COPY_PREFIX, std::process::id());
+        let path = repo.path().join(name);
         let real = repo.path().join("index");
         match std::fs::copy(&real, &path) {
             Ok(_) => {}

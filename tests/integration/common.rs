@@ -302,6 +302,15 @@ impl Repo {
     }
 }
 
+/// Writes the user's policy file `name` (atomically, as editors do).
+pub fn write_policy(env: &Env, name: &str, text: &str) {
+    let dir = env.path("config/kairos/policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

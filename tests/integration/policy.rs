@@ -2,14 +2,6 @@
 
 use crate::common::*;
 
-fn write_policy(env: &Env, name: &str, text: &str) {
-    let dir = env.path("config/kairos/policies");
-    std::fs::create_dir_all(&dir).unwrap();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).unwrap();
-    std::fs::rename(tmp, dir.join(name)).unwrap();
-}
-
 fn explain(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["policy", "explain", "--json"];
     all.extend_from_slice(args);

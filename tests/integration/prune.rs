@@ -115,3 +115,33 @@ fn a_branch_that_moved_is_stale_and_not_deleted() {
     assert_eq!(repo.rev("refs/heads/topic").as_deref(), Some(moved.as_str()));
     assert_eq!(env.json(&["show", &id.to_string(), "--json"])["state"], "stale");
 }
+
+#[test]
+fn a_delete_that_fails_is_not_proposed_again_in_a_loop() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.merged_branch("locked");
+    // A lock kairos did not take (the user's git, or a crash of theirs): deleting fails.
+    std::fs::write(repo.path.join(".git/refs/heads/locked.lock"), "").unwrap();
+    write_policy(
+        &env,
+        "tidy.toml",
+        "[[rule]]\nid = \"tidy\"\naction = \"git.branch.delete\"\nautonomy = \"auto\"\n",
+    );
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let deletes = || -> Vec<serde_json::Value> {
+        env.queue(true).into_iter().filter(|p| p["action"] == "git.branch.delete").collect()
+    };
+    wait_for(
+        "the failed delete",
+        || deletes().into_iter().find(|p| p["state"] == "failed"),
+        &daemon,
+    );
+    for _ in 0..3 {
+        env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    }
+    let all = deletes();
+    assert_eq!(all.len(), 1, "the failing delete was proposed again: {all:?}");
+    assert!(repo.rev("refs/heads/locked").is_some());
+}

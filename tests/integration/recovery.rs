@@ -1,6 +1,8 @@
 //! kill -9 in the middle of an apply: the intent journal, planted exactly as the daemon
 //! writes it before its first file write, is settled on the next start.
 
+use std::path::PathBuf;
+
 use chrono::Utc;
 use kairos::proposal::{
     Change, FileChange, FileState, HistoryEntry, Proposal, RepoPath, State, UndoRecord,
@@ -97,4 +99,75 @@ fn an_apply_that_finished_before_the_kill_is_recorded_and_undoable() {
     env.ok(&["undo", &id.to_string()]);
     assert_eq!(repo.read("a.txt").unwrap(), "a1\n");
     assert_eq!(repo.read("b.txt").unwrap(), "b1\n");
+}
+
+/// Plants what a daemon killed inside libgit2's branch delete leaves: the approval and
+/// the journaled plan, the branch still there, and its ref lock.
+fn plant_interrupted_branch_delete(env: &Env, repo: &Repo, branch: &str) -> (u64, PathBuf) {
+    let tip = repo.rev(branch).unwrap();
+    let store = Store::open(&env.path("data/kairos/store")).unwrap();
+    let started = Utc::now() - chrono::TimeDelta::milliseconds(500);
+    let id = store.next_proposal_id().unwrap();
+    let plan = UndoRecord::RecreateBranch {
+        branch: branch.into(),
+        target: tip.clone(),
+        upstream: None,
+        config: vec![],
+    };
+    let history = [State::Pending, State::Approved].map(|state| HistoryEntry {
+        at: started,
+        state,
+        by: "user".into(),
+        note: None,
+    });
+    let proposal = Proposal {
+        id,
+        repo: repo.str().to_owned(),
+        task: "prune-branches".into(),
+        action: "git.branch.delete".into(),
+        title: format!("delete merged branch {branch}"),
+        why: "test".into(),
+        state: State::Approved,
+        created_at: started,
+        updated_at: started,
+        fingerprint: format!("git.branch.delete:{branch}:{tip}"),
+        change: Change::BranchDelete { branch: branch.into(), target: tip, upstream: None },
+        decision: None,
+        branch: Some("main".into()),
+        changed_lines: 0,
+        undo: None,
+        history: history.to_vec(),
+    };
+    store.put_proposal(&proposal).unwrap();
+    store.put_intent(&Intent { proposal: id, forward: true, plan, started_at: started }).unwrap();
+    store.flush_blocking().unwrap();
+    let lock = repo.path.join(format!(".git/refs/heads/{branch}.lock"));
+    std::fs::write(&lock, "").unwrap();
+    (id, lock)
+}
+
+#[test]
+fn the_ref_lock_of_a_killed_branch_delete_is_released_and_the_user_decides_again() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.merged_branch("topic");
+    // Someone else's stale lock on another branch is not kairos's to remove.
+    repo.merged_branch("other");
+    let foreign = repo.path.join(".git/refs/heads/other.lock");
+    std::fs::write(&foreign, "").unwrap();
+    let (id, lock) = plant_interrupted_branch_delete(&env, &repo, "topic");
+    env.ok(&["watch", repo.str()]);
+
+    let _daemon = env.start_daemon();
+    assert!(!lock.exists(), "the interrupted delete's lock is still there");
+    assert!(foreign.exists(), "a lock kairos did not take was removed");
+    assert_eq!(env.json(&["show", &id.to_string(), "--json"])["state"], "pending");
+    let log = env.ok(&["log", "-n", "100"]);
+    assert!(log.contains("released the locks its interrupted apply held"), "{log}");
+
+    // git and kairos can use the branch again.
+    env.ok(&["approve", &id.to_string()]);
+    assert_eq!(repo.rev("refs/heads/topic"), None);
+    env.ok(&["undo", &id.to_string()]);
+    assert!(repo.rev("refs/heads/topic").is_some());
 }

@@ -58,6 +58,26 @@ impl RepoActor {
         }
     }
 
+    /// Clears what a killed kairos left in the repository (its locks, index copies,
+    /// half-written objects) before anything runs here.
+    pub(super) async fn clean_leftovers(&self) {
+        let root = self.root.clone();
+        let before = std::time::SystemTime::from(self.core.started_at);
+        let removed = tokio::task::spawn_blocking(move || {
+            crate::git::open(&root).map(|repo| crate::apply::clean_repository(&repo, before))
+        })
+        .await;
+        if let Ok(Ok(n)) = removed
+            && n > 0
+        {
+            self.core.log(LogEntry::new(
+                LogKind::Daemon,
+                Some(&self.key),
+                format!("removed {n} files left by an interrupted kairos (locks, temporary files)"),
+            ));
+        }
+    }
+
     pub(super) async fn check_health(&mut self) {
         let root = self.root.clone();
         let health = tokio::task::spawn_blocking(move || {

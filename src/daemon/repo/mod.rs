@@ -126,6 +126,7 @@ struct RepoActor {
 impl RepoActor {
     async fn run(mut self) {
         let mut shutdown = self.core.shutdown.clone();
+        self.clean_leftovers().await;
         // Planned first, so `kairos status` shows the next runs from the start.
         self.plan_schedules();
         self.check_health().await;
