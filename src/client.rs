@@ -8,7 +8,8 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::paths::Paths;
 use crate::protocol::{
-    ErrorBody, FrameError, Greeting, PROTOCOL_VERSION, Request, Response, read_frame, write_frame,
+    ErrorBody, FrameError, Greeting, MAX_RESPONSE, PROTOCOL_VERSION, Request, Response, read_frame,
+    write_frame,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +79,8 @@ impl Client {
             pid: std::process::id(),
         };
         write_frame(&mut writer, &hello).await?;
-        let reply: serde_json::Value = read_frame(&mut reader).await?.ok_or(ClientError::Closed)?;
+        let reply: serde_json::Value =
+            read_frame(&mut reader, MAX_RESPONSE).await?.ok_or(ClientError::Closed)?;
         if reply.get("hello").is_some() {
             let Greeting::Hello { version, pid, .. } =
                 serde_json::from_value(reply).map_err(FrameError::from)?;
@@ -98,7 +100,7 @@ impl Client {
 
     /// The next response of a stream (`log --follow`); `None` when the daemon hung up.
     pub async fn next(&mut self) -> Result<Option<Response>, ClientError> {
-        match read_frame::<_, Response>(&mut self.reader).await? {
+        match read_frame::<_, Response>(&mut self.reader, MAX_RESPONSE).await? {
             Some(Response::Error { error }) => Err(ClientError::Daemon(error)),
             other => Ok(other),
         }

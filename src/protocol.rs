@@ -16,8 +16,12 @@ use crate::store::LogEntry;
 /// Bump when a request or response changes shape incompatibly.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// The largest line either side accepts, so a confused peer cannot exhaust memory.
-const MAX_LINE: usize = 64 * 1024 * 1024;
+/// The largest request the daemon reads: requests are small (ids, paths), and every
+/// connection may hold one in memory, so this bounds what clients can make it hold.
+pub const MAX_REQUEST: usize = 256 * 1024;
+
+/// The largest response the CLI reads (a queue of many file changes can be large).
+pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -225,6 +229,9 @@ pub struct StatusReport {
     pub config_error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy_errors: Vec<String>,
+    /// Why edits to the settings or policies are not picked up without a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_problem: Option<String>,
     pub repos: Vec<RepoStatus>,
     pub queue: BTreeMap<String, usize>,
     pub notifier: Vec<String>,
@@ -282,8 +289,8 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
     #[error("the peer sent something that is not a kairos message: {0}")]
     Malformed(#[from] serde_json::Error),
-    #[error("the peer sent a message longer than {MAX_LINE} bytes")]
-    TooLong,
+    #[error("the peer sent a message longer than {0} bytes")]
+    TooLong(usize),
 }
 
 /// Writes one message as a line.
@@ -298,17 +305,18 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     Ok(())
 }
 
-/// Reads one message; `None` at a clean end of stream.
+/// Reads one message of at most `limit` bytes; `None` at a clean end of stream.
 pub async fn read_frame<R: AsyncBufRead + Unpin, T: for<'de> Deserialize<'de>>(
     r: &mut R,
+    limit: usize,
 ) -> Result<Option<T>, FrameError> {
     let mut line = Vec::new();
-    let n = (&mut *r).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut line).await?;
+    let n = (&mut *r).take(limit as u64 + 1).read_until(b'\n', &mut line).await?;
     if n == 0 {
         return Ok(None);
     }
-    if line.len() > MAX_LINE {
-        return Err(FrameError::TooLong);
+    if line.len() > limit {
+        return Err(FrameError::TooLong(limit));
     }
     Ok(Some(serde_json::from_slice(&line)?))
 }
@@ -339,9 +347,9 @@ mod tests {
         write_frame(&mut buf, &Request::Queue { all: true }).await.unwrap();
         write_frame(&mut buf, &Request::Status).await.unwrap();
         let mut reader = tokio::io::BufReader::new(&buf[..]);
-        let a: Option<Request> = read_frame(&mut reader).await.unwrap();
-        let b: Option<Request> = read_frame(&mut reader).await.unwrap();
-        let end: Option<Request> = read_frame(&mut reader).await.unwrap();
+        let a: Option<Request> = read_frame(&mut reader, MAX_REQUEST).await.unwrap();
+        let b: Option<Request> = read_frame(&mut reader, MAX_REQUEST).await.unwrap();
+        let end: Option<Request> = read_frame(&mut reader, MAX_REQUEST).await.unwrap();
         assert_eq!(a, Some(Request::Queue { all: true }));
         assert_eq!(b, Some(Request::Status));
         assert_eq!(end, None);

@@ -42,7 +42,15 @@ impl CronSchedule {
                 "invalid cron expression {expr:?} ({e}); write 5 fields \"minute hour day-of-month month day-of-week\", e.g. \"0 9 * * 1-5\", or @hourly, @daily, @weekly"
             )
         })?;
-        Ok(CronSchedule { source: expr.trim().to_owned(), schedule, zone })
+        let parsed = CronSchedule { source: expr.trim().to_owned(), schedule, zone };
+        // A date that does not exist (30 February) parses, and would silently never run.
+        if parsed.next_after(Utc::now()).is_none() {
+            return Err(format!(
+                "{expr:?} never fires: no date matches it (such as 30 February or 31 April); \
+                 check the day-of-month and month fields"
+            ));
+        }
+        Ok(parsed)
     }
 
     pub fn source(&self) -> &str {
@@ -221,6 +229,16 @@ mod tests {
         assert!(err.contains("day-of-week"), "{err}");
         assert!(CronSchedule::parse("@fortnightly", Zone::Local).is_err());
         assert!(Zone::parse("Mars/Olympus").unwrap_err().contains("IANA"));
+    }
+
+    #[test]
+    fn dates_that_never_come_are_refused() {
+        let err = CronSchedule::parse("0 0 30 2 *", Zone::Local).unwrap_err();
+        assert!(err.contains("never fires") && err.contains("30 February"), "{err}");
+        assert!(CronSchedule::parse("0 0 31 4 *", Zone::Local).is_err());
+        // Once every four years is rare, not never.
+        let leap = CronSchedule::parse("0 0 29 2 *", Zone::Named(chrono_tz::UTC)).unwrap();
+        assert_eq!(leap.next_after(utc(2026, 12, 1, 0, 0)), Some(utc(2028, 2, 29, 0, 0)));
     }
 
     #[test]

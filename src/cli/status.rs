@@ -35,6 +35,9 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
             paint("error", RED)
         );
     }
+    if let Some(problem) = &status.reload_problem {
+        crate::out!("settings: {} {problem}", paint("warning", RED));
+    }
     if status.repos.is_empty() {
         crate::out!("repositories: none — add one with `kairos watch PATH`");
     }

@@ -64,6 +64,8 @@ pub struct Core {
     /// Bounds task runs across repositories.
     pub runs: Semaphore,
     config: RwLock<ConfigState>,
+    /// Why edits to the settings or policies are not picked up live, if they are not.
+    pub reload_problem: Mutex<Option<String>>,
     pub repos: tokio::sync::Mutex<BTreeMap<PathBuf, RepoHandle>>,
     locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     log_tx: broadcast::Sender<LogEntry>,
@@ -97,6 +99,7 @@ impl Core {
             shutdown,
             runs: Semaphore::new(permits),
             config: RwLock::new(config),
+            reload_problem: Mutex::new(None),
             repos: tokio::sync::Mutex::new(BTreeMap::new()),
             locks: Mutex::new(HashMap::new()),
             log_tx: broadcast::channel(1024).0,

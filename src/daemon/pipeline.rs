@@ -24,9 +24,15 @@ pub struct Intake {
 }
 
 /// Turns drafts into proposals, decides them by policy, and applies the automatic ones.
-/// A draft whose fingerprint is pending, rejected or undone (or failed within the last
-/// hour) is dropped.
-pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Result<Intake, String> {
+/// A draft whose fingerprint is pending, rejected or undone is dropped; so is one that
+/// failed within the last hour, unless the user asked for this run (`kairos run`).
+pub fn take_in(
+    core: &Core,
+    root: &Path,
+    task: &str,
+    drafts: Vec<Draft>,
+    asked_by_user: bool,
+) -> Result<Intake, String> {
     let repo = root.to_string_lossy().into_owned();
     let branch = crate::git::open(root).ok().and_then(|r| crate::git::current_branch(&r));
     let mut intake = Intake::default();
@@ -34,7 +40,8 @@ pub fn take_in(core: &Core, root: &Path, task: &str, drafts: Vec<Draft>) -> Resu
         let known =
             core.store.proposal_by_fingerprint(&draft.fingerprint).map_err(|e| e.to_string())?;
         let now = Utc::now();
-        if known.as_ref().is_some_and(|p| p.blocks_repeat(now)) {
+        let retry = asked_by_user && known.as_ref().is_some_and(|p| p.state == State::Failed);
+        if !retry && known.as_ref().is_some_and(|p| p.blocks_repeat(now)) {
             intake.skipped += 1;
             continue;
         }

@@ -70,16 +70,9 @@ pub fn settle_intents(core: &Core) {
             }
             Ok(Settled::RolledBack) => {
                 if intent.forward && proposal.state == State::Approved {
-                    // Give the user's decision back to the user; routine automatic work
-                    // (snapshots) simply fails and is redone by the next run.
-                    let user_decided = proposal.history.last().is_some_and(|h| h.by == "user");
-                    let step = if user_decided { Step::Interrupt } else { Step::Fail };
-                    let _ = proposal.advance(
-                        step,
-                        "kairos (recovery)",
-                        Some(format!("the {what} was interrupted by a crash and rolled back")),
-                        Utc::now(),
-                    );
+                    let note = format!("the {what} was interrupted by a crash and rolled back");
+                    let (step, note) = interrupted(&proposal, note);
+                    let _ = proposal.advance(step, "kairos (recovery)", Some(note), Utc::now());
                 }
                 format!(
                     "#{}: interrupted {what} rolled back; nothing half-done remains",
@@ -135,9 +128,7 @@ fn release_unjournaled_approvals(core: &Core) {
     let journaled: Vec<u64> =
         core.store.intents().unwrap_or_default().iter().map(|i| i.proposal).collect();
     for mut proposal in approved.into_iter().filter(|p| !journaled.contains(&p.id)) {
-        let user_decided = proposal.history.last().is_some_and(|h| h.by == "user");
-        let step = if user_decided { Step::Interrupt } else { Step::Fail };
-        let note = "interrupted before anything was written".to_owned();
+        let (step, note) = interrupted(&proposal, "interrupted before anything was written".into());
         if proposal.advance(step, "kairos (recovery)", Some(note.clone()), Utc::now()).is_ok() {
             let _ = core.store.put_proposal(&proposal);
             core.log(
@@ -149,6 +140,21 @@ fn release_unjournaled_approvals(core: &Core) {
                 .proposal(proposal.id),
             );
         }
+    }
+}
+
+/// What an approved proposal whose apply a crash cut off (and rolled back) becomes. A
+/// queue proposal the user approved waits for them again. A restore the user ran is not
+/// a queue item: it fails, and says to run it again. Automatic work fails and its task
+/// does it anew.
+fn interrupted(proposal: &crate::proposal::Proposal, note: String) -> (Step, String) {
+    let user_decided = proposal.history.last().is_some_and(|h| h.by == "user");
+    if proposal.task == "restore" {
+        (Step::Fail, format!("{note}; run `kairos restore` again"))
+    } else if user_decided {
+        (Step::Interrupt, note)
+    } else {
+        (Step::Fail, note)
     }
 }
 

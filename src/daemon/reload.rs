@@ -73,19 +73,37 @@ pub async fn reload_policies(core: &Core) {
     }
 }
 
+/// Watches the config directory and the policies in it, one directory each (never
+/// recursively: a link in there could lead anywhere); a watch that cannot be placed is
+/// shown in `kairos status`. `policies/` is watched again when it appears.
+fn place_watches(core: &Core) {
+    let dir = &core.paths.config_dir;
+    let policies = core.paths.policies_dir();
+    let _ = std::fs::create_dir_all(&policies);
+    let problem = [dir, &policies].into_iter().find_map(|d| {
+        core.fs.watch(d, false).err().map(|e| {
+            format!(
+                "cannot watch {}: {e}; edits to the settings and policies take effect at the \
+                 next restart (or `kill -HUP`)",
+                d.display()
+            )
+        })
+    });
+    let mut shown = core.reload_problem.lock().unwrap_or_else(|e| e.into_inner());
+    if *shown != problem {
+        if let Some(problem) = &problem {
+            core.log(LogEntry::new(LogKind::Error, None, problem.clone()));
+        }
+        *shown = problem;
+    }
+}
+
 /// Watches the config directory (settings and policies) and reloads what changed, and
 /// everything on SIGHUP.
 pub async fn watch(core: Arc<Core>) {
     let dir = core.paths.config_dir.clone();
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        tracing::warn!("cannot create {}: {e}; settings will not reload live", dir.display());
-        return;
-    }
-    let _ = std::fs::create_dir_all(core.paths.policies_dir());
     let mut sub = core.fs.add_route(&dir);
-    if let Err(e) = core.fs.watch(&dir, true) {
-        tracing::warn!("cannot watch {}: {e}; settings will not reload live", dir.display());
-    }
+    place_watches(&core);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut shutdown = core.shutdown.clone();
     let file = core.paths.config_file();
@@ -109,6 +127,10 @@ pub async fn watch(core: Arc<Core>) {
         };
         if !config && !policy {
             continue;
+        }
+        if config && policy {
+            // A directory appeared, events were lost, or SIGHUP: policies/ may be new.
+            place_watches(&core);
         }
         // Editors write in several steps; let them finish, then read once.
         tokio::time::sleep(Duration::from_millis(200)).await;

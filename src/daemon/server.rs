@@ -2,25 +2,45 @@
 //! exchanges hellos, then answers one request per line.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::BufReader;
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
 
 use super::core::Core;
 use super::handlers;
 use crate::protocol::{
-    ErrorCode, FrameError, Greeting, PROTOCOL_VERSION, Request, Response, read_frame, write_frame,
+    ErrorCode, FrameError, Greeting, MAX_REQUEST, PROTOCOL_VERSION, Request, Response, read_frame,
+    write_frame,
 };
+
+/// How many clients are served at once; more wait in the listen backlog. With
+/// `MAX_REQUEST`, this bounds the memory clients can make the daemon hold.
+const MAX_CONNECTIONS: usize = 64;
+/// A client must greet within this long, and may sit idle between requests this long.
+const HELLO_WITHIN: Duration = Duration::from_secs(10);
+const IDLE_LIMIT: Duration = Duration::from_secs(600);
 
 pub async fn serve(core: Arc<Core>, listener: UnixListener) {
     let mut shutdown = core.shutdown.clone();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            _ = shutdown.changed() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let core = core.clone();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         if let Err(e) = connection(core, stream).await {
                             tracing::debug!("client connection ended: {e}");
                         }
@@ -55,7 +75,12 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
 
-    let Some(hello) = read_frame::<_, serde_json::Value>(&mut reader).await? else {
+    let hello = timeout(HELLO_WITHIN, read_frame::<_, serde_json::Value>(&mut reader, MAX_REQUEST));
+    let Ok(hello) = hello.await else {
+        tracing::debug!("a client sent no hello within {HELLO_WITHIN:?}; closed");
+        return Ok(());
+    };
+    let Some(hello) = hello? else {
         return Ok(());
     };
     let client_protocol = hello.pointer("/hello/protocol").and_then(|v| v.as_u64());
@@ -82,7 +107,12 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
     write_frame(&mut write, &ours).await?;
 
     loop {
-        let request = match read_frame::<_, Request>(&mut reader).await {
+        let Ok(read) =
+            timeout(IDLE_LIMIT, read_frame::<_, Request>(&mut reader, MAX_REQUEST)).await
+        else {
+            return Ok(());
+        };
+        let request = match read {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
             Err(FrameError::Malformed(e)) => {

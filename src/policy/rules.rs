@@ -238,9 +238,14 @@ pub fn parse(text: &str, path: &Path, layer: Layer) -> Result<PolicyFile, Policy
             Some(list) => {
                 let mut builder = GitignoreBuilder::new("");
                 for p in list {
-                    builder.add_line(None, p.get_ref()).map_err(|e| {
+                    let invalid = |e: &dyn std::fmt::Display| {
                         at(p.span(), format!("invalid path pattern {:?}: {e}", p.get_ref()))
-                    })?;
+                    };
+                    // The gitignore matcher takes `src/[abc` literally; the pattern's
+                    // author meant a glob, so an unclosed class is an error.
+                    let glob = p.get_ref().trim_start_matches('!').trim_start_matches('/');
+                    Glob::new(glob.trim_end_matches('/')).map_err(|e| invalid(&e))?;
+                    builder.add_line(None, p.get_ref()).map_err(|e| invalid(&e))?;
                 }
                 Some(builder.build().map_err(|e| at(list[0].span(), e.to_string()))?)
             }

@@ -183,6 +183,19 @@ fn mistakes_are_located_and_examples_are_checked() {
     )
     .unwrap_err();
     assert_eq!((err.line, err.column), (3, 10));
+    // An unclosed class was taken literally by the gitignore matcher: it is an error.
+    let err = parse(
+        "[[rule]]\nid = \"p\"\npaths = [\"docs/**\", \"src/[abc\"]\nautonomy = \"auto\"\n",
+        Path::new("p.toml"),
+        Layer::User,
+    )
+    .unwrap_err();
+    assert_eq!((err.line, err.column), (3, 21), "{err}");
+    assert!(err.message.contains("invalid path pattern \"src/[abc\""), "{err}");
+    for fine in ["!src/gen/**", "/build/", "\\[literal\\]", "*.rs"] {
+        let text = format!("[[rule]]\nid = \"p\"\npaths = [{fine:?}]\nautonomy = \"auto\"\n");
+        assert!(parse(&text, Path::new("p.toml"), Layer::User).is_ok(), "{fine} was refused");
+    }
 }
 
 // Random policies: rules over a small vocabulary, so that they often overlap.

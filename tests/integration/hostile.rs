@@ -134,3 +134,57 @@ fn a_hostile_working_tree_is_snapshotted_around_and_the_daemon_stays_small() {
     let peak = daemon.peak_rss_kib();
     assert!(peak < PEAK_LIMIT_KIB, "the daemon reached {peak} KiB");
 }
+
+#[test]
+fn clients_sending_endless_lines_cannot_grow_the_daemon() {
+    use std::io::Write;
+    let env = Env::new();
+    let daemon = env.start_daemon();
+    let senders: Vec<_> = (0..16)
+        .map(|_| {
+            let socket = env.socket();
+            std::thread::spawn(move || {
+                let mut client = std::os::unix::net::UnixStream::connect(socket).unwrap();
+                let chunk = vec![b'x'; 1 << 20];
+                // 24 MiB without a newline, unless the daemon hangs up first.
+                for _ in 0..24 {
+                    if client.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+                client
+            })
+        })
+        .collect();
+    let held: Vec<_> = senders.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(env.kairos(&["status"]).status.success(), "the daemon stopped answering");
+    let peak = daemon.peak_rss_kib();
+    assert!(peak < 100 * 1024, "16 clients took the daemon to {peak} KiB");
+    drop(held);
+}
+
+#[test]
+fn a_policies_directory_that_cannot_be_watched_is_shown_and_its_return_is_seen() {
+    let env = Env::new();
+    let policies = env.path("config/kairos/policies");
+    std::fs::create_dir_all(policies.parent().unwrap()).unwrap();
+    // A dotfiles link whose target is not there (not mounted, not cloned yet).
+    std::os::unix::fs::symlink(env.path("elsewhere/policies"), &policies).unwrap();
+    let daemon = env.start_daemon();
+    let problem = env.json(&["status", "--json"])["reload_problem"].as_str().unwrap().to_owned();
+    assert!(problem.contains("cannot watch") && problem.contains("policies"), "{problem}");
+    assert!(env.ok(&["status"]).contains("next restart"), "the human status hides it");
+
+    // The target appears with a policy in it: watched from then on.
+    std::fs::create_dir_all(env.path("elsewhere/policies")).unwrap();
+    std::fs::remove_file(&policies).unwrap();
+    std::fs::create_dir_all(&policies).unwrap();
+    write_policy(
+        &env,
+        "p.toml",
+        "[[rule]]\nid = \"p\"\naction = \"git.fetch\"\nautonomy = \"off\"\n",
+    );
+    let explain = || env.json(&["policy", "explain", "--json", "--action", "git.fetch"]);
+    wait_for("the new policy", || (explain()["autonomy"] == "off").then_some(()), &daemon);
+    assert!(env.json(&["status", "--json"])["reload_problem"].is_null());
+}

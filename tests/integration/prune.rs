@@ -138,10 +138,20 @@ fn a_delete_that_fails_is_not_proposed_again_in_a_loop() {
         || deletes().into_iter().find(|p| p["state"] == "failed"),
         &daemon,
     );
-    for _ in 0..3 {
-        env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    // Refs change three times: prune-branches runs on its own after each.
+    let runs =
+        || env.ok(&["log", "-n", "1000"]).matches("prune-branches (git: refs changed)").count();
+    for n in 1..=3 {
+        repo.git(&["branch", &format!("new-{n}")]);
+        wait_for("prune-branches to run", || (runs() >= n).then_some(()), &daemon);
     }
     let all = deletes();
     assert_eq!(all.len(), 1, "the failing delete was proposed again: {all:?}");
     assert!(repo.rev("refs/heads/locked").is_some());
+
+    // Asked for by the user, it is tried again (the user may have cleared the cause).
+    std::fs::remove_file(repo.path.join(".git/refs/heads/locked.lock")).unwrap();
+    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    assert!(deletes().iter().any(|p| p["state"] == "applied"), "{:?}", deletes());
+    assert_eq!(repo.rev("refs/heads/locked"), None);
 }

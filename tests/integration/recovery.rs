@@ -19,9 +19,18 @@ fn blob(repo: &Repo, content: &str) -> FileState {
     FileState { blob: id, mode: 0o100644 }
 }
 
-/// Plants an approved restore of a.txt and b.txt from "1" to "2", interrupted after
-/// `written` of its files, as a killed daemon would leave it.
-fn plant_interrupted_restore(env: &Env, repo: &Repo, written: usize) -> u64 {
+/// What the user had approved when the daemon was killed.
+#[derive(Clone, Copy)]
+enum Approved {
+    /// `kairos restore`, run by the user (not a queue item).
+    Restore,
+    /// A file patch from the queue.
+    Patch,
+}
+
+/// Plants an approved restore or patch of a.txt and b.txt from "1" to "2", interrupted
+/// after `written` of its files, as a killed daemon would leave it.
+fn plant_interrupted_apply(env: &Env, repo: &Repo, written: usize, what: Approved) -> u64 {
     let files: Vec<FileChange> = ["a", "b"]
         .iter()
         .map(|name| FileChange {
@@ -37,19 +46,25 @@ fn plant_interrupted_restore(env: &Env, repo: &Repo, written: usize) -> u64 {
     let store = Store::open(&env.path("data/kairos/store")).unwrap();
     let now = Utc::now();
     let id = store.next_proposal_id().unwrap();
+    let (task, action, change) = match what {
+        Approved::Restore => {
+            ("restore", "fs.restore", Change::Restore { snapshot: "HEAD".into(), paths: vec![] })
+        }
+        Approved::Patch => ("format", "fs.patch", Change::Patch { files: files.clone() }),
+    };
     let plan = UndoRecord::Files { pre_snapshot: repo.rev("HEAD"), files };
     let proposal = Proposal {
         id,
         repo: repo.str().to_owned(),
-        task: "restore".into(),
-        action: "fs.restore".into(),
-        title: "restore a.txt, b.txt".into(),
+        task: task.into(),
+        action: action.into(),
+        title: "a.txt, b.txt".into(),
         why: "test".into(),
         state: State::Approved,
         created_at: now,
         updated_at: now,
-        fingerprint: format!("fs.restore:{id}"),
-        change: Change::Restore { snapshot: "HEAD".into(), paths: vec![] },
+        fingerprint: format!("{action}:{id}"),
+        change,
         decision: None,
         branch: None,
         changed_lines: 0,
@@ -67,22 +82,23 @@ fn plant_interrupted_restore(env: &Env, repo: &Repo, written: usize) -> u64 {
 
 #[test]
 fn an_apply_cut_off_halfway_is_rolled_back_on_restart() {
-    let env = Env::new();
-    let repo = env.repo("work");
-    repo.commit_file("a.txt", "a1\n", "a");
-    repo.commit_file("b.txt", "b1\n", "b");
-    let id = plant_interrupted_restore(&env, &repo, 1);
+    for (what, state) in [(Approved::Patch, "pending"), (Approved::Restore, "failed")] {
+        let env = Env::new();
+        let repo = env.repo("work");
+        repo.commit_file("a.txt", "a1\n", "a");
+        repo.commit_file("b.txt", "b1\n", "b");
+        let id = plant_interrupted_apply(&env, &repo, 1, what);
 
-    let _daemon = env.start_daemon();
-    assert_eq!(repo.read("a.txt").unwrap(), "a1\n", "the half-applied file was not rolled back");
-    assert_eq!(repo.read("b.txt").unwrap(), "b1\n");
-    let shown = env.json(&["show", &id.to_string(), "--json"]);
-    assert_eq!(
-        shown["state"], "pending",
-        "the user's approval should wait for them again: {shown}"
-    );
-    let log = env.ok(&["log", "-n", "50"]);
-    assert!(log.contains("rolled back"), "{log}");
+        let _daemon = env.start_daemon();
+        assert_eq!(repo.read("a.txt").unwrap(), "a1\n", "the half-applied file stayed");
+        assert_eq!(repo.read("b.txt").unwrap(), "b1\n");
+        // A queue proposal waits for the user again; a restore they ran is not a queue
+        // item, and fails (it would pile up as pending otherwise).
+        let shown = env.json(&["show", &id.to_string(), "--json"]);
+        assert_eq!(shown["state"], state, "{shown}");
+        let log = env.ok(&["log", "-n", "50"]);
+        assert!(log.contains("rolled back"), "{log}");
+    }
 }
 
 #[test]
@@ -91,7 +107,7 @@ fn an_apply_that_finished_before_the_kill_is_recorded_and_undoable() {
     let repo = env.repo("work");
     repo.commit_file("a.txt", "a1\n", "a");
     repo.commit_file("b.txt", "b1\n", "b");
-    let id = plant_interrupted_restore(&env, &repo, 2);
+    let id = plant_interrupted_apply(&env, &repo, 2, Approved::Restore);
 
     let _daemon = env.start_daemon();
     assert_eq!(env.json(&["show", &id.to_string(), "--json"])["state"], "applied");

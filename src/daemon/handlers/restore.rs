@@ -62,8 +62,17 @@ pub async fn handle(
 
 fn short(p: &Proposal) -> String {
     match &p.change {
-        Change::Restore { snapshot, .. } => snapshot.chars().take(10).collect(),
+        Change::Restore { snapshot, .. } => shown(snapshot),
         _ => String::new(),
+    }
+}
+
+/// How a snapshot is named to the user: a commit id shortened, a ref name in full.
+fn shown(snapshot: &str) -> String {
+    if snapshot.len() > 10 && snapshot.bytes().all(|b| b.is_ascii_hexdigit()) {
+        snapshot[..10].to_owned()
+    } else {
+        snapshot.to_owned()
     }
 }
 
@@ -96,10 +105,7 @@ fn restore(
         repo: root.to_string_lossy().into_owned(),
         task: "restore".into(),
         action: "fs.restore".into(),
-        title: format!(
-            "restore {scope} from snapshot {}",
-            &snapshot.chars().take(10).collect::<String>()
-        ),
+        title: format!("restore {scope} from snapshot {}", shown(&snapshot)),
         why: "asked for with `kairos restore`".into(),
         state: State::Pending,
         created_at: now,
@@ -121,4 +127,14 @@ fn restore(
     core.store.put_proposal(&p).map_err(|e| e.to_string())?;
     pipeline::apply_approved(core, &mut p, "user");
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snapshot_names_are_shown_whole_and_ids_short() {
+        assert_eq!(super::shown("refs/kairos/snapshots/main"), "refs/kairos/snapshots/main");
+        assert_eq!(super::shown("0123456789abcdef0123456789abcdef01234567"), "0123456789");
+        assert_eq!(super::shown("main@{2}"), "main@{2}");
+    }
 }

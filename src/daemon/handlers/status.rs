@@ -47,6 +47,7 @@ pub async fn handle(core: &Arc<Core>) -> Response {
             config_file: core.paths.config_file(),
             config_error: config.error,
             policy_errors: core.policy.errors(),
+            reload_problem: core.reload_problem.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             repos,
             queue,
             notifier: core.notifier.states(),

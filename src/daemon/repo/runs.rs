@@ -13,6 +13,9 @@ use crate::notifier::{Notice, NoticeKind};
 use crate::store::{LogEntry, LogKind};
 use crate::tasks;
 
+/// The trigger of a run the user asked for.
+const MANUAL: &str = "kairos run";
+
 impl RepoActor {
     pub(super) async fn run_task_now(&mut self, task: &str) -> Result<String, String> {
         if self.settings(task).is_none() {
@@ -23,7 +26,7 @@ impl RepoActor {
             return Err(format!("the repository is disabled: {state:?}"));
         }
         self.due.remove(task);
-        self.run_task(task, "kairos run").await
+        self.run_task(task, MANUAL).await
     }
 
     /// Applies waiting automatic proposals whose wait is over; looks again each minute
@@ -76,6 +79,7 @@ impl RepoActor {
         // (or a rescan) with nothing changed since their last run, they are not rerun.
         let costly = settings.command.is_some() || task == tasks::FORMAT;
         let check_unchanged = costly && trigger == "quiet";
+        let asked_by_user = trigger == MANUAL;
         let signature_key = format!("sig:{}\u{0}{task}", self.key);
         let result = tokio::task::spawn_blocking(move || {
             // The settings are part of it: an edited task reruns.
@@ -91,7 +95,7 @@ impl RepoActor {
             let output =
                 tasks::run(&name, &root, &settings, &scratch).map_err(|e| e.to_string())?;
             let stale = pipeline::refresh_pending(&core, &root, &name)?;
-            let intake = pipeline::take_in(&core, &root, &name, output.drafts)?;
+            let intake = pipeline::take_in(&core, &root, &name, output.drafts, asked_by_user)?;
             if let Some(signature) = signature {
                 let _ = core.store.remember(&signature_key, &signature);
             }
