@@ -130,6 +130,19 @@ pub fn write_state(
     expect: Option<&FileState>,
     state: Option<&FileState>,
 ) -> Result<(), ApplyError> {
+    swap_in(repo, path, expect, state)?;
+    sync_parent(path)
+}
+
+/// `write_state` without making the rename durable: the caller syncs the directory
+/// (once for all the files of a plan in it; a crash before is settled by the journal,
+/// which looks at what each file holds).
+fn swap_in(
+    repo: &Repository,
+    path: &Path,
+    expect: Option<&FileState>,
+    state: Option<&FileState>,
+) -> Result<(), ApplyError> {
     let parent = path.parent().ok_or_else(|| ApplyError::Unsafe("no parent".into()))?;
     let Some(state) = state else {
         return remove_if(path, parent, expect);
@@ -165,7 +178,7 @@ pub fn write_state(
                 return Err(changed_meanwhile(path));
             }
             fs::rename(&tmp, path).map_err(|e| ApplyError::io(path, e))?;
-            return sync_parent(path);
+            return Ok(());
         }
         // EEXIST: a file appeared where none was; ENOENT: the file went away.
         Err(_) => {
@@ -181,7 +194,7 @@ pub fn write_state(
         return Err(changed_meanwhile(path));
     }
     let _ = fs::remove_file(&tmp);
-    sync_parent(path)
+    Ok(())
 }
 
 /// Removes `path` if it holds `expect`: moved aside first, checked, then deleted (or
@@ -200,7 +213,7 @@ fn remove_if(path: &Path, parent: &Path, expect: Option<&FileState>) -> Result<(
         return Err(changed_meanwhile(path));
     }
     fs::remove_file(&aside).map_err(|e| ApplyError::io(&aside, e))?;
-    sync_parent(path)
+    Ok(())
 }
 
 fn rename_with(from: &Path, to: &Path, flags: RenameFlags) -> Result<(), rustix::io::Errno> {
@@ -256,13 +269,22 @@ pub fn write_all(
     // create a file `a`, which only fits once the directory `a` is gone.
     let (deletions, writes): (Vec<&FileChange>, Vec<&FileChange>) =
         files.iter().partition(|f| ends(f).1.is_none());
+    let mut touched = std::collections::BTreeSet::new();
     for file in deletions.into_iter().chain(writes) {
         let (from, to) = ends(file);
         let full = safe_path(root, file.path.as_path())?;
-        write_state(repo, &full, from.as_ref(), to.as_ref())?;
+        swap_in(repo, &full, from.as_ref(), to.as_ref())?;
         if to.is_none() {
             remove_empty_parents(root, &full);
         }
+        touched.insert(full);
+    }
+    // One sync per directory rather than per file: each file's content was synced
+    // before it was swapped in; this makes the renames durable.
+    let dirs: std::collections::BTreeSet<&Path> =
+        touched.iter().filter_map(|p| p.parent()).filter(|d| d.exists()).collect();
+    for dir in dirs {
+        sync_dir(dir)?;
     }
     Ok(())
 }
@@ -307,11 +329,15 @@ pub fn undo(
 }
 
 fn sync_parent(path: &Path) -> Result<(), ApplyError> {
-    if let Some(parent) = path.parent() {
-        let dir = fs::File::open(parent).map_err(|e| ApplyError::io(parent, e))?;
-        dir.sync_all().map_err(|e| ApplyError::io(parent, e))?;
+    match path.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ApplyError> {
+    let handle = fs::File::open(dir).map_err(|e| ApplyError::io(dir, e))?;
+    handle.sync_all().map_err(|e| ApplyError::io(dir, e))
 }
 
 #[cfg(test)]

@@ -103,11 +103,12 @@ pub fn clean_repository(repo: &Repository, before: SystemTime) -> usize {
             remove(entry.path());
         }
     }
-    for fanout in read_dir(&repo.commondir().join("objects")) {
-        if fanout.file_name().len() != 2 {
-            continue;
-        }
-        for entry in read_dir(&fanout.path()) {
+    // libgit2 writes a loose object under objects/ and renames it into its fan-out
+    // directory; either may hold one cut off.
+    let objects = repo.commondir().join("objects");
+    let fanouts = read_dir(&objects).filter(|d| d.file_name().len() == 2).map(|d| d.path());
+    for dir in std::iter::once(objects.clone()).chain(fanouts) {
+        for entry in read_dir(&dir) {
             if entry.file_name().to_string_lossy().starts_with("tmp_object_git2_") {
                 remove(entry.path());
             }
@@ -216,6 +217,7 @@ mod tests {
             keep.join("main.lock"),
             repo.path().join("kairos-index-1-0"),
             repo.path().join("objects/ab/tmp_object_git2_x1y2"),
+            repo.path().join("objects/tmp_object_git2_z3"),
         ];
         let users = repo.path().join("refs/heads/main.lock");
         let mine = repo.path().join(format!("kairos-index-{}-7", std::process::id()));
@@ -223,7 +225,7 @@ mod tests {
             std::fs::write(f, "").unwrap();
         }
         let now = SystemTime::now() + Duration::from_secs(1);
-        assert_eq!(clean_repository(&repo, now), 3);
+        assert_eq!(clean_repository(&repo, now), 4);
         assert!(leftovers.iter().all(|f| !f.exists()));
         assert!(users.exists(), "a lock in the user's refs is not kairos's to clear");
         assert!(mine.exists(), "this process's own index copy is in use");
