@@ -128,11 +128,11 @@ impl Config {
                 Some(b) => parse_duration(b.get_ref()).map_err(|m| at((b.span(), m)))?,
                 None => Duration::from_secs(5),
             },
-            max_per_hour: match n.max_per_hour {
-                Some(0) => {
-                    return Err(at((0..0, "[notify] max_per_hour must be at least 1 (set desktop = false to silence the desktop)".into())));
+            max_per_hour: match &n.max_per_hour {
+                Some(max) if *max.get_ref() == 0 => {
+                    return Err(at((max.span(), "max_per_hour must be at least 1 (set desktop = false to silence the desktop)".into())));
                 }
-                Some(n) => n,
+                Some(max) => *max.get_ref(),
                 None => 20,
             },
             reconnect: match &n.reconnect {

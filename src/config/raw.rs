@@ -24,7 +24,7 @@ pub struct RawConfig {
 pub struct RawNotify {
     pub desktop: Option<bool>,
     pub batch: Option<Spanned<String>>,
-    pub max_per_hour: Option<usize>,
+    pub max_per_hour: Option<Spanned<usize>>,
     /// How often to try the desktop again while it is unavailable.
     pub reconnect: Option<Spanned<String>>,
     pub webhook: Option<RawWebhook>,
