@@ -117,7 +117,9 @@ fn a_hostile_working_tree_is_snapshotted_around_and_the_daemon_stays_small() {
     assert!(entries.iter().any(|e| e.ends_with("\tcaf\u{fffd}.txt") || e.contains("caf")));
     let link = entries.iter().find(|e| e.ends_with("\tpasswd-link")).expect("the link");
     assert!(link.starts_with("120000"), "a link is stored as a link: {link}");
-    for left_out in ["pipe", "Cargo.toml", "huge.bin", "vendor/clone/inside.txt", "tools/checkout/theirs.txt"] {
+    for left_out in
+        ["pipe", "Cargo.toml", "huge.bin", "vendor/clone/inside.txt", "tools/checkout/theirs.txt"]
+    {
         assert!(!has(left_out), "{left_out} was snapshotted: {entries:?}");
     }
     assert_eq!(repo.git(&["show", &format!("{snapshot}:README.md")]), "my uncommitted work");
