@@ -12,4 +12,5 @@ mod policy;
 mod prune;
 mod recovery;
 mod snapshot;
+mod store_compat;
 mod watching;

@@ -1,0 +1,51 @@
+//! A store written by kairos 0.1.0 (schema 1, `tests/fixtures/store-v1`, made by
+//! `tests/fixtures/make-store-v1.sh`) opens in this build, migrated, with nothing lost.
+
+use kairos::proposal::State;
+use kairos::store::Store;
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn store_v1_opens_and_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1"),
+        &store_dir,
+    );
+    let store = Store::open(&store_dir).unwrap();
+    let all: Vec<_> = store.proposals().collect::<Result<_, _>>().unwrap();
+    let states: Vec<(u64, State)> = all.iter().map(|p| (p.id, p.state)).collect();
+    use State::*;
+    assert_eq!(
+        states,
+        [
+            (1, Applied),
+            (2, Pending),
+            (3, Rejected),
+            (4, Rejected),
+            (5, Rejected),
+            (6, Undone),
+            (7, Applied)
+        ]
+    );
+    assert_eq!(store.proposals_in(Pending).unwrap().len(), 1);
+    assert_eq!(store.proposal_by_fingerprint(&all[1].fingerprint).unwrap().unwrap().id, 2);
+    let grants: Vec<(String, kairos::policy::Grant)> = store.recall_prefix("grant:").unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].1.from_proposal, Some(1));
+    let demotions: Vec<(String, serde_json::Value)> = store.recall_prefix("demotion:").unwrap();
+    assert_eq!(demotions.len(), 1, "{demotions:?}");
+    assert_eq!(store.next_proposal_id().unwrap(), 8);
+}
