@@ -8,6 +8,7 @@
 //! sled (`store`), the user is told through the notifier (`notifier`), and the CLI
 //! (`cli`) talks to the daemon (`daemon`) over a Unix socket (`protocol`, `client`).
 
+pub mod action;
 pub mod apply;
 pub mod cli;
 pub mod client;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::action::{Action, Maintenance};
 use crate::policy::Decision;
 
 pub type ProposalId = u64;
@@ -186,7 +187,7 @@ pub enum Change {
     WorktreeFastForward { branch: String, old: String, new: String },
     /// Run a storage task of git maintenance (`commit-graph`, `loose-objects`,
     /// `incremental-repack`, `pack-refs`, `gc`); contents stay the same.
-    Maintenance { task: String },
+    Maintenance { task: Maintenance },
     /// Information only.
     Notice { text: String },
     /// Bring the working tree back to `snapshot` (for `paths`, or everything when empty).
@@ -256,7 +257,7 @@ pub struct Proposal {
     pub id: ProposalId,
     pub repo: String,
     pub task: String,
-    pub action: String,
+    pub action: Action,
     pub title: String,
     pub why: String,
     pub state: State,
@@ -309,7 +310,7 @@ impl Proposal {
 /// What a task returns: a proposal before it has an id, a state and a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
-    pub action: String,
+    pub action: Action,
     /// Lines added plus removed (file changes), for policies with `max_changed_lines`.
     pub changed_lines: u64,
     pub title: String,
@@ -375,7 +376,7 @@ mod tests {
             id: 1,
             repo: "/r".into(),
             task: "prune-branches".into(),
-            action: "git.branch.delete".into(),
+            action: Action::BranchDelete,
             title: "t".into(),
             why: "w".into(),
             state,

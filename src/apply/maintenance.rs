@@ -7,24 +7,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{ApplyError, Journal, Outcome};
+use crate::action::Maintenance;
 use crate::proposal::UndoRecord;
-
-pub const TASKS: &[&str] =
-    &["commit-graph", "loose-objects", "incremental-repack", "pack-refs", "gc"];
 
 pub fn apply(
     repo: &git2::Repository,
     root: &Path,
-    task: &str,
+    task: Maintenance,
     journal: Journal,
 ) -> Result<Outcome, ApplyError> {
-    if !TASKS.contains(&task) {
-        return Err(ApplyError::Unsafe(format!("unknown maintenance task {task:?}")));
-    }
     if let Some(lock) = crate::git::held_lock(repo) {
         return Ok(Outcome::Stale(format!("git's lock {lock} is held; kairos tries again later")));
     }
-    let record = if task == "gc" {
+    let record = if task == Maintenance::Gc {
         UndoRecord::Irreversible {
             why: "git gc pruned unreachable objects; that cannot be undone".into(),
         }
@@ -36,10 +31,10 @@ pub fn apply(
         }
     };
     journal(&record)?;
-    let args: Vec<&str> = if task == "gc" {
+    let args: Vec<&str> = if task == Maintenance::Gc {
         vec!["gc", "--quiet"]
     } else {
-        vec!["maintenance", "run", "--quiet", "--task", task]
+        vec!["maintenance", "run", "--quiet", "--task", task.as_str()]
     };
     crate::git::git(root, &args, Duration::from_secs(30 * 60)).map_err(ApplyError::Unsafe)?;
     Ok(Outcome::Applied(record))

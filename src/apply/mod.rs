@@ -109,7 +109,7 @@ pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, 
         Change::WorktreeFastForward { branch, old, new } => {
             worktree_ff::apply(&repo, branch, old, new, journal)
         }
-        Change::Maintenance { task } => maintenance::apply(&repo, root, task, journal),
+        Change::Maintenance { task } => maintenance::apply(&repo, root, *task, journal),
         Change::Notice { .. } => {
             let record = UndoRecord::Nothing { why: "a notice changes nothing".into() };
             journal(&record)?;

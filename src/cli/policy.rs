@@ -71,7 +71,7 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
                 files: Some(touched.len() as u64),
                 paths: touched,
                 lines,
-                ..Subject::action(&action)
+                ..Subject::action(action.as_str())
             };
             let explanation = match call(paths, Request::PolicyExplain { subject }).await? {
                 Response::Explained { explanation } => explanation,

@@ -148,7 +148,7 @@ pub fn take_in(
             if proposal.state == State::Applied {
                 intake.applied += 1;
                 // Snapshots are routine; only other automatic changes are announced.
-                if proposal.action != "git.snapshot" {
+                if !proposal.action.routine() {
                     core.notifier.send(notice(&proposal, NoticeKind::Applied));
                 }
             }
@@ -380,6 +380,6 @@ pub fn notice(p: &Proposal, kind: NoticeKind) -> Notice {
         NoticeKind::Failure => format!("{repo_name}: {} failed", p.title),
         NoticeKind::Info => format!("{repo_name}: {}", p.title),
     };
-    let risky = !crate::policy::is_reversible(&p.action);
+    let risky = !p.action.reversible();
     Notice { repo: p.repo.clone(), summary, body: p.why.clone(), proposal: Some(p.id), kind, risky }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::{Duration, Local, Utc};
 
 use super::core::Core;
+use crate::action::Action;
 use crate::policy::{
     Autonomy, Context, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate,
     load_repo, load_user,
@@ -138,7 +139,7 @@ pub fn subject_of(p: &Proposal) -> Subject {
         files: Some(paths.len() as u64),
         paths,
         lines: p.changed_lines,
-        ..Subject::action(&p.action)
+        ..Subject::action(p.action.clone())
     }
 }
 
@@ -169,7 +170,7 @@ pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]
     // Snapshots stay automatic: they touch nothing of the user's and protect their work.
     if core.policy.degraded.load(std::sync::atomic::Ordering::SeqCst)
         && evaluation.autonomy > Autonomy::Propose
-        && subject.action != "git.snapshot"
+        && !subject.action.routine()
     {
         evaluation.autonomy = Autonomy::Propose;
         evaluation.decided_by = crate::policy::DecidedBy::Cap;
@@ -180,8 +181,8 @@ pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]
 
 /// Why automatic work must wait now, if it must: quiet hours, or the hourly cap.
 /// Snapshots never wait: they touch nothing of the user's and protect their work.
-pub fn auto_must_wait(core: &Core, repo: &str, action: &str) -> Option<String> {
-    if action == "git.snapshot" {
+pub fn auto_must_wait(core: &Core, repo: &str, action: &Action) -> Option<String> {
+    if action.routine() {
         return None;
     }
     let set = core.policy.set();
@@ -196,7 +197,7 @@ pub fn auto_must_wait(core: &Core, repo: &str, action: &str) -> Option<String> {
         .proposals_in(State::Applied)
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| p.repo == repo && p.action != "git.snapshot" && p.updated_at > hour_ago)
+        .filter(|p| p.repo == repo && !p.action.routine() && p.updated_at > hour_ago)
         .filter(|p| {
             p.history.iter().any(|h| h.state == State::Approved && h.by.starts_with("policy"))
         })

@@ -14,10 +14,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Autonomy;
 use super::rules::{Layer, PolicyFile, RuleRef};
 use super::subject::Subject;
 use super::window::{LocalTime, Window};
-use super::{Autonomy, is_reversible};
+use crate::action::Action;
 
 /// The policy in force: the shipped default and the user's files, merged defaults.
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ pub struct Defaults {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub id: String,
-    pub action: String,
+    pub action: Action,
     pub task: Option<String>,
     pub repo: Option<String>,
     /// When not empty, the grant covers only proposals touching these paths.
@@ -173,7 +174,7 @@ pub fn evaluate(
         level = Autonomy::Observe;
         by = DecidedBy::Demotion;
     }
-    if !is_reversible(&subject.action) && level > Autonomy::Propose {
+    if !subject.action.reversible() && level > Autonomy::Propose {
         caps.push(format!("{} cannot be undone: capped at propose", subject.action));
         level = Autonomy::Propose;
         by = DecidedBy::Cap;

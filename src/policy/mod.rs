@@ -66,12 +66,5 @@ impl std::str::FromStr for Autonomy {
     }
 }
 
-/// Actions that cannot be undone; they are never applied without the user.
-pub fn is_reversible(action: &str) -> bool {
-    !(action == "git.maintenance.gc"
-        || action.starts_with("git.reflog.expire")
-        || action.contains("force"))
-}
-
 #[cfg(test)]
 mod tests;

@@ -126,7 +126,7 @@ struct RawExamples {
 impl Rule {
     /// Whether the rule speaks about `subject` at `now`.
     pub fn matches(&self, subject: &Subject, now: LocalTime) -> bool {
-        if self.action.as_ref().is_some_and(|g| !g.is_match(&subject.action)) {
+        if self.action.as_ref().is_some_and(|g| !g.is_match(subject.action.name())) {
             return false;
         }
         if self.task.as_ref().is_some_and(|t| subject.task.as_deref() != Some(t)) {

@@ -3,10 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::window::LocalTime;
+use crate::action::Action;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
-    pub action: String,
+    pub action: Action,
     #[serde(default)]
     pub task: Option<String>,
     #[serde(default)]
@@ -28,9 +29,9 @@ pub struct Subject {
 }
 
 impl Subject {
-    pub fn action(action: &str) -> Subject {
+    pub fn action(action: impl Into<Action>) -> Subject {
         Subject {
-            action: action.to_owned(),
+            action: action.into(),
             task: None,
             repo: None,
             branch: None,

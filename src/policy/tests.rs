@@ -303,7 +303,7 @@ proptest! {
     #[test]
     fn an_irreversible_action_is_never_auto(rules in prop::collection::vec(rule_text(), 0..8), s in subject()) {
         let e = decide(vec![shipped(), policy_file(&rules, "u.toml", Layer::User)], None, &s, &[]);
-        if !is_reversible(&s.action) {
+        if !s.action.reversible() {
             prop_assert!(e.autonomy <= Autonomy::Propose);
         }
     }

@@ -5,6 +5,7 @@
 use git2::{BranchType, Repository};
 
 use super::TaskError;
+use crate::action::Action;
 use crate::proposal::{Change, Draft, RefUpdate};
 
 pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
@@ -28,7 +29,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
         let title_tail = format!("{ahead} new {}", if ahead == 1 { "commit" } else { "commits" });
         if head_branch.as_deref() == Some(name.as_str()) {
             drafts.push(Draft {
-                action: "git.worktree.fast-forward".into(),
+                action: Action::WorktreeFastForward,
                 changed_lines: 0,
                 title: format!("fast-forward {name} (checked out) by {title_tail}"),
                 why: format!(
@@ -39,7 +40,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
             });
         } else if !checked_out.contains(&name) {
             drafts.push(Draft {
-                action: "git.branch.fast-forward".into(),
+                action: Action::BranchFastForward,
                 changed_lines: 0,
                 title: format!("fast-forward {name} by {title_tail}"),
                 why: format!("{name} is strictly behind its upstream and not checked out"),

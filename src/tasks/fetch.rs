@@ -69,7 +69,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
             .join(",")
     );
     Ok(vec![Draft {
-        action: "git.fetch".into(),
+        action: crate::action::Action::Fetch,
         changed_lines: 0,
         title: format!(
             "fetch: {} remote-tracking {} updated",

@@ -76,7 +76,7 @@ pub fn run(
             Err(e) => format!("the tests could not run: {e}"),
         },
     };
-    draft.action = "deps.update".into();
+    draft.action = crate::action::Action::DepsUpdate;
     draft.why = format!("`{}` refreshed the lock file; tests: {result}", update.join(" "));
     Ok(RunOutput { drafts: vec![draft], notices: vec![] })
 }

@@ -6,6 +6,7 @@
 use git2::Repository;
 
 use super::TaskError;
+use crate::action::{Action, Maintenance};
 use crate::proposal::{Change, Draft};
 
 pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
@@ -13,26 +14,31 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
         return Err(TaskError::Busy(format!("git's lock {lock} is held")));
     }
     let day = chrono::Utc::now().format("%Y-%m-%d");
-    let mut drafts: Vec<Draft> =
-        ["commit-graph", "loose-objects", "incremental-repack", "pack-refs"]
-            .into_iter()
-            .map(|task| Draft {
-                action: format!("git.maintenance.{task}"),
-                changed_lines: 0,
-                title: format!("maintenance: {task}"),
-                why: "scheduled storage maintenance; objects and refs stay as they are".into(),
-                fingerprint: format!("git.maintenance.{task}:{day}"),
-                change: Change::Maintenance { task: task.into() },
-            })
-            .collect();
+    let storage = [
+        Maintenance::CommitGraph,
+        Maintenance::LooseObjects,
+        Maintenance::IncrementalRepack,
+        Maintenance::PackRefs,
+    ];
+    let mut drafts: Vec<Draft> = storage
+        .into_iter()
+        .map(|task| Draft {
+            action: Action::Maintenance(task),
+            changed_lines: 0,
+            title: format!("maintenance: {task}"),
+            why: "scheduled storage maintenance; objects and refs stay as they are".into(),
+            fingerprint: format!("git.maintenance.{task}:{day}"),
+            change: Change::Maintenance { task },
+        })
+        .collect();
     if let Some(why) = gc_needed(repo) {
         drafts.push(Draft {
-            action: "git.maintenance.gc".into(),
+            action: Action::Maintenance(Maintenance::Gc),
             changed_lines: 0,
             title: "maintenance: git gc".into(),
             why,
             fingerprint: format!("git.maintenance.gc:{day}"),
-            change: Change::Maintenance { task: "gc".into() },
+            change: Change::Maintenance { task: Maintenance::Gc },
         });
     }
     Ok(drafts)

@@ -7,12 +7,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use git2::{BranchType, Repository};
 
 use super::TaskError;
+use crate::action::Action;
 use crate::config::TaskSettings;
 use crate::proposal::{Change, Draft};
 
 fn notice(task: &str, fingerprint: String, title: String, text: String) -> Draft {
     Draft {
-        action: "notice".into(),
+        action: Action::Notice,
         changed_lines: 0,
         title,
         why: text.clone(),

@@ -6,6 +6,7 @@ use super::TaskError;
 use super::scratch::Scratch;
 use std::path::Path;
 
+use crate::action::Action;
 use crate::proposal::{Change, Draft, FileChange, FileState};
 
 /// The draft for the changes left in `scratch`, or `None` when the tool changed nothing.
@@ -22,7 +23,7 @@ pub fn draft(
     }
     let fingerprint = format!("fs.patch:{task}:{}", digest(&files));
     Ok(Some(Draft {
-        action: "fs.patch".into(),
+        action: Action::Patch,
         changed_lines: changed_lines(repo, &files),
         title: title(files.len()),
         why,

@@ -21,7 +21,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, git2::Error> {
                 .and_then(|c| c.summary().ok().flatten().map(str::to_owned))
                 .unwrap_or_default();
             Draft {
-                action: "git.branch.delete".into(),
+                action: crate::action::Action::BranchDelete,
                 changed_lines: 0,
                 title: format!("delete merged branch {branch}"),
                 why: format!(

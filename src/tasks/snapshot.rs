@@ -63,7 +63,7 @@ pub fn draft(
     }
     let commit = git::write_snapshot_commit(repo, tree, previous, &message)?;
     Ok(Some(Draft {
-        action: "git.snapshot".into(),
+        action: crate::action::Action::Snapshot,
         changed_lines: 0,
         title: format!("snapshot of {branch_name} ({files_changed} files changed)"),
         why: why.to_owned(),

@@ -104,7 +104,7 @@ fn restore(
         id,
         repo: root.to_string_lossy().into_owned(),
         task: "restore".into(),
-        action: "fs.restore".into(),
+        action: crate::action::Action::Restore,
         title: format!("restore {scope} from snapshot {}", shown(&snapshot)),
         why: "asked for with `kairos restore`".into(),
         state: State::Pending,
