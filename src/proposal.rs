@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{Action, Maintenance};
-use crate::policy::Decision;
+use crate::policy::{DecidedBy, Decision};
 
 pub type ProposalId = u64;
 
@@ -241,12 +241,49 @@ pub enum UndoRecord {
     Irreversible { why: String },
 }
 
+/// Who moved a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    User,
+    /// The task that proposed it.
+    Task {
+        name: String,
+    },
+    /// The policy, approving automatic work on its own: what decided it.
+    Policy {
+        decided_by: DecidedBy,
+    },
+    /// kairos itself: it saw the world move, or the apply fail.
+    Kairos,
+    /// kairos settling, at start, what a crash interrupted.
+    Recovery,
+}
+
+impl Actor {
+    pub fn task(name: &str) -> Actor {
+        Actor::Task { name: name.to_owned() }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::User => f.write_str("user"),
+            Actor::Task { name } => f.write_str(name),
+            Actor::Policy { decided_by } => write!(f, "policy ({decided_by})"),
+            Actor::Kairos => f.write_str("kairos"),
+            Actor::Recovery => f.write_str("kairos (recovery)"),
+        }
+    }
+}
+
 /// One entry in a proposal's history: a state it reached, when, and who moved it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     pub state: State,
-    pub by: String,
+    pub by: Actor,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -296,13 +333,13 @@ impl Proposal {
     pub fn advance(
         &mut self,
         step: Step,
-        by: &str,
+        by: Actor,
         note: Option<String>,
         at: DateTime<Utc>,
     ) -> Result<(), InvalidStep> {
         self.state = self.state.after(step)?;
         self.updated_at = at;
-        self.history.push(HistoryEntry { at, state: self.state, by: by.to_owned(), note });
+        self.history.push(HistoryEntry { at, state: self.state, by, note });
         Ok(())
     }
 }
@@ -408,11 +445,11 @@ mod tests {
     fn advance_records_history() {
         let now = Utc::now();
         let mut p = proposal(State::Pending, now);
-        p.advance(Step::Reject, "user", Some("not now".into()), now).unwrap();
+        p.advance(Step::Reject, Actor::User, Some("not now".into()), now).unwrap();
         assert_eq!(p.state, State::Rejected);
         assert_eq!(p.history.len(), 1);
-        assert_eq!(p.history[0].by, "user");
-        assert!(p.advance(Step::Approve, "user", None, now).is_err());
+        assert_eq!(p.history[0].by, Actor::User);
+        assert!(p.advance(Step::Approve, Actor::User, None, now).is_err());
         assert_eq!(p.history.len(), 1);
     }
 }

@@ -14,7 +14,7 @@ use crate::proposal::{Proposal, ProposalId, State};
 use crate::store::LogEntry;
 
 /// Bump when a request or response changes shape incompatibly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest request the daemon reads: requests are small (ids, paths), and every
 /// connection may hold one in memory, so this bounds what clients can make it hold.

@@ -10,7 +10,7 @@ use super::policy;
 use crate::apply::{self, ApplyError, Outcome, Settled, UndoOutcome, settle};
 use crate::notifier::{Notice, NoticeKind};
 use crate::policy::{Autonomy, Decision};
-use crate::proposal::{Draft, Proposal, State, Step, UndoRecord};
+use crate::proposal::{Actor, Draft, Proposal, State, Step, UndoRecord};
 use crate::store::{Intent, LogEntry, LogKind};
 
 /// What became of a task's drafts.
@@ -64,7 +64,7 @@ pub fn take_in(
             history: vec![crate::proposal::HistoryEntry {
                 at: now,
                 state: State::Pending,
-                by: task.to_owned(),
+                by: Actor::task(task),
                 note: None,
             }],
         };
@@ -84,7 +84,7 @@ pub fn take_in(
                 .task(task),
             );
         }
-        let decided_by = evaluation.decided_by.to_string();
+        let decided_by = evaluation.decided_by.clone();
         let decision =
             Decision { autonomy: evaluation.autonomy, decided_by: decided_by.clone(), at: now };
         match evaluation.autonomy {
@@ -140,11 +140,11 @@ pub fn take_in(
         }
         core.store.put_proposal(&proposal).map_err(|e| e.to_string())?;
         if evaluation.autonomy == Autonomy::Auto && wait.is_none() {
-            let by = format!("policy ({decided_by})");
+            let by = Actor::Policy { decided_by };
             proposal
-                .advance(Step::Approve, &by, Some("autonomy auto".into()), now)
+                .advance(Step::Approve, by.clone(), Some("autonomy auto".into()), now)
                 .map_err(|e| e.to_string())?;
-            apply_approved(core, &mut proposal, &by);
+            apply_approved(core, &mut proposal, by);
             if proposal.state == State::Applied {
                 intake.applied += 1;
                 // Snapshots are routine; only other automatic changes are announced.
@@ -201,10 +201,10 @@ pub fn release_deferred(core: &Core, root: &Path) -> usize {
             still += 1;
             continue;
         }
-        let by = format!("policy ({})", evaluation.decided_by);
-        if p.advance(Step::Approve, &by, Some("released after waiting".into()), Utc::now()).is_ok()
-        {
-            apply_approved(core, &mut p, &by);
+        let by = Actor::Policy { decided_by: evaluation.decided_by };
+        let note = Some("released after waiting".into());
+        if p.advance(Step::Approve, by.clone(), note, Utc::now()).is_ok() {
+            apply_approved(core, &mut p, by);
         }
     }
     still
@@ -223,7 +223,7 @@ pub fn refresh_pending(core: &Core, root: &Path, task: &str) -> Result<usize, St
         .collect();
     for mut p in pending {
         if let Ok(Some(why)) = apply::stale_reason(root, &p.change) {
-            p.advance(Step::MarkStale, "kairos", Some(why.clone()), Utc::now())
+            p.advance(Step::MarkStale, Actor::Kairos, Some(why.clone()), Utc::now())
                 .map_err(|e| e.to_string())?;
             core.store.put_proposal(&p).map_err(|e| e.to_string())?;
             core.log(
@@ -239,7 +239,7 @@ pub fn refresh_pending(core: &Core, root: &Path, task: &str) -> Result<usize, St
 
 /// Applies an approved proposal through the intent journal and records the outcome.
 /// An error after the plan was journaled rolls the apply back before it is reported.
-pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: &str) {
+pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: Actor) {
     let root = Path::new(&proposal.repo).to_owned();
     let id = proposal.id;
     // The approval is stored first; the journal's flush makes it durable with the plan.
@@ -276,7 +276,7 @@ pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: &str) {
             }
         },
     };
-    let who = if step == Step::Apply { by } else { "kairos" };
+    let who = if step == Step::Apply { by.clone() } else { Actor::Kairos };
     if let Err(e) = proposal.advance(step, who, note.clone(), Utc::now()) {
         tracing::error!("proposal #{id}: {e}");
     }
@@ -291,7 +291,7 @@ pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: &str) {
 }
 
 /// Undoes an applied proposal through the intent journal; the error says why not.
-pub fn undo_applied(core: &Core, proposal: &mut Proposal, by: &str) -> Result<(), String> {
+pub fn undo_applied(core: &Core, proposal: &mut Proposal, by: Actor) -> Result<(), String> {
     let Some(record) = proposal.undo.clone() else {
         return Err(format!("#{} has no undo record", proposal.id));
     };
@@ -324,7 +324,7 @@ pub fn undo_applied(core: &Core, proposal: &mut Proposal, by: &str) -> Result<()
         },
     };
     if outcome.is_ok() {
-        proposal.advance(Step::Undo, by, None, Utc::now()).map_err(|e| e.to_string())?;
+        proposal.advance(Step::Undo, by.clone(), None, Utc::now()).map_err(|e| e.to_string())?;
     }
     finish(core, proposal, keep_intent);
     let message = match &outcome {

@@ -14,7 +14,7 @@ use crate::policy::{
     Autonomy, Context, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate,
     load_repo, load_user,
 };
-use crate::proposal::{Change, Proposal, State};
+use crate::proposal::{Actor, Change, Proposal, State};
 use crate::protocol::Demotion;
 use crate::store::{LogEntry, LogKind};
 
@@ -173,7 +173,8 @@ pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]
         && !subject.action.routine()
     {
         evaluation.autonomy = Autonomy::Propose;
-        evaluation.decided_by = crate::policy::DecidedBy::Cap;
+        evaluation.decided_by =
+            crate::policy::DecidedBy::Cap { cap: crate::policy::Cap::BrokenPolicy };
         evaluation.caps.push("a policy file is broken and no good version of it is known yet: nothing is automatic until it is fixed".into());
     }
     evaluation
@@ -199,7 +200,9 @@ pub fn auto_must_wait(core: &Core, repo: &str, action: &Action) -> Option<String
         .into_iter()
         .filter(|p| p.repo == repo && !p.action.routine() && p.updated_at > hour_ago)
         .filter(|p| {
-            p.history.iter().any(|h| h.state == State::Approved && h.by.starts_with("policy"))
+            p.history
+                .iter()
+                .any(|h| h.state == State::Approved && matches!(h.by, Actor::Policy { .. }))
         })
         .count();
     let max = set.defaults.max_auto_per_hour as usize;

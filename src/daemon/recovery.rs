@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::core::Core;
 use crate::apply::{Settled, settle};
-use crate::proposal::{State, Step};
+use crate::proposal::{Actor, State, Step};
 use crate::store::{LogEntry, LogKind};
 
 /// What kairos remembers about a task run in progress (`run:<repo>:<task>`).
@@ -54,12 +54,12 @@ pub fn settle_intents(core: &Core) {
                     proposal.undo = Some(intent.plan.clone());
                     // Stores from before the approval was saved first hold it as pending.
                     if proposal.state == State::Pending {
-                        let _ = proposal.advance(Step::Approve, "user", None, Utc::now());
+                        let _ = proposal.advance(Step::Approve, Actor::User, None, Utc::now());
                     }
                 }
                 let _ = proposal.advance(
                     step,
-                    "kairos (recovery)",
+                    Actor::Recovery,
                     Some(format!("the {what} had completed before a crash")),
                     Utc::now(),
                 );
@@ -72,7 +72,7 @@ pub fn settle_intents(core: &Core) {
                 if intent.forward && proposal.state == State::Approved {
                     let note = format!("the {what} was interrupted by a crash and rolled back");
                     let (step, note) = interrupted(&proposal, note);
-                    let _ = proposal.advance(step, "kairos (recovery)", Some(note), Utc::now());
+                    let _ = proposal.advance(step, Actor::Recovery, Some(note), Utc::now());
                 }
                 format!(
                     "#{}: interrupted {what} rolled back; nothing half-done remains",
@@ -129,7 +129,7 @@ fn release_unjournaled_approvals(core: &Core) {
         core.store.intents().unwrap_or_default().iter().map(|i| i.proposal).collect();
     for mut proposal in approved.into_iter().filter(|p| !journaled.contains(&p.id)) {
         let (step, note) = interrupted(&proposal, "interrupted before anything was written".into());
-        if proposal.advance(step, "kairos (recovery)", Some(note.clone()), Utc::now()).is_ok() {
+        if proposal.advance(step, Actor::Recovery, Some(note.clone()), Utc::now()).is_ok() {
             let _ = core.store.put_proposal(&proposal);
             core.log(
                 LogEntry::new(
@@ -148,7 +148,7 @@ fn release_unjournaled_approvals(core: &Core) {
 /// a queue item: it fails, and says to run it again. Automatic work fails and its task
 /// does it anew.
 fn interrupted(proposal: &crate::proposal::Proposal, note: String) -> (Step, String) {
-    let user_decided = proposal.history.last().is_some_and(|h| h.by == "user");
+    let user_decided = proposal.history.last().is_some_and(|h| h.by == Actor::User);
     if proposal.task == "restore" {
         (Step::Fail, format!("{note}; run `kairos restore` again"))
     } else if user_decided {

@@ -62,15 +62,65 @@ impl Grant {
     }
 }
 
-/// What decided.
+/// What decided a proposal's autonomy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DecidedBy {
-    Rule { id: String, file: std::path::PathBuf, layer: Layer },
+    Rule {
+        id: String,
+        file: std::path::PathBuf,
+        layer: Layer,
+    },
+    /// No rule matched.
     Default,
-    Grant { id: String },
+    Grant {
+        id: String,
+    },
+    /// The task was rejected repeatedly in this repository.
     Demotion,
-    Cap,
+    /// A limit no rule or grant can lift.
+    Cap {
+        cap: Cap,
+    },
+    /// The user, directly (`kairos restore`).
+    User,
+}
+
+/// The limits that hold a proposal at `propose`, whatever a rule or grant says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cap {
+    /// It cannot be undone (`git gc`, unknown actions).
+    Irreversible,
+    /// It came from a model, or from a run that read text kairos does not trust.
+    Untrusted,
+    /// A policy file is broken and no good version of it is known yet.
+    BrokenPolicy,
+}
+
+impl Cap {
+    pub const ALL: [Cap; 3] = [Cap::Irreversible, Cap::Untrusted, Cap::BrokenPolicy];
+
+    /// Why the cap holds, as `kairos policy explain` and `show` say it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Cap::Irreversible => "actions that cannot be undone are never automatic",
+            Cap::Untrusted => {
+                "what a model suggested, or a run that read untrusted text produced, only waits \
+                 for you"
+            }
+            Cap::BrokenPolicy => {
+                "a policy file is broken and no good version of it is known yet: nothing is \
+                 automatic until it is fixed"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Cap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
 }
 
 impl std::fmt::Display for DecidedBy {
@@ -82,7 +132,8 @@ impl std::fmt::Display for DecidedBy {
             DecidedBy::Default => f.write_str("default (no rule matched)"),
             DecidedBy::Grant { id } => write!(f, "grant {id}"),
             DecidedBy::Demotion => f.write_str("demotion (rejected repeatedly)"),
-            DecidedBy::Cap => f.write_str("cap (irreversible actions are never automatic)"),
+            DecidedBy::Cap { cap } => write!(f, "cap ({cap})"),
+            DecidedBy::User => f.write_str("user"),
         }
     }
 }
@@ -177,7 +228,7 @@ pub fn evaluate(
     if !subject.action.reversible() && level > Autonomy::Propose {
         caps.push(format!("{} cannot be undone: capped at propose", subject.action));
         level = Autonomy::Propose;
-        by = DecidedBy::Cap;
+        by = DecidedBy::Cap { cap: Cap::Irreversible };
     }
     let shadow = shadow_rules.into_iter().map(|(r, a)| (r, a.min(level))).collect();
     Evaluation { autonomy: level, decided_by: by, matched, shadow, caps, notes }

@@ -8,7 +8,7 @@ mod subject;
 mod window;
 
 pub use evaluate::{
-    Context, DecidedBy, Defaults, Evaluation, Grant, PolicySet, evaluate, layer_name,
+    Cap, Context, DecidedBy, Defaults, Evaluation, Grant, PolicySet, evaluate, layer_name,
 };
 pub use load::{DEFAULT_POLICY, REPO_POLICY, load_repo, load_user, merge, read_policy, user_files};
 pub use rules::{Layer, PolicyError, PolicyFile, RuleRef, parse};
@@ -41,11 +41,11 @@ impl std::fmt::Display for Autonomy {
     }
 }
 
-/// The autonomy a proposal was given and who gave it (`default`, `cap`, `user`, a rule id).
+/// The autonomy a proposal was given and what gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub autonomy: Autonomy,
-    pub decided_by: String,
+    pub decided_by: DecidedBy,
     pub at: DateTime<Utc>,
 }
 

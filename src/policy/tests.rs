@@ -84,7 +84,8 @@ autonomy = "propose"
 fn irreversible_actions_are_capped() {
     let user = file("[[rule]]\nid = \"yolo\"\nautonomy = \"auto\"\n", "yolo.toml", Layer::User);
     let e = decide(vec![user], None, &Subject::action("git.maintenance.gc"), &[]);
-    assert_eq!((e.autonomy, e.decided_by), (Autonomy::Propose, DecidedBy::Cap));
+    let capped = DecidedBy::Cap { cap: Cap::Irreversible };
+    assert_eq!((e.autonomy, e.decided_by), (Autonomy::Propose, capped));
     assert_eq!(e.caps.len(), 1);
 }
 

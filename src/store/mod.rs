@@ -3,6 +3,7 @@
 //! type so it can be replaced; callers see typed values, never trees or bytes.
 
 mod log;
+mod migrate;
 
 use std::path::Path;
 
@@ -13,8 +14,9 @@ pub use log::{LogEntry, LogKind};
 
 use crate::proposal::{Proposal, ProposalId, State, UndoRecord};
 
-/// The layout version of the store; bump it with a migration in `open`.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The layout version of the store; bump it with a migration in `migrate`.
+/// 1: kairos 0.1.0. 2: who moved a proposal and what decided it are typed values.
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,16 +82,22 @@ impl Store {
             memory: db.open_tree("memory")?,
             db,
         };
-        match store.meta.get("schema_version")? {
-            None => {
-                store.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-            }
-            Some(v) => {
-                let found = u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 8]));
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema { path: dir.display().to_string(), found });
-                }
-            }
+        let found = match store.meta.get("schema_version")? {
+            // A new store: nothing to migrate (proposals there would be a damaged one).
+            None if store.proposals.is_empty() => SCHEMA_VERSION,
+            None => 1,
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 8])),
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema { path: dir.display().to_string(), found });
+        }
+        if found < SCHEMA_VERSION {
+            migrate::run(&store.proposals, found)?;
+            tracing::info!("store migrated from schema {found} to {SCHEMA_VERSION}");
+        }
+        if found < SCHEMA_VERSION || store.meta.get("schema_version")?.is_none() {
+            store.meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            store.db.flush()?;
         }
         Ok(store)
     }
@@ -360,7 +368,7 @@ mod tests {
             store.put_proposal(&p).unwrap();
             made.push(p);
         }
-        made[1].advance(Step::Reject, "user", None, now).unwrap();
+        made[1].advance(Step::Reject, crate::proposal::Actor::User, None, now).unwrap();
         store.put_proposal(&made[1]).unwrap();
         let pending: Vec<u64> =
             store.proposals_in(State::Pending).unwrap().iter().map(|p| p.id).collect();

@@ -36,7 +36,7 @@ fn a_client_of_another_protocol_version_gets_a_clear_error() {
     assert_eq!(reply["response"], "error", "{reply}");
     assert_eq!(reply["error"]["code"], "protocol_mismatch");
     let message = reply["error"]["message"].as_str().unwrap();
-    assert!(message.contains("protocol 999") && message.contains("protocol 1"), "{message}");
+    assert!(message.contains("protocol 999") && message.contains("protocol 2"), "{message}");
     // The daemon is unharmed.
     assert!(env.kairos(&["status"]).status.success());
 }

@@ -53,7 +53,7 @@ fn a_waiting_proposal_pops_up_with_three_buttons_and_approve_applies_it() {
     );
     let p = &env.queue(true)[0];
     assert_eq!(p["state"], "applied");
-    assert_eq!(p["history"][1]["by"], "user");
+    assert_eq!(p["history"][1]["by"]["kind"], "user");
     assert!(env.ok(&["log", "-n", "50"]).contains("notification button \"approve\" pressed for #"));
 }
 

@@ -182,7 +182,7 @@ fn a_notice_task_reports_its_output_and_a_failing_command_is_reported_once() {
 fn patches_that_escape_the_repository_are_refused() {
     use chrono::Utc;
     use kairos::proposal::{
-        Change, FileChange, FileState, HistoryEntry, Proposal, RepoPath, State,
+        Actor, Change, FileChange, FileState, HistoryEntry, Proposal, RepoPath, State,
     };
     let env = Env::new();
     let repo = env.repo("work");
@@ -234,7 +234,7 @@ fn patches_that_escape_the_repository_are_refused() {
                 history: vec![HistoryEntry {
                     at: now,
                     state: State::Pending,
-                    by: "test".into(),
+                    by: Actor::task("test"),
                     note: None,
                 }],
             };

@@ -29,7 +29,7 @@ fn an_auto_rule_applies_on_its_own_and_undo_brings_it_back() {
         &daemon,
     );
     assert_eq!(repo.rev("refs/heads/done"), None);
-    assert!(p["decision"]["decided_by"].as_str().unwrap().contains("rule tidy"), "{p}");
+    assert_eq!(p["decision"]["decided_by"]["id"], "tidy", "{p}");
     assert!(env.queue(false).is_empty(), "an automatic change waited in the queue");
     let shown = env.ok(&["show", &p["id"].to_string()]);
     assert!(shown.contains("policy:  auto (decided by rule tidy"), "{shown}");

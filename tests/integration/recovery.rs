@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use kairos::proposal::{
-    Change, FileChange, FileState, HistoryEntry, Proposal, RepoPath, State, UndoRecord,
+    Actor, Change, FileChange, FileState, HistoryEntry, Proposal, RepoPath, State, UndoRecord,
 };
 use kairos::store::{Intent, Store};
 
@@ -70,8 +70,8 @@ fn plant_interrupted_apply(env: &Env, repo: &Repo, written: usize, what: Approve
         changed_lines: 0,
         undo: None,
         history: vec![
-            HistoryEntry { at: now, state: State::Pending, by: "user".into(), note: None },
-            HistoryEntry { at: now, state: State::Approved, by: "user".into(), note: None },
+            HistoryEntry { at: now, state: State::Pending, by: Actor::User, note: None },
+            HistoryEntry { at: now, state: State::Approved, by: Actor::User, note: None },
         ],
     };
     store.put_proposal(&proposal).unwrap();
@@ -133,7 +133,7 @@ fn plant_interrupted_branch_delete(env: &Env, repo: &Repo, branch: &str) -> (u64
     let history = [State::Pending, State::Approved].map(|state| HistoryEntry {
         at: started,
         state,
-        by: "user".into(),
+        by: Actor::User,
         note: None,
     });
     let proposal = Proposal {

@@ -48,4 +48,23 @@ fn store_v1_opens_and_is_migrated() {
     let demotions: Vec<(String, serde_json::Value)> = store.recall_prefix("demotion:").unwrap();
     assert_eq!(demotions.len(), 1, "{demotions:?}");
     assert_eq!(store.next_proposal_id().unwrap(), 8);
+
+    // Who moved each proposal and what decided it are typed now.
+    use kairos::policy::{DecidedBy, Layer};
+    use kairos::proposal::Actor;
+    let undone: Vec<&Actor> = all[5].history.iter().map(|h| &h.by).collect();
+    assert_eq!(undone, [&Actor::task("prune-branches"), &Actor::User, &Actor::User, &Actor::User]);
+    assert_eq!(all[0].decision.as_ref().unwrap().decided_by, DecidedBy::Default);
+    let snapshot_rule = DecidedBy::Rule {
+        id: "snapshots".into(),
+        file: "<built-in policies/default.toml>".into(),
+        layer: Layer::Default,
+    };
+    assert_eq!(all[6].decision.as_ref().unwrap().decided_by, snapshot_rule);
+    assert_eq!(all[6].history[1].by, Actor::Policy { decided_by: snapshot_rule });
+    assert_eq!(all[6].action, kairos::action::Action::Snapshot);
+    drop(store);
+    // Migrated once: it opens again as it is.
+    let again = Store::open(&store_dir).unwrap();
+    assert_eq!(again.proposals().count(), 7);
 }

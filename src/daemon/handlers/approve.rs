@@ -7,7 +7,7 @@ use crate::daemon::core::Core;
 use crate::daemon::pipeline;
 use crate::daemon::policy;
 use crate::policy::{Autonomy, Grant};
-use crate::proposal::{Proposal, ProposalId, State, Step};
+use crate::proposal::{Actor, Proposal, ProposalId, State, Step};
 use crate::protocol::{Outcome, Response};
 use crate::store::{LogEntry, LogKind};
 
@@ -112,10 +112,10 @@ async fn approve_one(core: &Arc<Core>, id: ProposalId) -> Outcome {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
-        if let Err(e) = p.advance(Step::Approve, "user", None, Utc::now()) {
+        if let Err(e) = p.advance(Step::Approve, Actor::User, None, Utc::now()) {
             return super::failure(id, format!("#{id}: {e}"));
         }
-        pipeline::apply_approved(&core, &mut p, "user");
+        pipeline::apply_approved(&core, &mut p, Actor::User);
         let message = match p.state {
             State::Applied => format!("#{id} applied: {}; `kairos undo {id}` reverts it", p.title),
             state => format!(

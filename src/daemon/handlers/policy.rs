@@ -67,7 +67,7 @@ pub async fn simulate(core: &Arc<Core>, since_secs: u64) -> Response {
         let mut changes = Vec::new();
         for p in core.store.proposals().flatten().filter(|p| p.created_at >= since) {
             let Some(then) = &p.decision else { continue };
-            if then.decided_by == "user" {
+            if then.decided_by == crate::policy::DecidedBy::User {
                 continue;
             }
             let now = policy::decide(&core, std::path::Path::new(&p.repo), &policy::subject_of(&p));

@@ -1,7 +1,7 @@
 use chrono::Utc;
 
 use crate::daemon::core::Core;
-use crate::proposal::{ProposalId, Step};
+use crate::proposal::{Actor, ProposalId, Step};
 use crate::protocol::Response;
 use crate::store::{LogEntry, LogKind};
 
@@ -26,7 +26,7 @@ pub async fn handle(core: &Core, ids: Vec<ProposalId>, reason: Option<String>) -
                 continue;
             }
         };
-        if let Err(e) = p.advance(Step::Reject, "user", reason.clone(), Utc::now()) {
+        if let Err(e) = p.advance(Step::Reject, Actor::User, reason.clone(), Utc::now()) {
             outcomes.push(super::failure(id, format!("#{id}: {e}")));
             continue;
         }

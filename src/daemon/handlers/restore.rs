@@ -5,8 +5,8 @@ use chrono::Utc;
 
 use crate::daemon::core::Core;
 use crate::daemon::pipeline;
-use crate::policy::{Autonomy, Decision};
-use crate::proposal::{Change, HistoryEntry, Proposal, RepoPath, State, Step};
+use crate::policy::{Autonomy, DecidedBy, Decision};
+use crate::proposal::{Actor, Change, HistoryEntry, Proposal, RepoPath, State, Step};
 use crate::protocol::{ErrorCode, Response};
 
 pub async fn handle(
@@ -112,20 +112,15 @@ fn restore(
         updated_at: now,
         fingerprint: format!("fs.restore:{id}"),
         change: Change::Restore { snapshot, paths },
-        decision: Some(Decision { autonomy: Autonomy::Auto, decided_by: "user".into(), at: now }),
+        decision: Some(Decision { autonomy: Autonomy::Auto, decided_by: DecidedBy::User, at: now }),
         branch: None,
         changed_lines: 0,
         undo: None,
-        history: vec![HistoryEntry {
-            at: now,
-            state: State::Pending,
-            by: "user".into(),
-            note: None,
-        }],
+        history: vec![HistoryEntry { at: now, state: State::Pending, by: Actor::User, note: None }],
     };
-    p.advance(Step::Approve, "user", None, now).map_err(|e| e.to_string())?;
+    p.advance(Step::Approve, Actor::User, None, now).map_err(|e| e.to_string())?;
     core.store.put_proposal(&p).map_err(|e| e.to_string())?;
-    pipeline::apply_approved(core, &mut p, "user");
+    pipeline::apply_approved(core, &mut p, Actor::User);
     Ok(p)
 }
 

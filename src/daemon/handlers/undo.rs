@@ -16,7 +16,7 @@ pub async fn handle(core: &Arc<Core>, id: ProposalId) -> Response {
     let core = core.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut p = super::find(&core, id).map_err(|o| o.message)?;
-        pipeline::undo_applied(&core, &mut p, "user").map(|()| p)
+        pipeline::undo_applied(&core, &mut p, crate::proposal::Actor::User).map(|()| p)
     })
     .await
     .unwrap_or_else(|e| Err(format!("the undo panicked: {e}")));
