@@ -148,7 +148,7 @@ pub struct PolicyReport {
     pub max_auto_per_hour: u32,
     pub demote_after_rejections: u32,
     pub grants: Vec<crate::policy::Grant>,
-    pub demotions: Vec<Demotion>,
+    pub demotions: Vec<crate::policy::Demotion>,
     pub errors: Vec<String>,
 }
 
@@ -159,15 +159,6 @@ pub struct RuleSummary {
     pub layer: crate::policy::Layer,
     pub autonomy: crate::policy::Autonomy,
     pub shadow: bool,
-}
-
-/// A task held at `observe` in one repository after repeated rejections.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Demotion {
-    pub repo: String,
-    pub task: String,
-    pub since: DateTime<Utc>,
-    pub rejections: usize,
 }
 
 /// A recorded proposal that today's policy would decide differently.

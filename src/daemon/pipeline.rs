@@ -94,9 +94,8 @@ pub fn take_in(
             }
             Autonomy::Observe | Autonomy::Notify => {
                 // Told once per distinct change, never queued.
-                let key = format!("told:{}", proposal.fingerprint);
-                if core.store.recall::<bool>(&key).ok().flatten().is_none() {
-                    let _ = core.store.remember(&key, &true);
+                if !core.store.was_told(&proposal.fingerprint).unwrap_or(false) {
+                    let _ = core.store.mark_told(&proposal.fingerprint);
                     let verb = if evaluation.autonomy == Autonomy::Notify {
                         "noticed"
                     } else {

@@ -11,11 +11,10 @@ use chrono::{Duration, Local, Utc};
 use super::core::Core;
 use crate::action::Action;
 use crate::policy::{
-    Autonomy, Context, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate,
-    load_repo, load_user,
+    Autonomy, Context, Demotion, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject,
+    evaluate, load_repo, load_user,
 };
 use crate::proposal::{Actor, Change, Proposal, State};
-use crate::protocol::Demotion;
 use crate::store::{LogEntry, LogKind};
 
 /// The policy in force and the errors of the files that could not be loaded.
@@ -94,37 +93,6 @@ impl PolicyState {
     }
 }
 
-pub fn grant_key(id: &str) -> String {
-    format!("grant:{id}")
-}
-
-pub fn demotion_key(repo: &str, task: &str) -> String {
-    format!("demotion:{repo}\u{0}{task}")
-}
-
-/// When the user last lifted a demotion (rejections before it no longer count).
-pub fn undemoted_key(repo: &str, task: &str) -> String {
-    format!("undemoted:{repo}\u{0}{task}")
-}
-
-pub fn grants(core: &Core) -> Vec<Grant> {
-    core.store
-        .recall_prefix::<Grant>("grant:")
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(_, g)| g)
-        .collect()
-}
-
-pub fn demotions(core: &Core) -> Vec<Demotion> {
-    core.store
-        .recall_prefix::<Demotion>("demotion:")
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect()
-}
-
 /// The subject a policy decides about, for a proposal (or a draft made into one).
 pub fn subject_of(p: &Proposal) -> Subject {
     let paths: Vec<String> = match &p.change {
@@ -145,7 +113,7 @@ pub fn subject_of(p: &Proposal) -> Subject {
 
 /// Decides `subject` in the repository at `root` with everything in force now.
 pub fn decide(core: &Core, root: &Path, subject: &Subject) -> Evaluation {
-    decide_with(core, root, subject, &grants(core))
+    decide_with(core, root, subject, &core.store.grants().unwrap_or_default())
 }
 
 pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]) -> Evaluation {
@@ -158,11 +126,7 @@ pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]
         ));
     }
     let demoted = subject.task.as_ref().is_some_and(|task| {
-        core.store
-            .recall::<Demotion>(&demotion_key(&root.to_string_lossy(), task))
-            .ok()
-            .flatten()
-            .is_some()
+        core.store.demotion(&root.to_string_lossy(), task).ok().flatten().is_some()
     });
     let now = Local::now();
     let ctx = Context { grants, demoted, now: LocalTime::of(&now), now_utc: Utc::now() };
@@ -214,12 +178,10 @@ pub fn auto_must_wait(core: &Core, repo: &str, action: &Action) -> Option<String
 /// After a rejection: demotes the task in the repository when it was rejected
 /// `demote_after_rejections` times within 30 days. Returns the message to show.
 pub fn note_rejection(core: &Core, rejected: &Proposal) -> Option<String> {
-    let key = demotion_key(&rejected.repo, &rejected.task);
-    if core.store.recall::<Demotion>(&key).ok().flatten().is_some() {
+    if core.store.demotion(&rejected.repo, &rejected.task).ok().flatten().is_some() {
         return None;
     }
-    let lifted: Option<chrono::DateTime<Utc>> =
-        core.store.recall(&undemoted_key(&rejected.repo, &rejected.task)).ok().flatten();
+    let lifted = core.store.undemoted_at(&rejected.repo, &rejected.task).ok().flatten();
     let month_ago = (Utc::now() - Duration::days(30)).max(lifted.unwrap_or_default());
     let rejections = core
         .store
@@ -238,7 +200,7 @@ pub fn note_rejection(core: &Core, rejected: &Proposal) -> Option<String> {
         since: Utc::now(),
         rejections,
     };
-    core.store.remember(&key, &demotion).ok()?;
+    core.store.put_demotion(&demotion).ok()?;
     let message = format!(
         "{} was rejected {rejections} times in 30 days in {}: it is demoted to observe there; undo with `kairos policy undemote {} --repo {}`",
         rejected.task, rejected.repo, rejected.task, rejected.repo

@@ -3,28 +3,12 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
 use super::core::Core;
 use crate::apply::{Settled, settle};
 use crate::proposal::{Actor, State, Step};
 use crate::store::{LogEntry, LogKind};
-
-/// What kairos remembers about a task run in progress (`run:<repo>:<task>`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunMark {
-    pub repo: String,
-    pub task: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub result: Option<String>,
-}
-
-pub fn run_key(repo: &str, task: &str) -> String {
-    format!("run:{repo}:{task}")
-}
 
 /// Settles interrupted applies and undos. Blocking.
 pub fn settle_intents(core: &Core) {
@@ -160,10 +144,10 @@ fn interrupted(proposal: &crate::proposal::Proposal, note: String) -> (Step, Str
 
 /// Logs task runs that were in progress when the daemon stopped, and closes them.
 pub fn note_interrupted_runs(core: &Core) {
-    let Ok(marks) = core.store.recall_prefix::<RunMark>("run:") else {
+    let Ok(marks) = core.store.run_marks() else {
         return;
     };
-    for (key, mut mark) in marks {
+    for mut mark in marks {
         if mark.finished_at.is_none() {
             core.log(
                 LogEntry::new(
@@ -175,7 +159,7 @@ pub fn note_interrupted_runs(core: &Core) {
             );
             mark.finished_at = Some(Utc::now());
             mark.result = Some("interrupted".into());
-            let _ = core.store.remember(&key, &mark);
+            let _ = core.store.put_run_mark(&mark);
         }
     }
 }

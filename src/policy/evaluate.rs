@@ -62,6 +62,15 @@ impl Grant {
     }
 }
 
+/// A task held at `observe` in one repository after repeated rejections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Demotion {
+    pub repo: String,
+    pub task: String,
+    pub since: DateTime<Utc>,
+    pub rejections: usize,
+}
+
 /// What decided a proposal's autonomy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

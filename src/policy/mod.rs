@@ -8,7 +8,7 @@ mod subject;
 mod window;
 
 pub use evaluate::{
-    Cap, Context, DecidedBy, Defaults, Evaluation, Grant, PolicySet, evaluate, layer_name,
+    Cap, Context, DecidedBy, Defaults, Demotion, Evaluation, Grant, PolicySet, evaluate, layer_name,
 };
 pub use load::{DEFAULT_POLICY, REPO_POLICY, load_repo, load_user, merge, read_policy, user_files};
 pub use rules::{Layer, PolicyError, PolicyFile, RuleRef, parse};

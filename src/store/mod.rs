@@ -3,6 +3,7 @@
 //! type so it can be replaced; callers see typed values, never trees or bytes.
 
 mod log;
+mod memory;
 mod migrate;
 
 use std::path::Path;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use log::{LogEntry, LogKind};
+pub use memory::RunMark;
 
 use crate::proposal::{Proposal, ProposalId, State, UndoRecord};
 
@@ -131,7 +133,7 @@ impl Store {
     }
 
     /// Forgets what was remembered under `key`.
-    pub fn forget(&self, key: &str) -> Result<bool, StoreError> {
+    fn forget(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.memory.remove(key.as_bytes())?.is_some())
     }
 
@@ -249,13 +251,13 @@ impl Store {
         self.journal.iter().values().map(|v| Ok(serde_json::from_slice(&v?)?)).collect()
     }
 
-    /// What kairos remembers under `key` (repository state, task state).
-    pub fn recall<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    /// What kairos remembers under `key` (see `memory` for the kinds).
+    fn recall<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         get_json(&self.memory, key.as_bytes())
     }
 
     /// Everything remembered under keys starting with `prefix`.
-    pub fn recall_prefix<T: DeserializeOwned>(
+    fn recall_prefix<T: DeserializeOwned>(
         &self,
         prefix: &str,
     ) -> Result<Vec<(String, T)>, StoreError> {
@@ -268,7 +270,7 @@ impl Store {
             .collect()
     }
 
-    pub fn remember<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+    fn remember<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         self.memory.insert(key.as_bytes(), serde_json::to_vec(value)?)?;
         Ok(())
     }

@@ -233,7 +233,7 @@ fn a_missed_schedule_is_caught_up_once_after_a_restart() {
     {
         let store = kairos::store::Store::open(&env.path("data/kairos/store")).unwrap();
         for task in ["stale-branches", "reminders"] {
-            store.remember(&format!("sched:{}\u{0}{task}", repo.str()), &three_days_ago).unwrap();
+            store.put_last_scheduled(repo.str(), task, three_days_ago).unwrap();
         }
         store.flush_blocking().unwrap();
     }

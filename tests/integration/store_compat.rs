@@ -42,11 +42,14 @@ fn store_v1_opens_and_is_migrated() {
     );
     assert_eq!(store.proposals_in(Pending).unwrap().len(), 1);
     assert_eq!(store.proposal_by_fingerprint(&all[1].fingerprint).unwrap().unwrap().id, 2);
-    let grants: Vec<(String, kairos::policy::Grant)> = store.recall_prefix("grant:").unwrap();
+    let grants = store.grants().unwrap();
     assert_eq!(grants.len(), 1);
-    assert_eq!(grants[0].1.from_proposal, Some(1));
-    let demotions: Vec<(String, serde_json::Value)> = store.recall_prefix("demotion:").unwrap();
+    assert_eq!(grants[0].from_proposal, Some(1));
+    assert_eq!(grants[0].action, kairos::action::Action::BranchDelete);
+    let demotions = store.demotions().unwrap();
     assert_eq!(demotions.len(), 1, "{demotions:?}");
+    assert_eq!((demotions[0].task.as_str(), demotions[0].rejections), ("prune-branches", 3));
+    assert!(store.demotion(&demotions[0].repo, "prune-branches").unwrap().is_some());
     assert_eq!(store.next_proposal_id().unwrap(), 8);
 
     // Who moved each proposal and what decided it are typed now.

@@ -59,9 +59,7 @@ async fn grant_from(core: &Arc<Core>, p: &Proposal, for_secs: Option<u64>) -> St
         expires_at,
         from_proposal: Some(p.id),
     };
-    if core.store.remember(&policy::grant_key(&grant.id), &grant).is_err()
-        || core.store.flush().await.is_err()
-    {
+    if core.store.put_grant(&grant).is_err() || core.store.flush().await.is_err() {
         return "the grant could not be saved".into();
     }
     let until = grant

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::daemon::core::Core;
-use crate::daemon::policy::{self, demotion_key, grant_key};
+use crate::daemon::policy;
 use crate::policy::Subject;
 use crate::protocol::{ErrorCode, Outcome, PolicyReport, Response, RuleSummary, SimulatedChange};
 use crate::store::{LogEntry, LogKind};
@@ -48,8 +48,8 @@ pub fn show(core: &Core) -> Response {
             quiet_hours: set.defaults.quiet_hours.as_ref().map(|w| w.source().to_owned()),
             max_auto_per_hour: set.defaults.max_auto_per_hour,
             demote_after_rejections: set.defaults.demote_after_rejections,
-            grants: policy::grants(core),
-            demotions: policy::demotions(core),
+            grants: core.store.grants().unwrap_or_default(),
+            demotions: core.store.demotions().unwrap_or_default(),
             errors: core.policy.errors(),
         },
     }
@@ -92,7 +92,7 @@ pub async fn simulate(core: &Arc<Core>, since_secs: u64) -> Response {
 }
 
 pub async fn revoke(core: &Arc<Core>, id: String) -> Response {
-    match core.store.forget(&grant_key(&id)) {
+    match core.store.remove_grant(&id) {
         Ok(true) => {
             let _ = core.store.flush().await;
             core.log(LogEntry::new(LogKind::Decision, None, format!("grant {id} revoked by user")));
@@ -109,10 +109,9 @@ pub async fn revoke(core: &Arc<Core>, id: String) -> Response {
 
 pub async fn undemote(core: &Arc<Core>, task: String, repo: PathBuf) -> Response {
     let repo = std::fs::canonicalize(&repo).unwrap_or(repo).to_string_lossy().into_owned();
-    match core.store.forget(&demotion_key(&repo, &task)) {
+    // Earlier rejections stay on record but no longer count towards a new demotion.
+    match core.store.lift_demotion(&repo, &task, Utc::now()) {
         Ok(true) => {
-            // Earlier rejections stay on record but no longer count towards a new demotion.
-            let _ = core.store.remember(&policy::undemoted_key(&repo, &task), &Utc::now());
             let _ = core.store.flush().await;
             core.log(
                 LogEntry::new(

@@ -32,14 +32,13 @@ impl RepoActor {
                 return;
             }
         };
-        let key = format!("refs:{}", self.key);
-        let before: Option<RefState> = self.core.store.recall(&key).ok().flatten();
+        let before: Option<RefState> = self.core.store.ref_state(&self.key).ok().flatten();
         let changes = before.as_ref().map(|b| b.changes_to(&now)).unwrap_or_default();
         let new_commit = before
             .as_ref()
             .is_some_and(|b| b.head_commit != now.head_commit && now.head_commit.is_some());
         if before.as_ref() != Some(&now) {
-            let _ = self.core.store.remember(&key, &now);
+            let _ = self.core.store.put_ref_state(&self.key, &now);
         }
         for change in &changes {
             self.event(change);

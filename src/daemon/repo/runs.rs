@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::{CLOCK_CHECK, RepoActor};
 use crate::daemon::pipeline;
-use crate::daemon::recovery::{RunMark, run_key};
 use crate::notifier::{Notice, NoticeKind};
+use crate::store::RunMark;
 use crate::store::{LogEntry, LogKind};
 use crate::tasks;
 
@@ -63,7 +63,6 @@ impl RepoActor {
         let Ok(_permit) = self.core.runs.acquire().await else {
             return Err("the daemon is stopping".into());
         };
-        let mark_key = run_key(&self.key, task);
         let mut mark = RunMark {
             repo: self.key.clone(),
             task: task.to_owned(),
@@ -71,7 +70,7 @@ impl RepoActor {
             finished_at: None,
             result: None,
         };
-        let _ = self.core.store.remember(&mark_key, &mark);
+        let _ = self.core.store.put_run_mark(&mark);
 
         let (core, root, name) = (self.core.clone(), self.root.clone(), task.to_owned());
         let scratch = self.core.paths.scratch_dir();
@@ -80,7 +79,7 @@ impl RepoActor {
         let costly = settings.command.is_some() || task == tasks::FORMAT;
         let check_unchanged = costly && trigger == "quiet";
         let asked_by_user = trigger == MANUAL;
-        let signature_key = format!("sig:{}\u{0}{task}", self.key);
+        let key = self.key.clone();
         let result = tokio::task::spawn_blocking(move || {
             // The settings are part of it: an edited task reruns.
             let signature = costly
@@ -88,7 +87,7 @@ impl RepoActor {
                 .flatten();
             if check_unchanged
                 && signature.is_some()
-                && core.store.recall::<String>(&signature_key).ok().flatten() == signature
+                && core.store.run_signature(&key, &name).ok().flatten() == signature
             {
                 return Ok((pipeline::Intake::default(), 0, vec![]));
             }
@@ -97,7 +96,7 @@ impl RepoActor {
             let stale = pipeline::refresh_pending(&core, &root, &name)?;
             let intake = pipeline::take_in(&core, &root, &name, output.drafts, asked_by_user)?;
             if let Some(signature) = signature {
-                let _ = core.store.remember(&signature_key, &signature);
+                let _ = core.store.put_run_signature(&key, &name, &signature);
             }
             Ok::<_, String>((intake, stale, output.notices))
         })
@@ -110,7 +109,7 @@ impl RepoActor {
         };
         mark.finished_at = Some(Utc::now());
         mark.result = Some(summary.clone());
-        let _ = self.core.store.remember(&mark_key, &mark);
+        let _ = self.core.store.put_run_mark(&mark);
         let kind = if result.is_ok() { LogKind::Run } else { LogKind::Error };
         self.core.log(
             LogEntry::new(kind, Some(&self.key), format!("{task} ({trigger}): {summary}"))

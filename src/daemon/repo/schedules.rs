@@ -26,11 +26,6 @@ impl RepoActor {
         self.runtime.lock().unwrap_or_else(|e| e.into_inner()).next_runs = next_runs;
     }
 
-    /// When the schedules of `task` were last honoured here (run, or missed and recorded).
-    pub(super) fn schedule_key(&self, task: &str) -> String {
-        format!("sched:{}\u{0}{task}", self.key)
-    }
-
     /// Records and settles runs missed while the daemon was down: each task's catch-up
     /// rule decides whether it runs once now or waits; never N times, never silently.
     pub(super) async fn catch_up_after_downtime(&mut self) {
@@ -43,9 +38,8 @@ impl RepoActor {
             .map(|(n, s)| (n.clone(), s.clone()))
             .collect();
         for (task, settings) in scheduled {
-            let key = self.schedule_key(&task);
-            let last: Option<DateTime<Utc>> = self.core.store.recall(&key).ok().flatten();
-            let _ = self.core.store.remember(&key, &now);
+            let last = self.core.store.last_scheduled(&self.key, &task).ok().flatten();
+            let _ = self.core.store.put_last_scheduled(&self.key, &task, now);
             let Some(last) = last else { continue };
             let missed = schedule::missed_runs(&settings, last, now);
             if missed > 0 {
@@ -78,7 +72,7 @@ impl RepoActor {
 
     /// A scheduled run: it waits for the user to be idle when the task asks for that.
     pub(super) async fn run_scheduled(&mut self, task: &str, why: &str) {
-        let _ = self.core.store.remember(&self.schedule_key(task), &Utc::now());
+        let _ = self.core.store.put_last_scheduled(&self.key, task, Utc::now());
         let when_idle = self.settings(task).and_then(|s| s.when_idle);
         if let (Some(idle), Some(last)) = (when_idle, self.last_fs)
             && last.elapsed() < idle

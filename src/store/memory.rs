@@ -1,0 +1,217 @@
+//! What kairos remembers between runs, one typed method per kind of record: grants and
+//! demotions (the policy's memory of the user's decisions), the told-once set, task
+//! runs in progress and their signatures, the refs last seen and the schedules last
+//! honoured in each repository. Keys are built here and nowhere else.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError};
+use crate::git::RefState;
+use crate::policy::{Demotion, Grant};
+
+/// A task run as recorded when it starts and when it ends, so a run a crash cut off is
+/// noticed at the next start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMark {
+    pub repo: String,
+    pub task: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub result: Option<String>,
+}
+
+/// The key of each record kind; the byte layout is the one kairos 0.1.0 wrote.
+enum Key<'a> {
+    Grant(&'a str),
+    Demotion {
+        repo: &'a str,
+        task: &'a str,
+    },
+    /// When the user last lifted a demotion (rejections before it no longer count).
+    Undemoted {
+        repo: &'a str,
+        task: &'a str,
+    },
+    Told(&'a str),
+    Signature {
+        repo: &'a str,
+        task: &'a str,
+    },
+    Run {
+        repo: &'a str,
+        task: &'a str,
+    },
+    Refs(&'a str),
+    Schedule {
+        repo: &'a str,
+        task: &'a str,
+    },
+}
+
+impl Key<'_> {
+    fn text(&self) -> String {
+        match self {
+            Key::Grant(id) => format!("grant:{id}"),
+            Key::Demotion { repo, task } => format!("demotion:{repo}\u{0}{task}"),
+            Key::Undemoted { repo, task } => format!("undemoted:{repo}\u{0}{task}"),
+            Key::Told(fingerprint) => format!("told:{fingerprint}"),
+            Key::Signature { repo, task } => format!("sig:{repo}\u{0}{task}"),
+            Key::Run { repo, task } => format!("run:{repo}:{task}"),
+            Key::Refs(repo) => format!("refs:{repo}"),
+            Key::Schedule { repo, task } => format!("sched:{repo}\u{0}{task}"),
+        }
+    }
+}
+
+/// The prefixes under which whole kinds are listed.
+const GRANTS: &str = "grant:";
+const DEMOTIONS: &str = "demotion:";
+const RUNS: &str = "run:";
+
+impl Store {
+    pub fn grants(&self) -> Result<Vec<Grant>, StoreError> {
+        Ok(self.recall_prefix(GRANTS)?.into_iter().map(|(_, g)| g).collect())
+    }
+
+    pub fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        self.remember(&Key::Grant(&grant.id).text(), grant)
+    }
+
+    /// Removes grant `id`; false when there was none.
+    pub fn remove_grant(&self, id: &str) -> Result<bool, StoreError> {
+        self.forget(&Key::Grant(id).text())
+    }
+
+    pub fn demotion(&self, repo: &str, task: &str) -> Result<Option<Demotion>, StoreError> {
+        self.recall(&Key::Demotion { repo, task }.text())
+    }
+
+    pub fn demotions(&self) -> Result<Vec<Demotion>, StoreError> {
+        Ok(self.recall_prefix(DEMOTIONS)?.into_iter().map(|(_, d)| d).collect())
+    }
+
+    pub fn put_demotion(&self, demotion: &Demotion) -> Result<(), StoreError> {
+        let key = Key::Demotion { repo: &demotion.repo, task: &demotion.task };
+        self.remember(&key.text(), demotion)
+    }
+
+    /// Lifts the demotion of `task` in `repo` at `at`; false when it was not demoted.
+    pub fn lift_demotion(
+        &self,
+        repo: &str,
+        task: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let lifted = self.forget(&Key::Demotion { repo, task }.text())?;
+        if lifted {
+            self.remember(&Key::Undemoted { repo, task }.text(), &at)?;
+        }
+        Ok(lifted)
+    }
+
+    /// When the user last lifted a demotion of `task` in `repo`.
+    pub fn undemoted_at(
+        &self,
+        repo: &str,
+        task: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.recall(&Key::Undemoted { repo, task }.text())
+    }
+
+    /// Whether the change with `fingerprint` was told (observe, notify) already.
+    pub fn was_told(&self, fingerprint: &str) -> Result<bool, StoreError> {
+        Ok(self.recall::<bool>(&Key::Told(fingerprint).text())?.is_some())
+    }
+
+    pub fn mark_told(&self, fingerprint: &str) -> Result<(), StoreError> {
+        self.remember(&Key::Told(fingerprint).text(), &true)
+    }
+
+    /// What the working tree looked like at `task`'s last run in `repo`.
+    pub fn run_signature(&self, repo: &str, task: &str) -> Result<Option<String>, StoreError> {
+        self.recall(&Key::Signature { repo, task }.text())
+    }
+
+    pub fn put_run_signature(
+        &self,
+        repo: &str,
+        task: &str,
+        signature: &str,
+    ) -> Result<(), StoreError> {
+        self.remember(&Key::Signature { repo, task }.text(), &signature)
+    }
+
+    pub fn put_run_mark(&self, mark: &RunMark) -> Result<(), StoreError> {
+        self.remember(&Key::Run { repo: &mark.repo, task: &mark.task }.text(), mark)
+    }
+
+    pub fn run_marks(&self) -> Result<Vec<RunMark>, StoreError> {
+        Ok(self.recall_prefix(RUNS)?.into_iter().map(|(_, m)| m).collect())
+    }
+
+    /// The refs of `repo` as last seen.
+    pub fn ref_state(&self, repo: &str) -> Result<Option<RefState>, StoreError> {
+        self.recall(&Key::Refs(repo).text())
+    }
+
+    pub fn put_ref_state(&self, repo: &str, state: &RefState) -> Result<(), StoreError> {
+        self.remember(&Key::Refs(repo).text(), state)
+    }
+
+    /// When `task`'s schedule was last honoured in `repo` (run, or missed and recorded).
+    pub fn last_scheduled(
+        &self,
+        repo: &str,
+        task: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.recall(&Key::Schedule { repo, task }.text())
+    }
+
+    pub fn put_last_scheduled(
+        &self,
+        repo: &str,
+        task: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.remember(&Key::Schedule { repo, task }.text(), &at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_is_kept_apart_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = Utc::now();
+        let demotion =
+            Demotion { repo: "/r".into(), task: "format".into(), since: now, rejections: 3 };
+        store.put_demotion(&demotion).unwrap();
+        // A repository path that looks like another key does not leak into it.
+        store.put_run_signature("/r\u{0}format", "x", "sig").unwrap();
+        assert_eq!(store.demotions().unwrap(), std::slice::from_ref(&demotion));
+        assert_eq!(store.demotion("/r", "format").unwrap(), Some(demotion));
+        assert!(store.lift_demotion("/r", "format", now).unwrap());
+        assert!(!store.lift_demotion("/r", "format", now).unwrap());
+        assert_eq!(store.undemoted_at("/r", "format").unwrap(), Some(now));
+        assert!(!store.was_told("f1").unwrap());
+        store.mark_told("f1").unwrap();
+        assert!(store.was_told("f1").unwrap());
+        let mark = RunMark {
+            repo: "/r".into(),
+            task: "snapshot".into(),
+            started_at: now,
+            finished_at: None,
+            result: None,
+        };
+        store.put_run_mark(&mark).unwrap();
+        assert_eq!(store.run_marks().unwrap(), [mark]);
+        store.put_last_scheduled("/r", "fetch", now).unwrap();
+        assert_eq!(store.last_scheduled("/r", "fetch").unwrap(), Some(now));
+        assert_eq!(store.last_scheduled("/r", "lockfile").unwrap(), None);
+    }
+}
