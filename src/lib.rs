@@ -16,6 +16,7 @@ pub mod config;
 pub mod daemon;
 pub mod diff;
 pub mod git;
+pub mod intake;
 pub mod notifier;
 pub mod paths;
 pub mod policy;

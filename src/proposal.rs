@@ -63,6 +63,9 @@ impl State {
             (Pending | Approved, Step::MarkStale) => Stale,
             (Pending, Step::Expire) => Expired,
             (Approved, Step::Apply) => Applied,
+            // An apply that failed and could not be rolled back, found complete when it
+            // was settled at the next start: it is applied, and can be undone.
+            (Failed, Step::Apply) => Applied,
             (Approved, Step::Fail) => Failed,
             // An apply interrupted by a crash is rolled back and waits for the user again.
             (Approved, Step::Interrupt) => Pending,
@@ -314,6 +317,9 @@ pub struct Proposal {
     pub undo: Option<UndoRecord>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Where it came from (stores of kairos 0.1.0 hold only built-in proposals).
+    #[serde(default)]
+    pub provenance: Provenance,
 }
 
 /// How long a proposal whose apply failed keeps its change from being proposed again:
@@ -327,6 +333,50 @@ impl Proposal {
     pub fn blocks_repeat(&self, now: DateTime<Utc>) -> bool {
         self.state.blocks_repeat()
             || (self.state == State::Failed && now - self.updated_at < RETRY_FAILED_AFTER)
+    }
+
+    /// The proposal `draft` becomes in `repo` (on `branch`), pending and not yet decided;
+    /// its id is given when it is stored.
+    pub fn from_draft(
+        draft: Draft,
+        repo: &str,
+        task: &str,
+        branch: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Proposal {
+        Proposal {
+            id: 0,
+            repo: repo.to_owned(),
+            task: task.to_owned(),
+            action: draft.action,
+            title: draft.title,
+            why: draft.why,
+            state: State::Pending,
+            created_at: now,
+            updated_at: now,
+            fingerprint: draft.fingerprint,
+            change: draft.change,
+            branch,
+            changed_lines: draft.changed_lines,
+            decision: None,
+            undo: None,
+            provenance: draft.provenance,
+            history: vec![HistoryEntry {
+                at: now,
+                state: State::Pending,
+                by: Actor::task(task),
+                note: None,
+            }],
+        }
+    }
+
+    /// Whether the approval being carried out is the user's own.
+    pub fn approved_by_user(&self) -> bool {
+        self.history
+            .iter()
+            .rev()
+            .find(|h| h.state == State::Approved)
+            .is_some_and(|h| h.by == Actor::User)
     }
 
     /// Moves the proposal by `step`, recording who did it and why.
@@ -344,6 +394,54 @@ impl Proposal {
     }
 }
 
+/// Where a draft came from, which decides how far it may be trusted: what a model
+/// suggested, or what a run produced after reading text kairos does not trust, is
+/// capped at `propose` by the policy, whatever a rule or grant says.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Provenance {
+    pub origin: Origin,
+    /// The run read text kairos does not trust (file contents, commit messages, a
+    /// model's reply) and its output depends on it.
+    #[serde(default)]
+    pub read_untrusted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// A built-in task's own logic.
+    #[default]
+    Builtin,
+    /// A command task the user configured.
+    Command,
+    /// A language model's reply.
+    Model { model: String },
+}
+
+impl Provenance {
+    pub const BUILTIN: Provenance = Provenance { origin: Origin::Builtin, read_untrusted: false };
+    pub const COMMAND: Provenance = Provenance { origin: Origin::Command, read_untrusted: false };
+
+    /// Whether drafts of this provenance may only be proposed.
+    pub fn untrusted(&self) -> bool {
+        self.read_untrusted || matches!(self.origin, Origin::Model { .. })
+    }
+}
+
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Origin::Builtin => f.write_str("built-in task")?,
+            Origin::Command => f.write_str("command task")?,
+            Origin::Model { model } => write!(f, "suggested by the model {model}")?,
+        }
+        if self.read_untrusted {
+            f.write_str(", after reading untrusted text")?;
+        }
+        Ok(())
+    }
+}
+
 /// What a task returns: a proposal before it has an id, a state and a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
@@ -354,6 +452,7 @@ pub struct Draft {
     pub why: String,
     pub fingerprint: String,
     pub change: Change,
+    pub provenance: Provenance,
 }
 
 #[cfg(test)]
@@ -381,10 +480,14 @@ mod tests {
 
     #[test]
     fn final_states_accept_no_step() {
-        for state in [State::Undone, State::Rejected, State::Stale, State::Expired, State::Failed] {
+        for state in [State::Undone, State::Rejected, State::Stale, State::Expired] {
             for step in ALL_STEPS {
                 assert!(state.after(step).is_err(), "{state} accepted {step:?}");
             }
+        }
+        // A failed apply only becomes applied, when recovery finds it had completed.
+        for step in ALL_STEPS {
+            assert_eq!(State::Failed.after(step).is_ok(), step == Step::Apply, "{step:?}");
         }
     }
 
@@ -398,7 +501,8 @@ mod tests {
     #[test]
     fn nothing_is_applied_without_approval_first() {
         for state in ALL_STATES {
-            assert_eq!(state.after(Step::Apply).is_ok(), state == State::Approved);
+            let approved_once = matches!(state, State::Approved | State::Failed);
+            assert_eq!(state.after(Step::Apply).is_ok(), approved_once, "{state}");
         }
     }
 
@@ -426,6 +530,7 @@ mod tests {
             changed_lines: 0,
             undo: None,
             history: vec![],
+            provenance: Provenance::BUILTIN,
         }
     }
 

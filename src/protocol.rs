@@ -147,6 +147,9 @@ pub struct PolicyReport {
     pub quiet_hours: Option<String>,
     pub max_auto_per_hour: u32,
     pub demote_after_rejections: u32,
+    /// The caps that hold proposals at `propose` whatever the rules say, with why.
+    #[serde(default)]
+    pub caps: Vec<String>,
     pub grants: Vec<crate::policy::Grant>,
     pub demotions: Vec<crate::policy::Demotion>,
     pub errors: Vec<String>,
@@ -188,6 +191,16 @@ pub enum ErrorCode {
     BadRequest,
     NotFound,
     Failed,
+}
+
+impl ErrorCode {
+    /// The CLI's exit code for a failure of this kind (see the README's exit codes).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorCode::BadRequest => 2,
+            ErrorCode::ProtocolMismatch | ErrorCode::NotFound | ErrorCode::Failed => 1,
+        }
+    }
 }
 
 impl Response {

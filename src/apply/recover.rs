@@ -8,7 +8,7 @@ use super::files::{disk_state, safe_path, write_state};
 use crate::proposal::UndoRecord;
 
 /// How an interrupted operation was settled.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {
     /// The operation had completed; only its bookkeeping was missing.
     Completed,

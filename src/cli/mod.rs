@@ -176,7 +176,11 @@ impl Failure {
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Failure {
-        let code = if matches!(e, ClientError::NotRunning(_)) { EXIT_NOT_RUNNING } else { 1 };
+        let code = match &e {
+            ClientError::NotRunning(_) => EXIT_NOT_RUNNING,
+            ClientError::Daemon(body) => body.code.exit_code(),
+            _ => 1,
+        };
         Failure { hint: e.hint(), message: e.to_string(), code }
     }
 }

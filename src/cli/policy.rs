@@ -7,6 +7,7 @@ use super::output::{BOLD, DIM, GREEN, RED, paint, print_json};
 use super::{CliResult, Failure, call, print_outcomes, unexpected};
 use crate::paths::Paths;
 use crate::policy::{Layer, REPO_POLICY, Subject, layer_name, parse, user_files};
+use crate::proposal::{Origin, Provenance};
 use crate::protocol::{Request, Response};
 
 #[derive(Debug, clap::Subcommand)]
@@ -31,6 +32,12 @@ pub enum Action {
         /// Lines added plus removed.
         #[arg(long, default_value_t = 0)]
         lines: u64,
+        /// Where the change comes from: a built-in task, a command task, or a model.
+        #[arg(long, value_enum, default_value_t = OriginArg::Builtin)]
+        origin: OriginArg,
+        /// The run that made it read text kairos does not trust.
+        #[arg(long)]
+        untrusted: bool,
         #[arg(long)]
         json: bool,
     },
@@ -56,10 +63,38 @@ pub enum Action {
     },
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OriginArg {
+    Builtin,
+    Command,
+    Model,
+}
+
+impl OriginArg {
+    fn provenance(self, untrusted: bool) -> Provenance {
+        let origin = match self {
+            OriginArg::Builtin => Origin::Builtin,
+            OriginArg::Command => Origin::Command,
+            OriginArg::Model => Origin::Model { model: "(any model)".into() },
+        };
+        Provenance { origin, read_untrusted: untrusted }
+    }
+}
+
 pub async fn run(paths: &Paths, action: Action) -> CliResult {
     match action {
         Action::Check { files } => check(paths, files),
-        Action::Explain { action, task, repo, branch, paths: touched, lines, json } => {
+        Action::Explain {
+            action,
+            task,
+            repo,
+            branch,
+            paths: touched,
+            lines,
+            origin,
+            untrusted,
+            json,
+        } => {
             let repo = match repo {
                 Some(r) => Some(super::repo_or_cwd(Some(r))?),
                 None => super::repo_or_cwd(None).ok(),
@@ -71,6 +106,7 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
                 files: Some(touched.len() as u64),
                 paths: touched,
                 lines,
+                provenance: origin.provenance(untrusted),
                 ..Subject::action(action.as_str())
             };
             let explanation = match call(paths, Request::PolicyExplain { subject }).await? {
@@ -98,7 +134,7 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
                 crate::out!("  shadow  {} would decide {level} ({})", rule.id, rule.file.display());
             }
             for cap in &explanation.caps {
-                crate::out!("  cap: {cap}");
+                crate::out!("  cap: held at propose, {cap}");
             }
             for note in &explanation.notes {
                 crate::out!("  note: {note}");
@@ -137,6 +173,10 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
                 report.max_auto_per_hour,
                 report.demote_after_rejections
             );
+            crate::out!("{}", paint("caps (no rule or grant lifts them)", BOLD));
+            for cap in &report.caps {
+                crate::out!("  held at propose: {cap}");
+            }
             crate::out!("{}", paint("grants", BOLD));
             if report.grants.is_empty() {
                 crate::out!("  none (`kairos approve ID --always` makes one)");

@@ -56,6 +56,7 @@ fn print_human(p: &Proposal) {
     crate::out!("state:   {}", paint(p.state.as_str(), state_colour(p.state)));
     crate::out!("repo:    {}", p.repo);
     crate::out!("task:    {}   action: {}", p.task, p.action);
+    crate::out!("from:    {}", super::output::visible(&p.provenance.to_string()));
     crate::out!("why:     {}", super::output::visible(&p.why));
     if let Some(d) = &p.decision {
         crate::out!("policy:  {} (decided by {})", d.autonomy, d.decided_by);

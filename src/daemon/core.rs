@@ -125,6 +125,20 @@ impl Core {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = state;
     }
 
+    /// Runs `work` on the repository at `root` under its lock, off the async threads:
+    /// the one way anything acts on a repository (task runs, approvals, undos,
+    /// restores), so two never overlap there. `Err` carries a panic's message.
+    pub async fn act<T: Send + 'static>(
+        self: &Arc<Self>,
+        root: &Path,
+        work: impl FnOnce(&Core) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let lock = self.repo_lock(root);
+        let _guard = lock.lock().await;
+        let core = self.clone();
+        tokio::task::spawn_blocking(move || work(&core)).await.map_err(|e| e.to_string())
+    }
+
     /// The lock that serialises runs and applies on one repository.
     pub fn repo_lock(&self, root: &Path) -> Arc<tokio::sync::Mutex<()>> {
         self.locks

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::{Duration, Local, Utc};
 
 use super::core::Core;
-use crate::action::Action;
+use crate::intake::Limits;
 use crate::policy::{
-    Autonomy, Context, Demotion, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject,
-    evaluate, load_repo, load_user,
+    Context, Demotion, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate,
+    load_repo, load_user,
 };
 use crate::proposal::{Actor, Change, Proposal, State};
 use crate::store::{LogEntry, LogKind};
@@ -129,35 +129,24 @@ pub fn decide_with(core: &Core, root: &Path, subject: &Subject, grants: &[Grant]
         core.store.demotion(&root.to_string_lossy(), task).ok().flatten().is_some()
     });
     let now = Local::now();
-    let ctx = Context { grants, demoted, now: LocalTime::of(&now), now_utc: Utc::now() };
-    let mut evaluation = evaluate(&core.policy.set(), repo_file.as_deref(), subject, &ctx);
-    // Snapshots stay automatic: they touch nothing of the user's and protect their work.
-    if core.policy.degraded.load(std::sync::atomic::Ordering::SeqCst)
-        && evaluation.autonomy > Autonomy::Propose
-        && !subject.action.routine()
-    {
-        evaluation.autonomy = Autonomy::Propose;
-        evaluation.decided_by =
-            crate::policy::DecidedBy::Cap { cap: crate::policy::Cap::BrokenPolicy };
-        evaluation.caps.push("a policy file is broken and no good version of it is known yet: nothing is automatic until it is fixed".into());
-    }
-    evaluation
+    let broken_policy = core.policy.degraded.load(std::sync::atomic::Ordering::SeqCst);
+    let ctx =
+        Context { grants, demoted, broken_policy, now: LocalTime::of(&now), now_utc: Utc::now() };
+    evaluate(&core.policy.set(), repo_file.as_deref(), subject, &ctx)
 }
 
-/// Why automatic work must wait now, if it must: quiet hours, or the hourly cap.
-/// Snapshots never wait: they touch nothing of the user's and protect their work.
-pub fn auto_must_wait(core: &Core, repo: &str, action: &Action) -> Option<String> {
-    if action.routine() {
-        return None;
-    }
+/// The limits on automatic work in force now in `repo`: quiet hours, and how many
+/// changes the policy applied there on its own in the last hour.
+pub fn limits(core: &Core, repo: &str) -> Limits {
     let set = core.policy.set();
-    if let Some(quiet) = &set.defaults.quiet_hours
-        && quiet.contains(LocalTime::of(&Local::now()))
-    {
-        return Some(format!("automatic, waiting for quiet hours ({}) to end", quiet.source()));
-    }
+    let quiet_hours = set
+        .defaults
+        .quiet_hours
+        .as_ref()
+        .filter(|quiet| quiet.contains(LocalTime::of(&Local::now())))
+        .map(|quiet| quiet.source().to_owned());
     let hour_ago = Utc::now() - Duration::hours(1);
-    let recent = core
+    let applied_last_hour = core
         .store
         .proposals_in(State::Applied)
         .unwrap_or_default()
@@ -169,10 +158,11 @@ pub fn auto_must_wait(core: &Core, repo: &str, action: &Action) -> Option<String
                 .any(|h| h.state == State::Approved && matches!(h.by, Actor::Policy { .. }))
         })
         .count();
-    let max = set.defaults.max_auto_per_hour as usize;
-    (recent >= max).then(|| {
-        format!("automatic, but {recent} changes were already applied here in the last hour (max_auto_per_hour = {max}); waits for you")
-    })
+    Limits {
+        quiet_hours,
+        applied_last_hour,
+        max_auto_per_hour: set.defaults.max_auto_per_hour as usize,
+    }
 }
 
 /// After a rejection: demotes the task in the repository when it was rejected

@@ -7,6 +7,8 @@ use chrono::Utc;
 
 use super::core::Core;
 use crate::apply::{Settled, settle};
+use crate::intake::settle::interrupted;
+use crate::intake::{Cause, Direction, settlement};
 use crate::proposal::{Actor, State, Step};
 use crate::store::{LogEntry, LogKind};
 
@@ -29,47 +31,40 @@ pub fn settle_intents(core: &Core) {
             continue;
         };
         let root = Path::new(&proposal.repo).to_owned();
-        let what = if intent.forward { "apply" } else { "undo" };
+        let (direction, what) =
+            if intent.forward { (Direction::Apply, "apply") } else { (Direction::Undo, "undo") };
         release_locks(core, &root, &intent, proposal.id);
-        let message = match settle(&root, &intent.plan, intent.forward) {
-            Ok(Settled::Completed) => {
-                let step = if intent.forward { Step::Apply } else { Step::Undo };
-                if intent.forward {
-                    proposal.undo = Some(intent.plan.clone());
-                    // Stores from before the approval was saved first hold it as pending.
-                    if proposal.state == State::Pending {
-                        let _ = proposal.advance(Step::Approve, Actor::User, None, Utc::now());
-                    }
-                }
-                let _ = proposal.advance(
-                    step,
-                    Actor::Recovery,
-                    Some(format!("the {what} had completed before a crash")),
-                    Utc::now(),
-                );
-                format!(
-                    "#{}: interrupted {what} had completed; recorded as {}",
-                    proposal.id, proposal.state
-                )
+        let settled = settle(&root, &intent.plan, intent.forward).map_err(|e| e.to_string());
+        if intent.forward && settled == Ok(Settled::Completed) {
+            proposal.undo = Some(intent.plan.clone());
+            // Stores from before the approval was saved first hold it as pending.
+            if proposal.state == State::Pending {
+                let _ = proposal.advance(Step::Approve, Actor::User, None, Utc::now());
             }
+        }
+        let by_user = proposal.approved_by_user();
+        let s = settlement(direction, &Cause::Crash, settled.clone(), &proposal.action, by_user);
+        // A step that does not apply from the recorded state (an apply already recorded
+        // as done, a failure already recorded) leaves the proposal as it is.
+        if let Some(step) = s.step
+            && proposal.state.after(step).is_ok()
+        {
+            let _ = proposal.advance(step, Actor::Recovery, Some(s.note.clone()), Utc::now());
+        }
+        let message = match settled {
+            Ok(Settled::Completed) => format!(
+                "#{}: interrupted {what} had completed; recorded as {}",
+                proposal.id, proposal.state
+            ),
             Ok(Settled::RolledBack) => {
-                if intent.forward && proposal.state == State::Approved {
-                    let note = format!("the {what} was interrupted by a crash and rolled back");
-                    let (step, note) = interrupted(&proposal, note);
-                    let _ = proposal.advance(step, Actor::Recovery, Some(note), Utc::now());
-                }
                 format!(
                     "#{}: interrupted {what} rolled back; nothing half-done remains",
                     proposal.id
                 )
             }
-            Err(e) => format!(
-                "#{}: cannot settle the interrupted {what}: {e}; left in the journal",
-                proposal.id
-            ),
+            Err(_) => format!("#{}: {}", proposal.id, s.note),
         };
-        let settled = !message.contains("left in the journal");
-        if settled {
+        if !s.keep_intent {
             let _ = core.store.put_proposal(&proposal);
             let _ = core.store.clear_intent(proposal.id);
         }
@@ -112,7 +107,10 @@ fn release_unjournaled_approvals(core: &Core) {
     let journaled: Vec<u64> =
         core.store.intents().unwrap_or_default().iter().map(|i| i.proposal).collect();
     for mut proposal in approved.into_iter().filter(|p| !journaled.contains(&p.id)) {
-        let (step, note) = interrupted(&proposal, "interrupted before anything was written".into());
+        let by_user = proposal.approved_by_user();
+        let note = "interrupted before anything was written".to_owned();
+        let s = interrupted(&proposal.action, by_user, note);
+        let (Some(step), note) = (s.step, s.note) else { continue };
         if proposal.advance(step, Actor::Recovery, Some(note.clone()), Utc::now()).is_ok() {
             let _ = core.store.put_proposal(&proposal);
             core.log(
@@ -124,21 +122,6 @@ fn release_unjournaled_approvals(core: &Core) {
                 .proposal(proposal.id),
             );
         }
-    }
-}
-
-/// What an approved proposal whose apply a crash cut off (and rolled back) becomes. A
-/// queue proposal the user approved waits for them again. A restore the user ran is not
-/// a queue item: it fails, and says to run it again. Automatic work fails and its task
-/// does it anew.
-fn interrupted(proposal: &crate::proposal::Proposal, note: String) -> (Step, String) {
-    let user_decided = proposal.history.last().is_some_and(|h| h.by == Actor::User);
-    if proposal.task == "restore" {
-        (Step::Fail, format!("{note}; run `kairos restore` again"))
-    } else if user_decided {
-        (Step::Interrupt, note)
-    } else {
-        (Step::Fail, note)
     }
 }
 

@@ -7,7 +7,9 @@
 //!    rule the user wrote.
 //! 3. A repository's own rules can only tighten.
 //! 4. A task demoted for repeated rejections is held at `observe`.
-//! 5. Irreversible actions are capped at `propose`.
+//! 5. Capped at `propose`, whatever a rule or grant says: irreversible actions, what a
+//!    model suggested or an untrusted run produced, and anything but routine work while
+//!    a policy file is broken and no good version of it is known.
 //!
 //! Shadow rules take no part; their would-be effect is reported.
 
@@ -163,7 +165,8 @@ pub struct Evaluation {
     pub matched: Vec<(RuleRef, Autonomy)>,
     /// Shadow rules that matched, and what the decision would have been with them.
     pub shadow: Vec<(RuleRef, Autonomy)>,
-    pub caps: Vec<String>,
+    /// The caps that held the decision down.
+    pub caps: Vec<Cap>,
     pub notes: Vec<String>,
 }
 
@@ -171,6 +174,9 @@ pub struct Evaluation {
 pub struct Context<'a> {
     pub grants: &'a [Grant],
     pub demoted: bool,
+    /// A policy file is broken and no good version of it is known: the shipped default
+    /// alone might be looser than what the user wrote.
+    pub broken_policy: bool,
     pub now: LocalTime,
     pub now_utc: DateTime<Utc>,
 }
@@ -234,10 +240,22 @@ pub fn evaluate(
         level = Autonomy::Observe;
         by = DecidedBy::Demotion;
     }
-    if !subject.action.reversible() && level > Autonomy::Propose {
-        caps.push(format!("{} cannot be undone: capped at propose", subject.action));
-        level = Autonomy::Propose;
-        by = DecidedBy::Cap { cap: Cap::Irreversible };
+    let mut cap = |cap: Cap, level: &mut Autonomy, by: &mut DecidedBy| {
+        if *level > Autonomy::Propose {
+            caps.push(cap);
+            *level = Autonomy::Propose;
+            *by = DecidedBy::Cap { cap };
+        }
+    };
+    if !subject.action.reversible() {
+        cap(Cap::Irreversible, &mut level, &mut by);
+    }
+    if subject.provenance.untrusted() {
+        cap(Cap::Untrusted, &mut level, &mut by);
+    }
+    // Routine work (snapshots) touches nothing of the user's: a broken file never stops it.
+    if ctx.broken_policy && !subject.action.routine() {
+        cap(Cap::BrokenPolicy, &mut level, &mut by);
     }
     let shadow = shadow_rules.into_iter().map(|(r, a)| (r, a.min(level))).collect();
     Evaluation { autonomy: level, decided_by: by, matched, shadow, caps, notes }

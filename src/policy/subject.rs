@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::window::LocalTime;
 use crate::action::Action;
+use crate::proposal::Provenance;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
@@ -26,6 +27,9 @@ pub struct Subject {
     /// "HH:MM" or "Mon HH:MM"; when the decision is made (examples only).
     #[serde(default)]
     pub at: Option<String>,
+    /// Where the proposal came from; untrusted ones are capped at propose.
+    #[serde(default)]
+    pub provenance: Provenance,
 }
 
 impl Subject {
@@ -39,6 +43,7 @@ impl Subject {
             lines: 0,
             files: None,
             at: None,
+            provenance: Provenance::BUILTIN,
         }
     }
 

@@ -18,7 +18,8 @@ fn decide(
     grants: &[Grant],
 ) -> Evaluation {
     let set = merge(files);
-    let ctx = Context { grants, demoted: false, now: NOON, now_utc: Utc::now() };
+    let ctx =
+        Context { grants, demoted: false, broken_policy: false, now: NOON, now_utc: Utc::now() };
     evaluate(&set, repo, subject, &ctx)
 }
 
@@ -87,6 +88,36 @@ fn irreversible_actions_are_capped() {
     let capped = DecidedBy::Cap { cap: Cap::Irreversible };
     assert_eq!((e.autonomy, e.decided_by), (Autonomy::Propose, capped));
     assert_eq!(e.caps.len(), 1);
+}
+
+#[test]
+fn untrusted_drafts_and_a_broken_policy_are_capped_and_named() {
+    let user = file("[[rule]]\nid = \"yolo\"\nautonomy = \"auto\"\n", "yolo.toml", Layer::User);
+    let model = Subject {
+        provenance: crate::proposal::Provenance {
+            origin: crate::proposal::Origin::Model { model: "qwen".into() },
+            read_untrusted: false,
+        },
+        ..Subject::action("fs.patch")
+    };
+    let e = decide(vec![user.clone()], None, &model, &[]);
+    assert_eq!((e.autonomy, &e.caps[..]), (Autonomy::Propose, &[Cap::Untrusted][..]));
+    assert_eq!(e.decided_by, DecidedBy::Cap { cap: Cap::Untrusted });
+    // A broken policy holds everything but routine snapshots.
+    let set = merge(vec![user]);
+    let ctx = Context {
+        grants: &[],
+        demoted: false,
+        broken_policy: true,
+        now: NOON,
+        now_utc: Utc::now(),
+    };
+    let patch = evaluate(&set, None, &Subject::action("fs.patch"), &ctx);
+    assert_eq!(patch.decided_by, DecidedBy::Cap { cap: Cap::BrokenPolicy });
+    assert_eq!(
+        evaluate(&set, None, &Subject::action("git.snapshot"), &ctx).autonomy,
+        Autonomy::Auto
+    );
 }
 
 #[test]
@@ -262,13 +293,21 @@ fn subject() -> impl Strategy<Value = Subject> {
         prop::sample::select(vec!["src/lib.rs", "README.md", "Cargo.toml"]),
         0..3,
     );
-    (action, task, branch, paths, 0u64..400).prop_map(|(a, t, b, p, lines)| Subject {
-        task: t.map(str::to_owned),
-        branch: b.map(str::to_owned),
-        paths: p.into_iter().map(str::to_owned).collect(),
-        lines,
-        ..Subject::action(a)
-    })
+    let origin = prop::sample::select(vec![
+        crate::proposal::Origin::Builtin,
+        crate::proposal::Origin::Command,
+        crate::proposal::Origin::Model { model: "m".into() },
+    ]);
+    (action, task, branch, paths, 0u64..400, origin, prop::bool::weighted(0.2)).prop_map(
+        |(a, t, b, p, lines, origin, read_untrusted)| Subject {
+            task: t.map(str::to_owned),
+            branch: b.map(str::to_owned),
+            paths: p.into_iter().map(str::to_owned).collect(),
+            lines,
+            provenance: crate::proposal::Provenance { origin, read_untrusted },
+            ..Subject::action(a)
+        },
+    )
 }
 
 fn layer() -> impl Strategy<Value = Layer> {
@@ -302,10 +341,26 @@ proptest! {
     }
 
     #[test]
-    fn an_irreversible_action_is_never_auto(rules in prop::collection::vec(rule_text(), 0..8), s in subject()) {
-        let e = decide(vec![shipped(), policy_file(&rules, "u.toml", Layer::User)], None, &s, &[]);
-        if !s.action.reversible() {
-            prop_assert!(e.autonomy <= Autonomy::Propose);
+    fn irreversible_and_untrusted_changes_are_never_auto_even_with_a_grant(
+        rules in prop::collection::vec(rule_text(), 0..8),
+        s in subject(),
+    ) {
+        let grant = Grant {
+            id: "g1".into(),
+            action: s.action.clone(),
+            task: None,
+            repo: None,
+            paths: vec![],
+            created_at: Utc::now(),
+            expires_at: None,
+            from_proposal: None,
+        };
+        let e = decide(vec![shipped(), policy_file(&rules, "u.toml", Layer::User)], None, &s, &[grant]);
+        if !s.action.reversible() || s.provenance.untrusted() {
+            prop_assert!(e.autonomy <= Autonomy::Propose, "{e:?}");
+        }
+        if e.autonomy < Autonomy::Auto && matches!(e.decided_by, DecidedBy::Cap { .. }) {
+            prop_assert!(!e.caps.is_empty());
         }
     }
 

@@ -366,6 +366,7 @@ mod tests {
                 changed_lines: 0,
                 undo: None,
                 history: vec![],
+                provenance: Default::default(),
             };
             store.put_proposal(&p).unwrap();
             made.push(p);

@@ -1,36 +1,20 @@
 //! User-defined command tasks: `[tasks.NAME] run = [...]`. The command runs in a scratch
-//! copy; with `output = "patch"` the files it changed become a proposal, with
-//! `output = "notice"` its output is reported.
-
-use std::path::Path;
-
-use git2::Repository;
+//! copy; with `output = "patch"` the files it changed become an `fs.patch` draft, with
+//! `output = "notice"` its output becomes a `notice` draft. Both go through the policy
+//! like every other draft.
 
 use super::scratch::Scratch;
-use super::{RunOutput, TaskError, patch, process};
-use crate::config::{CommandOutput, CommandSpec, TaskSettings};
+use super::{RunContext, TaskError, patch, process};
+use crate::action::Action;
+use crate::config::{CommandOutput, CommandSpec};
+use crate::proposal::{Change, Draft, Provenance};
 
-pub fn run(
-    repo: &Repository,
-    name: &str,
-    settings: &TaskSettings,
-    spec: &CommandSpec,
-    scratch_base: &Path,
-) -> Result<RunOutput, TaskError> {
-    let scratch = Scratch::create(repo, scratch_base, settings.max_file_size)?;
+pub fn run(ctx: &RunContext, spec: &CommandSpec) -> Result<Vec<Draft>, TaskError> {
+    let name = ctx.name;
+    let scratch = Scratch::create(ctx.repo, ctx.scratch, ctx.settings.max_file_size)?;
     let shown = spec.argv.join(" ");
     let done = process::run(&spec.argv, &scratch.dir, &spec.env, spec.timeout)
         .map_err(TaskError::Command)?;
-    let tail = |text: &str| {
-        text.lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     if spec.output == CommandOutput::Notice {
         let status = match done.code {
             Some(0) => "succeeded".to_owned(),
@@ -38,10 +22,20 @@ pub fn run(
             None => "was killed by a signal".to_owned(),
         };
         let output = tail(if done.stdout.trim().is_empty() { &done.stderr } else { &done.stdout });
-        return Ok(RunOutput {
-            drafts: vec![],
-            notices: vec![format!("`{shown}` {status}\n{output}")],
-        });
+        let title = format!("{name}: `{shown}` {status}");
+        // The same report is told once; a different one (new output) is told again.
+        let digest = git2::Oid::hash_object(git2::ObjectType::Blob, output.as_bytes())
+            .map(|o| o.to_string())
+            .unwrap_or_default();
+        return Ok(vec![Draft {
+            action: Action::Notice,
+            changed_lines: 0,
+            fingerprint: format!("notice:{name}:{status}:{digest}"),
+            change: Change::Notice { text: output.clone() },
+            why: if output.trim().is_empty() { "(no output)".into() } else { output },
+            title,
+            provenance: Provenance::COMMAND,
+        }]);
     }
     if !done.success {
         return Err(TaskError::Command(format!(
@@ -51,11 +45,18 @@ pub fn run(
         )));
     }
     let draft = patch::draft(
-        repo,
+        ctx.repo,
         &scratch,
         name,
         |n| format!("{name}: {n} {} changed by `{shown}`", if n == 1 { "file" } else { "files" }),
         format!("`{shown}` changed these files when run on a copy of your working tree"),
+        Provenance::COMMAND,
     )?;
-    Ok(RunOutput { drafts: draft.into_iter().collect(), notices: vec![] })
+    Ok(draft.into_iter().collect())
+}
+
+/// The last 20 lines of `text`.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }

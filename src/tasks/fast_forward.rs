@@ -6,7 +6,7 @@ use git2::{BranchType, Repository};
 
 use super::TaskError;
 use crate::action::Action;
-use crate::proposal::{Change, Draft, RefUpdate};
+use crate::proposal::{Change, Draft, Provenance, RefUpdate};
 
 pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
     let checked_out = crate::git::checked_out_branches(repo);
@@ -37,6 +37,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
                 ),
                 fingerprint: format!("git.worktree.fast-forward:{name}:{old}:{new}"),
                 change: Change::WorktreeFastForward { branch: name, old, new },
+                provenance: Provenance::BUILTIN,
             });
         } else if !checked_out.contains(&name) {
             drafts.push(Draft {
@@ -52,6 +53,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
                         new: Some(new),
                     }],
                 },
+                provenance: Provenance::BUILTIN,
             });
         }
     }

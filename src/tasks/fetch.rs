@@ -79,6 +79,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
         why: format!("the remotes have moved: {}", names.join(", ")),
         fingerprint,
         change: Change::Refs { updates },
+        provenance: crate::proposal::Provenance::BUILTIN,
     }])
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use git2::Repository;
 
 use super::scratch::Scratch;
-use super::{RunOutput, TaskError, patch, process};
-use crate::config::TaskSettings;
+use super::{RunContext, TaskError, patch, process};
+use crate::proposal::{Draft, Provenance};
 
 /// A formatter found for this repository, and the files it takes.
 struct Formatter {
@@ -22,15 +22,11 @@ const JS_EXTENSIONS: &[&str] = &[
     "html", "vue",
 ];
 
-pub fn run(
-    repo: &Repository,
-    settings: &TaskSettings,
-    scratch_base: &Path,
-) -> Result<RunOutput, TaskError> {
-    let root = crate::git::workdir(repo)?;
+pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
+    let (repo, settings, root) = (ctx.repo, ctx.settings, ctx.root.to_owned());
     let changed = changed_files(repo)?;
     if changed.is_empty() {
-        return Ok(RunOutput::default());
+        return Ok(vec![]);
     }
     let formatters: Vec<Formatter> =
         settings.formatters.iter().filter_map(|name| detect(name, &root)).collect();
@@ -56,9 +52,9 @@ pub fn run(
         }
     }
     if plan.is_empty() {
-        return Ok(RunOutput::default());
+        return Ok(vec![]);
     }
-    let scratch = Scratch::create(repo, scratch_base, settings.max_file_size)?;
+    let scratch = Scratch::create(repo, ctx.scratch, settings.max_file_size)?;
     let mut used = Vec::new();
     for (formatter, files) in &plan {
         let mut argv = formatter.argv.clone();
@@ -82,8 +78,9 @@ pub fn run(
         super::FORMAT,
         |n| format!("format {n} {} ({names})", if n == 1 { "file" } else { "files" }),
         format!("{names} would reformat files you changed"),
+        Provenance::BUILTIN,
     )?;
-    Ok(RunOutput { drafts: draft.into_iter().collect(), notices: vec![] })
+    Ok(draft.into_iter().collect())
 }
 
 /// Finds formatter `name` if this project uses it.

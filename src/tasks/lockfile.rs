@@ -5,11 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use git2::Repository;
-
 use super::scratch::Scratch;
-use super::{RunOutput, TaskError, patch, process};
+use super::{RunContext, TaskError, patch, process};
 use crate::config::TaskSettings;
+use crate::proposal::{Draft, Provenance};
 
 /// The update and test commands for this project: configured, or found from its files.
 fn commands(root: &Path, settings: &TaskSettings) -> Option<(Vec<String>, Option<Vec<String>>)> {
@@ -33,14 +32,10 @@ fn commands(root: &Path, settings: &TaskSettings) -> Option<(Vec<String>, Option
     None
 }
 
-pub fn run(
-    repo: &Repository,
-    settings: &TaskSettings,
-    scratch_base: &Path,
-) -> Result<RunOutput, TaskError> {
-    let root = crate::git::workdir(repo)?;
-    let Some((update, test)) = commands(&root, settings) else { return Ok(RunOutput::default()) };
-    let scratch = Scratch::create(repo, scratch_base, settings.max_file_size)?;
+pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
+    let (repo, settings) = (ctx.repo, ctx.settings);
+    let Some((update, test)) = commands(ctx.root, settings) else { return Ok(vec![]) };
+    let scratch = Scratch::create(repo, ctx.scratch, settings.max_file_size)?;
     let env = Default::default();
     let timeout = settings.command.as_ref().map_or(Duration::from_secs(30 * 60), |c| c.timeout);
     let done = process::run(&update, &scratch.dir, &env, timeout).map_err(TaskError::Command)?;
@@ -53,12 +48,19 @@ pub fn run(
     }
     // The change is taken before the tests run, so nothing they leave behind is in it,
     // and only lock files: an update must not carry other changes in.
-    let draft = patch::draft(repo, &scratch, super::LOCKFILE, |_| String::new(), String::new())?;
-    let Some(mut draft) = draft else { return Ok(RunOutput::default()) };
+    let draft = patch::draft(
+        repo,
+        &scratch,
+        super::LOCKFILE,
+        |_| String::new(),
+        String::new(),
+        Provenance::BUILTIN,
+    )?;
+    let Some(mut draft) = draft else { return Ok(vec![]) };
     if let crate::proposal::Change::Patch { files } = &mut draft.change {
         files.retain(|f| is_lock_file(f.path.as_path()));
         if files.is_empty() {
-            return Ok(RunOutput::default());
+            return Ok(vec![]);
         }
         let names: Vec<String> = files.iter().map(|f| f.path.to_string()).collect();
         draft.title = format!("update dependencies within their ranges ({})", names.join(", "));
@@ -78,7 +80,7 @@ pub fn run(
     };
     draft.action = crate::action::Action::DepsUpdate;
     draft.why = format!("`{}` refreshed the lock file; tests: {result}", update.join(" "));
-    Ok(RunOutput { drafts: vec![draft], notices: vec![] })
+    Ok(vec![draft])
 }
 
 fn is_lock_file(path: &Path) -> bool {

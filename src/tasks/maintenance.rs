@@ -7,7 +7,7 @@ use git2::Repository;
 
 use super::TaskError;
 use crate::action::{Action, Maintenance};
-use crate::proposal::{Change, Draft};
+use crate::proposal::{Change, Draft, Provenance};
 
 pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
     if let Some(lock) = crate::git::held_lock(repo) {
@@ -29,6 +29,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
             why: "scheduled storage maintenance; objects and refs stay as they are".into(),
             fingerprint: format!("git.maintenance.{task}:{day}"),
             change: Change::Maintenance { task },
+            provenance: Provenance::BUILTIN,
         })
         .collect();
     if let Some(why) = gc_needed(repo) {
@@ -39,6 +40,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, TaskError> {
             why,
             fingerprint: format!("git.maintenance.gc:{day}"),
             change: Change::Maintenance { task: Maintenance::Gc },
+            provenance: Provenance::BUILTIN,
         });
     }
     Ok(drafts)

@@ -4,6 +4,7 @@
 //! user's working tree.
 
 mod command;
+mod context;
 mod fast_forward;
 mod fetch;
 mod format;
@@ -17,6 +18,8 @@ pub mod scratch;
 mod snapshot;
 
 use std::path::Path;
+
+pub use context::{Due, GitChange, RunContext, Trigger};
 
 use crate::config::TaskSettings;
 use crate::proposal::Draft;
@@ -135,13 +138,6 @@ pub fn info(name: &str) -> Option<&'static TaskInfo> {
     BUILTIN.iter().find(|t| t.name == name)
 }
 
-/// What a run produced: proposals to decide, and notices to report.
-#[derive(Debug, Default)]
-pub struct RunOutput {
-    pub drafts: Vec<Draft>,
-    pub notices: Vec<String>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     #[error("unknown task {0:?}; `kairos status` lists the tasks of each repository")]
@@ -157,26 +153,29 @@ pub enum TaskError {
     Busy(String),
 }
 
-/// Runs task `name` on the repository at `root`; scratch copies go under `scratch_base`.
+/// Runs task `name` on the repository at `root` for `trigger`; scratch copies go under
+/// `scratch`. Everything a run produces — changes and notices alike — is a draft for the
+/// policy to decide.
 pub fn run(
     name: &str,
     root: &Path,
     settings: &TaskSettings,
-    scratch_base: &Path,
-) -> Result<RunOutput, TaskError> {
+    trigger: &Trigger,
+    scratch: &Path,
+) -> Result<Vec<Draft>, TaskError> {
     let repo = crate::git::open(root)?;
-    let drafts = |d: Vec<Draft>| RunOutput { drafts: d, notices: vec![] };
+    let ctx = RunContext { name, repo: &repo, root, settings, trigger, scratch };
     match (name, &settings.command) {
-        (_, Some(spec)) => command::run(&repo, name, settings, spec, scratch_base),
-        (SNAPSHOT, None) => Ok(drafts(snapshot::run(&repo, settings)?.into_iter().collect())),
-        (PRUNE_BRANCHES, None) => Ok(drafts(prune_branches::run(&repo)?)),
-        (FORMAT, None) => format::run(&repo, settings, scratch_base),
-        (MAINTENANCE, None) => Ok(drafts(maintenance::run(&repo)?)),
-        (FETCH, None) => Ok(drafts(fetch::run(&repo)?)),
-        (FAST_FORWARD, None) => Ok(drafts(fast_forward::run(&repo)?)),
-        (STALE_BRANCHES, None) => Ok(drafts(notices::stale_branches(&repo, settings)?)),
-        (REMINDERS, None) => Ok(drafts(notices::reminders(&repo, settings)?)),
-        (LOCKFILE, None) => lockfile::run(&repo, settings, scratch_base),
+        (_, Some(spec)) => command::run(&ctx, spec),
+        (SNAPSHOT, None) => Ok(snapshot::run(&ctx)?.into_iter().collect()),
+        (PRUNE_BRANCHES, None) => Ok(prune_branches::run(&repo)?),
+        (FORMAT, None) => format::run(&ctx),
+        (MAINTENANCE, None) => maintenance::run(&repo),
+        (FETCH, None) => fetch::run(&repo),
+        (FAST_FORWARD, None) => fast_forward::run(&repo),
+        (STALE_BRANCHES, None) => notices::stale_branches(&ctx),
+        (REMINDERS, None) => notices::reminders(&ctx),
+        (LOCKFILE, None) => lockfile::run(&ctx),
         (other, None) => Err(TaskError::Unknown(other.to_owned())),
     }
 }

@@ -6,10 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use git2::{BranchType, Repository};
 
-use super::TaskError;
+use super::{RunContext, TaskError};
 use crate::action::Action;
-use crate::config::TaskSettings;
-use crate::proposal::{Change, Draft};
+use crate::proposal::{Change, Draft, Provenance};
 
 fn notice(task: &str, fingerprint: String, title: String, text: String) -> Draft {
     Draft {
@@ -19,6 +18,7 @@ fn notice(task: &str, fingerprint: String, title: String, text: String) -> Draft
         why: text.clone(),
         fingerprint: format!("notice:{task}:{fingerprint}"),
         change: Change::Notice { text },
+        provenance: Provenance::BUILTIN,
     }
 }
 
@@ -32,8 +32,9 @@ fn age(d: Duration) -> String {
     if days >= 2 { format!("{days} days") } else { format!("{} hours", d.as_secs() / 3600) }
 }
 
-pub fn stale_branches(repo: &Repository, settings: &TaskSettings) -> Result<Vec<Draft>, TaskError> {
-    let limit = settings.ages.stale_after;
+pub fn stale_branches(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
+    let repo = ctx.repo;
+    let limit = ctx.settings.ages.stale_after;
     let now = Utc::now();
     let mut drafts = Vec::new();
     for branch in repo.branches(Some(BranchType::Local))? {
@@ -56,8 +57,9 @@ pub fn stale_branches(repo: &Repository, settings: &TaskSettings) -> Result<Vec<
     Ok(drafts)
 }
 
-pub fn reminders(repo: &Repository, settings: &TaskSettings) -> Result<Vec<Draft>, TaskError> {
-    let ages = &settings.ages;
+pub fn reminders(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
+    let repo = ctx.repo;
+    let ages = &ctx.settings.ages;
     let now = Utc::now();
     let mut drafts = Vec::new();
     let root = crate::git::workdir(repo)?;

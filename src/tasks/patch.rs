@@ -7,7 +7,7 @@ use super::scratch::Scratch;
 use std::path::Path;
 
 use crate::action::Action;
-use crate::proposal::{Change, Draft, FileChange, FileState};
+use crate::proposal::{Change, Draft, FileChange, FileState, Provenance};
 
 /// The draft for the changes left in `scratch`, or `None` when the tool changed nothing.
 pub fn draft(
@@ -16,6 +16,7 @@ pub fn draft(
     task: &str,
     title: impl FnOnce(usize) -> String,
     why: String,
+    provenance: Provenance,
 ) -> Result<Option<Draft>, TaskError> {
     let files = scratch.changes(repo)?;
     if files.is_empty() {
@@ -29,6 +30,7 @@ pub fn draft(
         why,
         fingerprint,
         change: Change::Patch { files },
+        provenance,
     }))
 }
 

@@ -34,6 +34,7 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, git2::Error> {
                     branch,
                     target: tip.to_string(),
                 },
+                provenance: crate::proposal::Provenance::BUILTIN,
             }
         })
         .collect())

@@ -3,16 +3,19 @@
 
 use git2::Repository;
 
-use crate::config::TaskSettings;
+use super::{RunContext, Trigger};
 use crate::git;
 use crate::proposal::{Change, Draft};
 
-pub fn run(repo: &Repository, settings: &TaskSettings) -> Result<Option<Draft>, git2::Error> {
-    let why = format!(
-        "uncommitted work, saved after {} without file changes",
-        humantime::format_duration(settings.quiet)
-    );
-    draft(repo, &why, settings.max_file_size)
+pub fn run(ctx: &RunContext) -> Result<Option<Draft>, git2::Error> {
+    let why = match ctx.trigger {
+        Trigger::Manual => "uncommitted work, saved because you asked".to_owned(),
+        _ => format!(
+            "uncommitted work, saved after {} without file changes",
+            humantime::format_duration(ctx.settings.quiet)
+        ),
+    };
+    draft(ctx.repo, &why, ctx.settings.max_file_size)
 }
 
 /// Builds the snapshot commit (objects only) and the proposal that points the ref at it;
@@ -75,5 +78,6 @@ pub fn draft(
             new: commit.to_string(),
             files_changed,
         },
+        provenance: crate::proposal::Provenance::BUILTIN,
     }))
 }

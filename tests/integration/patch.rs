@@ -231,6 +231,7 @@ fn patches_that_escape_the_repository_are_refused() {
                 branch: None,
                 changed_lines: 0,
                 undo: None,
+                provenance: Default::default(),
                 history: vec![HistoryEntry {
                     at: now,
                     state: State::Pending,

@@ -67,7 +67,21 @@ fn the_strictest_rule_wins_across_files_and_irreversible_actions_are_capped() {
     assert_eq!(e["decided_by"]["kind"], "cap");
     let human =
         env.ok(&["policy", "explain", "--action", "git.maintenance.gc", "--repo", repo.str()]);
-    assert!(human.contains("cap: git.maintenance.gc cannot be undone"), "{human}");
+    assert!(
+        human.contains("cap: held at propose, actions that cannot be undone are never automatic"),
+        "{human}"
+    );
+    // What a model suggested is held at propose too, whatever the rule says.
+    let e = explain(
+        &env,
+        &["--action", "git.branch.delete", "--origin", "model", "--repo", repo.str()],
+    );
+    assert_eq!(
+        (e["autonomy"].as_str(), e["caps"][0].as_str()),
+        (Some("propose"), Some("untrusted"))
+    );
+    let shown = env.ok(&["policy", "show"]);
+    assert!(shown.contains("held at propose: what a model suggested"), "{shown}");
 }
 
 #[test]

@@ -69,6 +69,7 @@ fn plant_interrupted_apply(env: &Env, repo: &Repo, written: usize, what: Approve
         branch: None,
         changed_lines: 0,
         undo: None,
+        provenance: Default::default(),
         history: vec![
             HistoryEntry { at: now, state: State::Pending, by: Actor::User, note: None },
             HistoryEntry { at: now, state: State::Approved, by: Actor::User, note: None },
@@ -152,6 +153,7 @@ fn plant_interrupted_branch_delete(env: &Env, repo: &Repo, branch: &str) -> (u64
         branch: Some("main".into()),
         changed_lines: 0,
         undo: None,
+        provenance: Default::default(),
         history: history.to_vec(),
     };
     store.put_proposal(&proposal).unwrap();
@@ -186,4 +188,34 @@ fn the_ref_lock_of_a_killed_branch_delete_is_released_and_the_user_decides_again
     assert_eq!(repo.rev("refs/heads/topic"), None);
     env.ok(&["undo", &id.to_string()]);
     assert!(repo.rev("refs/heads/topic").is_some());
+}
+
+#[test]
+fn a_failed_apply_found_complete_at_restart_is_applied_and_undoable() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.commit_file("a.txt", "a1\n", "a");
+    repo.commit_file("b.txt", "b1\n", "b");
+    // Both files were written, then the apply reported an error and could not roll back:
+    // it was recorded as failed, its intent kept for the next start.
+    let id = plant_interrupted_apply(&env, &repo, 2, Approved::Patch);
+    {
+        let store = Store::open(&env.path("data/kairos/store")).unwrap();
+        let mut p = store.proposal(id).unwrap().unwrap();
+        p.advance(
+            kairos::proposal::Step::Fail,
+            Actor::Kairos,
+            Some("rollback failed".into()),
+            Utc::now(),
+        )
+        .unwrap();
+        store.put_proposal(&p).unwrap();
+        store.flush_blocking().unwrap();
+    }
+
+    let _daemon = env.start_daemon();
+    assert_eq!(env.json(&["show", &id.to_string(), "--json"])["state"], "applied");
+    env.ok(&["undo", &id.to_string()]);
+    assert_eq!(repo.read("a.txt").unwrap(), "a1\n");
+    assert_eq!(repo.read("b.txt").unwrap(), "b1\n");
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::daemon::core::Core;
-use crate::daemon::pipeline;
+use crate::daemon::journaled;
 use crate::daemon::policy;
 use crate::policy::{Autonomy, Grant};
 use crate::proposal::{Actor, Proposal, ProposalId, State, Step};
@@ -88,7 +88,8 @@ async fn grant_from(core: &Arc<Core>, p: &Proposal, for_secs: Option<u64>) -> St
             )
         }
         Ok(e) => {
-            let why = e.notes.iter().chain(e.caps.iter()).cloned().collect::<Vec<_>>().join("; ");
+            let caps = e.caps.iter().map(|c| format!("capped at propose: {c}"));
+            let why = e.notes.iter().cloned().chain(caps).collect::<Vec<_>>().join("; ");
             let why = if why.is_empty() { format!("decided by {}", e.decided_by) } else { why };
             format!("grant {} saved, but it cannot take effect: {why}", grant.id)
         }
@@ -101,19 +102,16 @@ async fn approve_one(core: &Arc<Core>, id: ProposalId) -> Outcome {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
-    let lock = core.repo_lock(Path::new(&proposal.repo));
-    let _guard = lock.lock().await;
-    let core = core.clone();
-    tokio::task::spawn_blocking(move || {
+    core.act(Path::new(&proposal.repo), move |core| {
         // Read again under the lock: a task run may have changed it meanwhile.
-        let mut p = match super::find(&core, id) {
+        let mut p = match super::find(core, id) {
             Ok(p) => p,
             Err(outcome) => return outcome,
         };
         if let Err(e) = p.advance(Step::Approve, Actor::User, None, Utc::now()) {
             return super::failure(id, format!("#{id}: {e}"));
         }
-        pipeline::apply_approved(&core, &mut p, Actor::User);
+        journaled::apply_approved(core, &mut p, Actor::User);
         let message = match p.state {
             State::Applied => format!("#{id} applied: {}; `kairos undo {id}` reverts it", p.title),
             state => format!(

@@ -48,6 +48,7 @@ pub fn show(core: &Core) -> Response {
             quiet_hours: set.defaults.quiet_hours.as_ref().map(|w| w.source().to_owned()),
             max_auto_per_hour: set.defaults.max_auto_per_hour,
             demote_after_rejections: set.defaults.demote_after_rejections,
+            caps: crate::policy::Cap::ALL.iter().map(|c| c.reason().to_owned()).collect(),
             grants: core.store.grants().unwrap_or_default(),
             demotions: core.store.demotions().unwrap_or_default(),
             errors: core.policy.errors(),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::daemon::core::Core;
-use crate::daemon::pipeline;
+use crate::daemon::journaled;
 use crate::policy::{Autonomy, DecidedBy, Decision};
 use crate::proposal::{Actor, Change, HistoryEntry, Proposal, RepoPath, State, Step};
 use crate::protocol::{ErrorCode, Response};
@@ -26,12 +26,10 @@ pub async fn handle(
             Err(e) => return Response::error(ErrorCode::BadRequest, e, None),
         }
     }
-    let lock = core.repo_lock(&root);
-    let _guard = lock.lock().await;
-    let core = core.clone();
-    let result = tokio::task::spawn_blocking(move || restore(&core, &root, snapshot, relative))
+    let result = core
+        .act(&root.clone(), move |core| restore(core, &root, snapshot, relative))
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .unwrap_or_else(|e| Err(format!("the restore panicked: {e}")));
     match result {
         Ok(p) if p.state == State::Applied => {
             let n = match &p.undo {
@@ -117,10 +115,11 @@ fn restore(
         changed_lines: 0,
         undo: None,
         history: vec![HistoryEntry { at: now, state: State::Pending, by: Actor::User, note: None }],
+        provenance: crate::proposal::Provenance::BUILTIN,
     };
     p.advance(Step::Approve, Actor::User, None, now).map_err(|e| e.to_string())?;
     core.store.put_proposal(&p).map_err(|e| e.to_string())?;
-    pipeline::apply_approved(core, &mut p, Actor::User);
+    journaled::apply_approved(core, &mut p, Actor::User);
     Ok(p)
 }
 

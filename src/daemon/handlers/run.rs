@@ -4,8 +4,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::daemon::core::Core;
-use crate::daemon::repo::Signal;
+use crate::daemon::repo::{RunError, Signal};
 use crate::protocol::{ErrorCode, Outcome, Response};
+use crate::tasks::TaskError;
 
 pub async fn handle(core: &Arc<Core>, task: String, repo: PathBuf) -> Response {
     let root = std::fs::canonicalize(&repo).unwrap_or(repo);
@@ -31,6 +32,14 @@ pub async fn handle(core: &Arc<Core>, task: String, repo: PathBuf) -> Response {
                 message: summary,
             }],
         },
+        Ok(Err(RunError::Task(TaskError::Unknown(name)))) => Response::error(
+            ErrorCode::NotFound,
+            format!("there is no task {name:?} in {}", root.display()),
+            Some("`kairos status` lists each repository's tasks".into()),
+        ),
+        Ok(Err(e @ RunError::Disabled(_))) => {
+            Response::error(ErrorCode::Failed, e.to_string(), None)
+        }
         Ok(Err(e)) => Response::error(ErrorCode::Failed, format!("{task} failed: {e}"), None),
         Err(_) => Response::error(ErrorCode::Failed, "the daemon is stopping", None),
     }

@@ -9,6 +9,7 @@ use super::{COLLECT, RepoActor};
 use crate::daemon::core::RepoHealth;
 use crate::git::RefState;
 use crate::store::{LogEntry, LogKind};
+use crate::tasks::{GitChange, Trigger};
 
 impl RepoActor {
     /// Reads the refs, logs how they changed, and runs the tasks that follow refs.
@@ -52,8 +53,8 @@ impl RepoActor {
         for task in
             self.tasks_where(|t| t.triggers.git_refs || (new_commit && t.triggers.git_commit))
         {
-            let why = if new_commit { "git: HEAD moved" } else { "git: refs changed" };
-            self.trigger(&task, why).await;
+            let change = if new_commit { GitChange::HeadMoved } else { GitChange::RefsChanged };
+            self.trigger(&task, Trigger::Git(change)).await;
         }
     }
 

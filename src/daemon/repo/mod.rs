@@ -18,12 +18,14 @@ mod runs;
 mod schedules;
 mod watching;
 
+pub use runs::RunError;
+
 use super::core::{Core, RepoHandle, RepoHealth, RepoRuntime};
 use super::schedule;
 use crate::config::{FsTrigger, TaskSettings};
 use crate::protocol::TimedText;
 use crate::store::{LogEntry, LogKind};
-use crate::tasks::SNAPSHOT;
+use crate::tasks::{Due, SNAPSHOT, Trigger};
 use crate::watch::classify::{PathKind, classify};
 use crate::watch::fs::{RawFs, Subscription};
 use watching::Placement;
@@ -31,7 +33,7 @@ use watching::Placement;
 /// Requests other components make of a repository actor.
 pub enum Signal {
     /// Run a task now and report what it did.
-    RunNow { task: String, reply: oneshot::Sender<Result<String, String>> },
+    RunNow { task: String, reply: oneshot::Sender<Result<String, RunError>> },
     /// The settings or the policy changed: recompute schedules, decide waiting work again.
     ConfigChanged,
 }
@@ -72,6 +74,7 @@ pub fn spawn(
         flush_at: None,
         git_at: None,
         due: BTreeMap::new(),
+        changed: BTreeMap::new(),
         idle_due: BTreeMap::new(),
         health_at: Instant::now(),
         last_fs: None,
@@ -105,6 +108,8 @@ struct RepoActor {
     git_at: Option<Instant>,
     /// Task → when it runs, after the quiet period following matching file changes.
     due: BTreeMap<String, Instant>,
+    /// Task → the files changed since its last run for them.
+    changed: BTreeMap<String, Changed>,
     /// Task → when the repository will have been idle long enough for it.
     idle_due: BTreeMap<String, Instant>,
     health_at: Instant,
@@ -136,7 +141,7 @@ impl RepoActor {
         if self.healthy() {
             self.refresh_git(false).await;
             for task in self.tasks_where(|t| t.triggers.git_refs) {
-                self.trigger(&task, "start").await;
+                self.trigger(&task, Trigger::Start).await;
             }
             // Anything edited while the daemon was down is snapshotted after the quiet period.
             if let Some(settings) = self.settings(SNAPSHOT).filter(|s| s.enabled) {
@@ -269,13 +274,18 @@ impl RepoActor {
             self.release_deferred().await;
         }
         for task in take_due(&mut self.due, now) {
-            self.trigger(&task, "quiet").await;
+            let changed = self.changed.remove(&task).unwrap_or_default();
+            let trigger = Trigger::FilesQuiet {
+                paths: changed.paths.into_iter().collect(),
+                rescanned: changed.rescanned,
+            };
+            self.trigger(&task, trigger).await;
         }
         let idle: Vec<String> = take_due(&mut self.idle_due, now);
         if !idle.is_empty() {
             self.event("idle: no file changes for a while");
             for task in idle {
-                self.trigger(&task, "idle").await;
+                self.trigger(&task, Trigger::Idle).await;
             }
         }
         for task in take_due(&mut self.postponed, now) {
@@ -284,7 +294,7 @@ impl RepoActor {
                 Some(last) if last.elapsed() < idle => {
                     self.postponed.insert(task, last + idle);
                 }
-                _ => self.trigger(&task, "schedule, once idle").await,
+                _ => self.trigger(&task, Trigger::Schedule(Due::OnceIdle)).await,
             }
         }
         let wall = Utc::now();
@@ -305,7 +315,7 @@ impl RepoActor {
                 self.settle_missed(task, &settings, missed.max(1), *at).await;
             } else {
                 self.event(&format!("schedule fired for {task}"));
-                self.run_scheduled(task, "schedule").await;
+                self.run_scheduled(task, Due::OnTime).await;
             }
         }
         if !fired.is_empty() {
@@ -382,6 +392,7 @@ impl RepoActor {
             };
             if matched {
                 self.due.insert(name.clone(), now + settings.quiet);
+                self.changed.entry(name.clone()).or_default().add(paths);
             }
             if let Some(idle) = settings.triggers.idle {
                 self.idle_due.insert(name.clone(), now + idle);
@@ -398,6 +409,31 @@ impl RepoActor {
     fn show_event(&self, text: &str) {
         self.runtime.lock().unwrap_or_else(|e| e.into_inner()).last_event =
             Some(TimedText { at: Utc::now(), text: text.to_owned() });
+    }
+}
+
+/// The files changed for one task since it last ran for them.
+#[derive(Debug, Default)]
+struct Changed {
+    paths: std::collections::BTreeSet<PathBuf>,
+    /// Events were lost (or too many paths to keep): anything may have changed.
+    rescanned: bool,
+}
+
+impl Changed {
+    /// How many paths are kept; past it, the run is told that anything may have changed.
+    const MAX: usize = 10_000;
+
+    fn add(&mut self, paths: Option<&[PathBuf]>) {
+        match paths {
+            Some(paths) if !self.rescanned && self.paths.len() + paths.len() <= Self::MAX => {
+                self.paths.extend(paths.iter().cloned());
+            }
+            _ => {
+                self.paths.clear();
+                self.rescanned = true;
+            }
+        }
     }
 }
 

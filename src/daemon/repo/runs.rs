@@ -1,5 +1,5 @@
-//! Running a task: under the repository lock and a global permit, recorded, its
-//! proposals taken in and its notices and failures told.
+//! Running a task: under the repository lock and a global permit, recorded, and its
+//! drafts taken in by the pipeline; a failure is told once.
 
 use std::time::Duration;
 
@@ -7,61 +7,78 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::{CLOCK_CHECK, RepoActor};
-use crate::daemon::pipeline;
+use crate::daemon::pipeline::{self, Intake, PipelineError};
 use crate::notifier::{Notice, NoticeKind};
-use crate::store::RunMark;
-use crate::store::{LogEntry, LogKind};
-use crate::tasks;
+use crate::store::{LogEntry, LogKind, RunMark};
+use crate::tasks::{self, TaskError, Trigger};
 
-/// The trigger of a run the user asked for.
-const MANUAL: &str = "kairos run";
+/// Why a run did not happen or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("the repository is disabled: {0}")]
+    Disabled(String),
+    #[error("the task panicked: {0}")]
+    Panicked(String),
+    #[error("the daemon is stopping")]
+    Stopping,
+}
+
+impl RunError {
+    /// git's own locks are held: the run is tried again later.
+    fn busy(&self) -> bool {
+        matches!(self, RunError::Task(TaskError::Busy(_)))
+    }
+}
 
 impl RepoActor {
-    pub(super) async fn run_task_now(&mut self, task: &str) -> Result<String, String> {
+    pub(super) async fn run_task_now(&mut self, task: &str) -> Result<String, RunError> {
         if self.settings(task).is_none() {
-            return Err(tasks::TaskError::Unknown(task.to_owned()).to_string());
+            return Err(TaskError::Unknown(task.to_owned()).into());
         }
         if !self.healthy() {
             let state = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).state.clone();
-            return Err(format!("the repository is disabled: {state:?}"));
+            return Err(RunError::Disabled(format!("{state:?}")));
         }
         self.due.remove(task);
-        self.run_task(task, MANUAL).await
+        self.run_task(task, Trigger::Manual).await
     }
 
     /// Applies waiting automatic proposals whose wait is over; looks again each minute
     /// while some still wait.
     pub(super) async fn release_deferred(&mut self) {
-        let lock = self.core.repo_lock(&self.root);
-        let _guard = lock.lock().await;
-        let (core, root) = (self.core.clone(), self.root.clone());
-        let still = tokio::task::spawn_blocking(move || pipeline::release_deferred(&core, &root))
-            .await
-            .unwrap_or(0);
-        if still > 0 {
+        let root = self.root.clone();
+        let still =
+            self.core.act(&self.root, move |core| pipeline::release_deferred(core, &root)).await;
+        if still.unwrap_or(0) > 0 {
             self.release_at = Some(Instant::now() + CLOCK_CHECK);
         }
     }
 
     /// Runs `task` for an internal trigger; its outcome is logged (and a failure
     /// announced) by `run_task`, so there is nothing more to do with it here.
-    pub(super) async fn trigger(&mut self, task: &str, why: &str) {
+    pub(super) async fn trigger(&mut self, task: &str, why: Trigger) {
         let _ = self.run_task(task, why).await;
     }
 
     /// Runs `task` under the repository lock and a global run permit, records the run,
-    /// and takes in its proposals and notices.
-    pub(super) async fn run_task(&mut self, task: &str, trigger: &str) -> Result<String, String> {
+    /// and takes in its drafts.
+    pub(super) async fn run_task(
+        &mut self,
+        task: &str,
+        trigger: Trigger,
+    ) -> Result<String, RunError> {
         let Some(settings) = self.settings(task) else {
-            return Err(format!("unknown task {task}"));
+            return Err(TaskError::Unknown(task.to_owned()).into());
         };
         if !settings.enabled {
             return Ok(format!("{task} is disabled in the config"));
         }
-        let lock = self.core.repo_lock(&self.root);
-        let _guard = lock.lock().await;
         let Ok(_permit) = self.core.runs.acquire().await else {
-            return Err("the daemon is stopping".into());
+            return Err(RunError::Stopping);
         };
         let mut mark = RunMark {
             repo: self.key.clone(),
@@ -70,41 +87,44 @@ impl RepoActor {
             finished_at: None,
             result: None,
         };
-        let _ = self.core.store.put_run_mark(&mark);
-
-        let (core, root, name) = (self.core.clone(), self.root.clone(), task.to_owned());
+        let shown_trigger = trigger.to_string();
+        let (root, name, key) = (self.root.clone(), task.to_owned(), self.key.clone());
         let scratch = self.core.paths.scratch_dir();
         // Tasks that copy the tree to a scratch space are costly: after a quiet period
         // (or a rescan) with nothing changed since their last run, they are not rerun.
         let costly = settings.command.is_some() || task == tasks::FORMAT;
-        let check_unchanged = costly && trigger == "quiet";
-        let asked_by_user = trigger == MANUAL;
-        let key = self.key.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            // The settings are part of it: an edited task reruns.
-            let signature = costly
-                .then(|| crate::git::worktree_signature(&root).map(|s| format!("{s}:{settings:?}")))
-                .flatten();
-            if check_unchanged
-                && signature.is_some()
-                && core.store.run_signature(&key, &name).ok().flatten() == signature
-            {
-                return Ok((pipeline::Intake::default(), 0, vec![]));
-            }
-            let output =
-                tasks::run(&name, &root, &settings, &scratch).map_err(|e| e.to_string())?;
-            let stale = pipeline::refresh_pending(&core, &root, &name)?;
-            let intake = pipeline::take_in(&core, &root, &name, output.drafts, asked_by_user)?;
-            if let Some(signature) = signature {
-                let _ = core.store.put_run_signature(&key, &name, &signature);
-            }
-            Ok::<_, String>((intake, stale, output.notices))
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("the task panicked: {e}")));
+        let check_unchanged = costly && matches!(trigger, Trigger::FilesQuiet { .. });
+        let started = mark.clone();
+        let result = self
+            .core
+            .act(&self.root.clone(), move |core| -> Result<(Intake, usize), RunError> {
+                let _ = core.store.put_run_mark(&started);
+                // The settings are part of it: an edited task reruns.
+                let signature = costly
+                    .then(|| {
+                        crate::git::worktree_signature(&root).map(|s| format!("{s}:{settings:?}"))
+                    })
+                    .flatten();
+                if check_unchanged
+                    && signature.is_some()
+                    && core.store.run_signature(&key, &name).ok().flatten() == signature
+                {
+                    return Ok((Intake::default(), 0));
+                }
+                let drafts = tasks::run(&name, &root, &settings, &trigger, &scratch)?;
+                let stale = pipeline::refresh_pending(core, &root, &name)?;
+                let asked = trigger.asked_by_user();
+                let intake = pipeline::take_in(core, &root, &name, drafts, asked)?;
+                if let Some(signature) = signature {
+                    let _ = core.store.put_run_signature(&key, &name, &signature);
+                }
+                Ok((intake, stale))
+            })
+            .await
+            .unwrap_or_else(|panic| Err(RunError::Panicked(panic)));
 
         let summary = match &result {
-            Ok((intake, stale, notices)) => summarize(intake, *stale, notices.len()),
+            Ok((intake, stale)) => summarize(intake, *stale),
             Err(e) => format!("failed: {e}"),
         };
         mark.finished_at = Some(Utc::now());
@@ -112,43 +132,30 @@ impl RepoActor {
         let _ = self.core.store.put_run_mark(&mark);
         let kind = if result.is_ok() { LogKind::Run } else { LogKind::Error };
         self.core.log(
-            LogEntry::new(kind, Some(&self.key), format!("{task} ({trigger}): {summary}"))
+            LogEntry::new(kind, Some(&self.key), format!("{task} ({shown_trigger}): {summary}"))
                 .task(task),
         );
         match result {
-            Ok((intake, _, notices)) => {
+            Ok((intake, _)) => {
                 if intake.deferred > 0 {
                     self.release_at.get_or_insert_with(|| Instant::now() + CLOCK_CHECK);
                 }
                 self.last_failure.remove(task);
-                for text in notices {
-                    self.core.log(
-                        LogEntry::new(LogKind::Event, Some(&self.key), format!("{task}: {text}"))
-                            .task(task),
-                    );
-                    self.core.notifier.send(Notice {
-                        repo: self.key.clone(),
-                        summary: format!("{task} in {}", self.key),
-                        body: text,
-                        proposal: None,
-                        kind: NoticeKind::Info,
-                        risky: false,
-                    });
-                }
                 Ok(summary)
             }
-            Err(e) if e.starts_with("busy:") => {
+            Err(e) if e.busy() => {
                 // git's own locks: try again in a few minutes, and say so.
                 self.postponed.insert(task.to_owned(), Instant::now() + Duration::from_secs(300));
                 Err(e)
             }
             Err(e) => {
-                if self.last_failure.get(task) != Some(&e) {
-                    self.last_failure.insert(task.to_owned(), e.clone());
+                let text = e.to_string();
+                if self.last_failure.get(task) != Some(&text) {
+                    self.last_failure.insert(task.to_owned(), text.clone());
                     self.core.notifier.send(Notice {
                         repo: self.key.clone(),
                         summary: format!("{task} failed in {}", self.key),
-                        body: e.clone(),
+                        body: text,
                         proposal: None,
                         kind: NoticeKind::Failure,
                         risky: true,
@@ -161,7 +168,7 @@ impl RepoActor {
     }
 }
 
-fn summarize(intake: &pipeline::Intake, stale: usize, notices: usize) -> String {
+fn summarize(intake: &Intake, stale: usize) -> String {
     let mut parts = Vec::new();
     if intake.applied > 0 {
         parts.push(format!("{} applied", intake.applied));
@@ -172,8 +179,8 @@ fn summarize(intake: &pipeline::Intake, stale: usize, notices: usize) -> String 
     if stale > 0 {
         parts.push(format!("{stale} marked stale"));
     }
-    if notices > 0 {
-        parts.push(format!("{notices} notice"));
+    if intake.told > 0 {
+        parts.push(format!("{} notice", intake.told));
     }
     if parts.is_empty() {
         parts.push("nothing to do".into());

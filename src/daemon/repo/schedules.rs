@@ -6,6 +6,7 @@ use super::RepoActor;
 use crate::config::CatchUp;
 use crate::daemon::schedule;
 use crate::protocol::NextRun;
+use crate::tasks::{Due, Trigger};
 
 impl RepoActor {
     pub(super) fn plan_schedules(&mut self) {
@@ -62,7 +63,7 @@ impl RepoActor {
                 self.event(&format!(
                     "missed {missed} scheduled {runs} of {task} since {since}; catching up once"
                 ));
-                self.run_scheduled(task, "catch-up").await;
+                self.run_scheduled(task, Due::CatchUp).await;
             }
             CatchUp::Skip => {
                 self.event(&format!("missed {missed} scheduled {runs} of {task} since {since}; skipped (catch_up = \"skip\")"));
@@ -71,7 +72,7 @@ impl RepoActor {
     }
 
     /// A scheduled run: it waits for the user to be idle when the task asks for that.
-    pub(super) async fn run_scheduled(&mut self, task: &str, why: &str) {
+    pub(super) async fn run_scheduled(&mut self, task: &str, due: Due) {
         let _ = self.core.store.put_last_scheduled(&self.key, task, Utc::now());
         let when_idle = self.settings(task).and_then(|s| s.when_idle);
         if let (Some(idle), Some(last)) = (when_idle, self.last_fs)
@@ -84,6 +85,6 @@ impl RepoActor {
             self.postponed.insert(task.to_owned(), last + idle);
             return;
         }
-        self.trigger(task, why).await;
+        self.trigger(task, Trigger::Schedule(due)).await;
     }
 }

@@ -1,0 +1,83 @@
+//! What a task run knows: why it runs (a typed trigger), its settings, the repository
+//! and where scratch copies go. New capabilities (a model, its budget, memory) are new
+//! fields here, not new parameters on every task.
+
+use std::path::{Path, PathBuf};
+
+use git2::Repository;
+
+use crate::config::TaskSettings;
+
+/// Why a task runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The daemon started watching the repository.
+    Start,
+    /// Files the task watches changed, and the repository has been quiet for the task's
+    /// `quiet` since. `paths` are the changed files (relative to the root), unless
+    /// events were lost (`rescanned`): then anything may have changed.
+    FilesQuiet {
+        paths: Vec<PathBuf>,
+        rescanned: bool,
+    },
+    Git(GitChange),
+    /// A cron schedule came due: on time, caught up after downtime, or once the user had
+    /// been idle long enough (`when_idle`).
+    Schedule(Due),
+    /// No file changed for the task's `idle`.
+    Idle,
+    /// The user asked: `kairos run`.
+    Manual,
+}
+
+/// What moved in git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitChange {
+    /// HEAD points at another commit.
+    HeadMoved,
+    /// A branch, an upstream or a remote-tracking ref changed; HEAD's commit did not.
+    RefsChanged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    OnTime,
+    CatchUp,
+    OnceIdle,
+}
+
+impl Trigger {
+    /// A run the user asked for: it always runs, and retries what failed recently.
+    pub fn asked_by_user(&self) -> bool {
+        *self == Trigger::Manual
+    }
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Trigger::Start => "start",
+            Trigger::FilesQuiet { .. } => "quiet",
+            Trigger::Git(GitChange::HeadMoved) => "git: HEAD moved",
+            Trigger::Git(GitChange::RefsChanged) => "git: refs changed",
+            Trigger::Schedule(Due::OnTime) => "schedule",
+            Trigger::Schedule(Due::CatchUp) => "catch-up",
+            Trigger::Schedule(Due::OnceIdle) => "schedule, once idle",
+            Trigger::Idle => "idle",
+            Trigger::Manual => "kairos run",
+        })
+    }
+}
+
+/// Everything one run of a task is given.
+pub struct RunContext<'a> {
+    /// The task's name (a command task's is the user's).
+    pub name: &'a str,
+    pub repo: &'a Repository,
+    /// The repository's working tree.
+    pub root: &'a Path,
+    pub settings: &'a TaskSettings,
+    pub trigger: &'a Trigger,
+    /// Where scratch copies are made.
+    pub scratch: &'a Path,
+}
