@@ -12,6 +12,7 @@ use super::journaled::apply_approved;
 use super::policy;
 use crate::intake::{self, Effect, Known, Release, Wait};
 use crate::notifier::{Notice, NoticeKind};
+use crate::policy::Subject;
 use crate::policy::{Autonomy, Decision, Evaluation};
 use crate::proposal::{Actor, Draft, InvalidStep, Proposal, State, Step};
 use crate::store::{LogEntry, LogKind, StoreError};
@@ -54,7 +55,7 @@ pub fn take_in(
         let known = Known::of(latest.as_ref(), core.store.was_told(&draft.fingerprint)?);
         let now = Utc::now();
         let mut proposal = Proposal::from_draft(draft, &repo, task, branch.clone(), now);
-        let evaluation = policy::decide(core, root, &policy::subject_of(&proposal));
+        let evaluation = policy::decide(core, root, &Subject::of(&proposal));
         log_shadow_rules(core, &proposal, &evaluation);
         let effect = intake::take_in(
             &proposal.action,
@@ -189,7 +190,7 @@ pub fn release_deferred(core: &Core, root: &Path) -> usize {
     let mut limits = policy::limits(core, &repo);
     let mut still = 0;
     for mut p in waiting {
-        let evaluation = policy::decide(core, root, &policy::subject_of(&p));
+        let evaluation = policy::decide(core, root, &Subject::of(&p));
         match intake::release(&p.action, evaluation.autonomy, &limits) {
             Release::ForTheUser => {}
             Release::StillWaits(_) => still += 1,

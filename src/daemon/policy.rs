@@ -14,7 +14,7 @@ use crate::policy::{
     Context, Demotion, Evaluation, Grant, LocalTime, PolicyFile, PolicySet, Subject, evaluate,
     load_repo, load_user,
 };
-use crate::proposal::{Actor, Change, Proposal, State};
+use crate::proposal::{Actor, Proposal, State};
 use crate::store::{LogEntry, LogKind};
 
 /// The policy in force and the errors of the files that could not be loaded.
@@ -90,24 +90,6 @@ impl PolicyState {
                 (entry.0.clone(), fresh.then(|| e.to_string()))
             }
         }
-    }
-}
-
-/// The subject a policy decides about, for a proposal (or a draft made into one).
-pub fn subject_of(p: &Proposal) -> Subject {
-    let paths: Vec<String> = match &p.change {
-        Change::Patch { files } => files.iter().map(|f| f.path.to_string()).collect(),
-        Change::Restore { paths, .. } => paths.iter().map(|f| f.to_string()).collect(),
-        _ => vec![],
-    };
-    Subject {
-        task: Some(p.task.clone()),
-        repo: Some(p.repo.clone()),
-        branch: p.branch.clone(),
-        files: Some(paths.len() as u64),
-        paths,
-        lines: p.changed_lines,
-        ..Subject::action(p.action.clone())
     }
 }
 

@@ -4,7 +4,20 @@ use serde::{Deserialize, Serialize};
 
 use super::window::LocalTime;
 use crate::action::Action;
-use crate::proposal::Provenance;
+use crate::proposal::{Change, Proposal, Provenance};
+
+/// The branch a change acts on, when it acts on one.
+fn acted_on(change: &Change) -> Option<String> {
+    match change {
+        Change::BranchDelete { branch, .. } | Change::WorktreeFastForward { branch, .. } => {
+            Some(branch.clone())
+        }
+        Change::Refs { updates } => {
+            updates.iter().find_map(|u| u.name.strip_prefix("refs/heads/")).map(str::to_owned)
+        }
+        _ => None,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
@@ -33,6 +46,30 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// What the policy decides about for proposal `p` — the one way the daemon, `kairos
+    /// policy explain` and `simulate` build it. `branch` is the branch the action acts on
+    /// for actions on a branch (deleting or fast-forwarding it), and the checked-out
+    /// branch for everything else.
+    pub fn of(p: &Proposal) -> Subject {
+        let paths: Vec<String> = match &p.change {
+            Change::Patch { files } => files.iter().map(|f| f.path.to_string()).collect(),
+            Change::Restore { paths, .. } => paths.iter().map(|f| f.to_string()).collect(),
+            _ => vec![],
+        };
+        let branch =
+            if p.action.acts_on_a_branch() { acted_on(&p.change) } else { p.branch.clone() };
+        Subject {
+            task: Some(p.task.clone()),
+            repo: Some(p.repo.clone()),
+            branch,
+            files: Some(paths.len() as u64),
+            paths,
+            lines: p.changed_lines,
+            provenance: p.provenance.clone(),
+            ..Subject::action(p.action.clone())
+        }
+    }
+
     pub fn action(action: impl Into<Action>) -> Subject {
         Subject {
             action: action.into(),

@@ -383,3 +383,71 @@ proptest! {
         prop_assert_eq!(one.autonomy, three.autonomy);
     }
 }
+
+/// A proposal of `action` in /r, with `main` checked out; the changes that act on a
+/// branch act on `keep-1`.
+fn proposal_of(action: crate::action::Action) -> crate::proposal::Proposal {
+    use crate::action::Action;
+    use crate::proposal::{Change, Draft, Proposal, Provenance, RefUpdate};
+    let change = match &action {
+        Action::BranchDelete => {
+            Change::BranchDelete { branch: "keep-1".into(), target: "a".repeat(40), upstream: None }
+        }
+        Action::BranchFastForward => Change::Refs {
+            updates: vec![RefUpdate {
+                name: "refs/heads/keep-1".into(),
+                old: Some("a".repeat(40)),
+                new: Some("b".repeat(40)),
+            }],
+        },
+        Action::WorktreeFastForward => Change::WorktreeFastForward {
+            branch: "keep-1".into(),
+            old: "a".repeat(40),
+            new: "b".repeat(40),
+        },
+        _ => Change::Notice { text: String::new() },
+    };
+    let draft = Draft {
+        action,
+        changed_lines: 0,
+        title: "t".into(),
+        why: "w".into(),
+        fingerprint: "f".into(),
+        change,
+        provenance: Provenance::BUILTIN,
+    };
+    Proposal::from_draft(draft, "/r", "t", Some("main".into()), Utc::now())
+}
+
+#[test]
+fn branch_globs_match_the_branch_acted_on_and_explain_agrees_for_every_action() {
+    let user = file(
+        "[[rule]]\nid = \"keep-branches\"\nbranch = [\"keep-*\"]\nautonomy = \"propose\"\n\n\
+         [[rule]]\nid = \"anything\"\nautonomy = \"auto\"\n",
+        "mine.toml",
+        Layer::User,
+    );
+    for action in crate::action::Action::known() {
+        let p = proposal_of(action.clone());
+        let real = decide(vec![user.clone()], None, &Subject::of(&p), &[]);
+        // `kairos policy explain --action A --branch B`: B is the branch acted on for
+        // actions on a branch, the checked-out one otherwise.
+        let branch = if action.acts_on_a_branch() { "keep-1" } else { "main" };
+        let explained = Subject {
+            task: Some("t".into()),
+            repo: Some("/r".into()),
+            branch: Some(branch.into()),
+            files: Some(0),
+            ..Subject::action(action.clone())
+        };
+        let explained = decide(vec![user.clone()], None, &explained, &[]);
+        assert_eq!(
+            (real.autonomy, &real.decided_by),
+            (explained.autonomy, &explained.decided_by),
+            "{action}"
+        );
+        if action.acts_on_a_branch() {
+            assert_eq!(real.autonomy, Autonomy::Propose, "{action} on keep-1 was not protected");
+        }
+    }
+}

@@ -317,3 +317,34 @@ fn simulate_lists_what_todays_policy_would_decide_differently() {
         (Some("propose"), Some("auto"))
     );
 }
+
+#[test]
+fn a_rule_protecting_branches_protects_the_branch_being_deleted() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.merged_branch("keep-1");
+    repo.merged_branch("scratch");
+    write_policy(
+        &env,
+        "branches.toml",
+        "[[rule]]\nid = \"keep-branches\"\naction = \"git.branch.delete\"\nbranch = [\"keep-*\"]\n\
+         autonomy = \"propose\"\n\n[[rule]]\nid = \"tidy\"\naction = \"git.branch.delete\"\n\
+         autonomy = \"auto\"\n",
+    );
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let explained = explain(&env, &["--action", "git.branch.delete", "--branch", "keep-1"]);
+    assert_eq!(explained["autonomy"], "propose");
+    assert_eq!(explained["decided_by"]["id"], "keep-branches");
+
+    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    let scratch_gone = || repo.rev("refs/heads/scratch").is_none().then_some(());
+    wait_for("the unprotected branch to be deleted", scratch_gone, &daemon);
+    assert!(repo.rev("refs/heads/keep-1").is_some(), "the protected branch was deleted");
+    let keep = all_proposals(&env, "git.branch.delete")
+        .into_iter()
+        .find(|p| p["change"]["branch"] == "keep-1")
+        .expect("a proposal for keep-1");
+    assert_eq!(keep["state"], "pending");
+    assert_eq!(keep["decision"]["decided_by"]["id"], "keep-branches", "{keep}");
+}

@@ -6,6 +6,7 @@ use chrono::Utc;
 use crate::daemon::core::Core;
 use crate::daemon::journaled;
 use crate::daemon::policy;
+use crate::policy::Subject;
 use crate::policy::{Autonomy, Grant};
 use crate::proposal::{Actor, Proposal, ProposalId, State, Step};
 use crate::protocol::{Outcome, Response};
@@ -48,7 +49,7 @@ async fn grant_from(core: &Arc<Core>, p: &Proposal, for_secs: Option<u64>) -> St
         },
     };
     let Ok(n) = core.store.next_grant_id() else { return "the grant could not be saved".into() };
-    let subject = policy::subject_of(p);
+    let subject = Subject::of(p);
     let grant = Grant {
         id: format!("g{n}"),
         action: p.action.clone(),

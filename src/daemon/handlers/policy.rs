@@ -71,7 +71,7 @@ pub async fn simulate(core: &Arc<Core>, since_secs: u64) -> Response {
             if then.decided_by == crate::policy::DecidedBy::User {
                 continue;
             }
-            let now = policy::decide(&core, std::path::Path::new(&p.repo), &policy::subject_of(&p));
+            let now = policy::decide(&core, std::path::Path::new(&p.repo), &Subject::of(&p));
             if now.autonomy != then.autonomy {
                 changes.push(SimulatedChange {
                     id: p.id,
