@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use kairos::config::Config;
+use kairos::config::parse_duration;
 use kairos::policy::{Layer, Window, parse as parse_policy};
 use kairos::protocol::{MAX_REQUEST, Request, read_frame};
-use kairos::schedule::{CronSchedule, Zone, parse_duration};
+use kairos::watch::clock::{CronSchedule, Zone};
 use proptest::prelude::*;
 
 /// A config that uses every section, to mutate.

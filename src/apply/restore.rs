@@ -65,35 +65,31 @@ pub fn apply(
 /// Snapshots the working tree to the branch's snapshot ref and returns the commit that
 /// holds the current state.
 fn save_current_state(repo: &Repository) -> Result<Oid, ApplyError> {
-    let draft = crate::tasks::snapshot_now(repo, "before a restore")?;
-    let branch = crate::git::current_branch(repo);
-    let reference = crate::git::snapshot_ref(branch.as_deref());
-    match draft.map(|d| d.change) {
-        Some(crate::proposal::Change::Snapshot { old, new, .. }) => {
-            let new_id = Oid::from_str(&new)?;
-            super::refs::make_room(repo, &reference)?;
-            match old {
-                Some(old) => {
-                    repo.reference_matching(
-                        &reference,
-                        new_id,
-                        true,
-                        Oid::from_str(&old)?,
-                        "kairos: snapshot before restore",
-                    )?;
-                }
-                None => {
-                    repo.reference(&reference, new_id, false, "kairos: snapshot before restore")?;
-                }
-            }
-            Ok(new_id)
+    let max = crate::config::DEFAULT_MAX_FILE_SIZE;
+    let Some(snapshot) = crate::git::take_snapshot(repo, max)? else {
+        // Unchanged: the last snapshot (or HEAD) already holds the current state.
+        let reference = crate::git::snapshot_ref(crate::git::current_branch(repo).as_deref());
+        if let Ok(id) = repo.refname_to_id(&reference) {
+            return Ok(id);
         }
-        _ => {
-            // Unchanged: the last snapshot (or HEAD) already holds the current state.
-            if let Ok(id) = repo.refname_to_id(&reference) {
-                return Ok(id);
-            }
-            Ok(repo.head()?.peel_to_commit()?.id())
+        return Ok(repo.head()?.peel_to_commit()?.id());
+    };
+    let new_id = Oid::from_str(&snapshot.new)?;
+    super::refs::make_room(repo, &snapshot.reference)?;
+    let message = "kairos: snapshot before restore";
+    match snapshot.old {
+        Some(old) => {
+            repo.reference_matching(
+                &snapshot.reference,
+                new_id,
+                true,
+                Oid::from_str(&old)?,
+                message,
+            )?;
+        }
+        None => {
+            repo.reference(&snapshot.reference, new_id, false, message)?;
         }
     }
+    Ok(new_id)
 }

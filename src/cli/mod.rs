@@ -73,7 +73,7 @@ pub enum Command {
         #[arg(long)]
         always: bool,
         /// With --always: the grant expires after this long (e.g. 7d, 12h).
-        #[arg(long = "for", requires = "always", value_parser = crate::schedule::parse_duration)]
+        #[arg(long = "for", requires = "always", value_parser = crate::config::parse_duration)]
         for_duration: Option<std::time::Duration>,
     },
     /// Reject proposals: they will not be proposed again.

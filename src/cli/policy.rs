@@ -48,7 +48,7 @@ pub enum Action {
     },
     /// Replay recorded proposals through today's policy; list what would change.
     Simulate {
-        #[arg(long, default_value = "7d", value_parser = crate::schedule::parse_duration)]
+        #[arg(long, default_value = "7d", value_parser = crate::config::parse_duration)]
         since: std::time::Duration,
         #[arg(long)]
         json: bool,

@@ -4,6 +4,7 @@
 //! at the file, line and column, so the daemon can keep its last good settings and say
 //! exactly what to fix.
 
+mod duration;
 mod raw;
 mod task;
 
@@ -18,8 +19,9 @@ pub use task::{
     LockfileCommands, TaskSettings, Triggers, parse_size,
 };
 
-use crate::schedule::{CronSchedule, Zone, parse_duration};
 use crate::tasks;
+use crate::watch::clock::{CronSchedule, Zone};
+pub use duration::{MAX_DURATION, parse_duration};
 use raw::{RawConfig, RawTask};
 
 /// Validated settings.

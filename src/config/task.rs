@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::schedule::{CronSchedule, Zone, parse_duration};
+use super::duration::parse_duration;
+use crate::watch::clock::{CronSchedule, Zone};
 
 use super::raw::RawTask;
 

@@ -61,11 +61,10 @@ fn show(core: &Core, ids: &[u64]) {
         _ => vec!["kairos".into(), "queue".into()],
     };
     let terminal = std::env::var("TERMINAL").ok().or_else(|| {
-        crate::tasks::process::which("x-terminal-emulator")
-            .map(|p| p.to_string_lossy().into_owned())
+        crate::process::which("x-terminal-emulator").map(|p| p.to_string_lossy().into_owned())
     });
     let opened = terminal.is_some_and(|t| {
-        crate::tasks::process::without_secrets(&mut std::process::Command::new(t))
+        crate::process::without_secrets(&mut std::process::Command::new(t))
             .arg("-e")
             .args(&command)
             .stdin(std::process::Stdio::null())

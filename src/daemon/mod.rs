@@ -10,7 +10,6 @@ mod policy;
 mod recovery;
 mod reload;
 mod repo;
-mod schedule;
 mod server;
 mod socket;
 
@@ -135,7 +134,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
 pub(super) fn notifier_config(config: &crate::config::Config) -> NotifierConfig {
     let n = &config.notify;
     // The webhook's token is kairos's secret: tools and command tasks never see it.
-    crate::tasks::process::hide_from_children(
+    crate::process::hide_from_children(
         n.webhook.iter().filter_map(|w| w.token_env.clone()).collect(),
     );
     let webhook = n.webhook.as_ref().and_then(|w| {

@@ -16,7 +16,7 @@ pub fn git(root: &Path, args: &[&str], timeout: Duration) -> Result<String, Stri
         ("SSH_ASKPASS".to_owned(), "true".to_owned()),
         ("GIT_SSH_COMMAND".to_owned(), "ssh -o BatchMode=yes -o ConnectTimeout=20".to_owned()),
     ]);
-    let done = crate::tasks::process::run(&argv, root, &env, timeout)?;
+    let done = crate::process::run(&argv, root, &env, timeout)?;
     if done.success {
         Ok(done.stdout)
     } else {

@@ -4,7 +4,6 @@
 mod branches;
 mod cli;
 mod keep;
-mod refs;
 mod snapshot_refs;
 mod worktree_tree;
 
@@ -13,9 +12,8 @@ use std::path::{Path, PathBuf};
 pub use branches::{default_branch, merged_branches, upstream_of};
 pub use cli::{git, held_lock};
 pub use keep::keep_objects;
-pub use refs::RefState;
 pub use snapshot_refs::{ARCHIVE, SNAPSHOTS, archive_clashing, snapshot_ref};
-pub use worktree_tree::{snapshot_tree, write_snapshot_commit};
+pub use worktree_tree::{Snapshot, snapshot_tree, take_snapshot, write_snapshot_commit};
 
 /// The signature kairos commits snapshots with, so they are easy to tell apart.
 pub fn signature() -> Result<git2::Signature<'static>, git2::Error> {

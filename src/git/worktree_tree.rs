@@ -54,6 +54,76 @@ pub fn snapshot_tree(repo: &Repository, max_file_size: u64) -> Result<(Oid, Left
     Ok((tree, LeftOut { too_big: too_big.len(), nested: nested.into_iter().collect() }))
 }
 
+/// A snapshot commit written (objects only) and the ref move that records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// `refs/kairos/snapshots/<branch>`.
+    pub reference: String,
+    /// The branch checked out (`detached HEAD` when none).
+    pub branch: String,
+    /// Where the reference points now (the previous snapshot), if anywhere.
+    pub old: Option<String>,
+    /// The new snapshot commit.
+    pub new: String,
+    pub files_changed: usize,
+}
+
+/// Writes a snapshot commit of the working tree, parented on the previous snapshot of
+/// the branch, without moving any ref; `None` when nothing changed since that snapshot
+/// (or since HEAD, for the first).
+pub fn take_snapshot(
+    repo: &Repository,
+    max_file_size: u64,
+) -> Result<Option<Snapshot>, git2::Error> {
+    let branch = super::current_branch(repo);
+    let reference = super::snapshot_ref(branch.as_deref());
+    let previous = repo.refname_to_id(&reference).ok();
+    let head_commit = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+
+    let (tree, left_out) = snapshot_tree(repo, max_file_size)?;
+    let base_tree = match previous {
+        Some(prev) => Some(repo.find_commit(prev)?.tree_id()),
+        None => head_commit.as_ref().map(|c| c.tree_id()),
+    };
+    if base_tree == Some(tree) {
+        return Ok(None);
+    }
+    let old_tree = base_tree.map(|t| repo.find_tree(t)).transpose()?;
+    let new_tree = repo.find_tree(tree)?;
+    let files_changed =
+        repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?.deltas().len();
+
+    let branch_name = branch.unwrap_or_else(|| "detached HEAD".into());
+    let head_id = head_commit.map(|c| c.id().to_string()).unwrap_or_else(|| "none".into());
+    let mut message = format!(
+        "kairos snapshot of {branch_name}\n\nHEAD: {head_id}\nFiles changed since the previous snapshot: {files_changed}\n"
+    );
+    if left_out.too_big > 0 {
+        message.push_str(&format!(
+            "Files left out, larger than {}: {}\n",
+            bytesize::ByteSize::b(max_file_size),
+            left_out.too_big
+        ));
+    }
+    if !left_out.nested.is_empty() {
+        let shown: Vec<&str> = left_out.nested.iter().take(20).map(String::as_str).collect();
+        let more = left_out.nested.len() - shown.len();
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        message.push_str(&format!(
+            "Left out, repositories of their own: {}{more}\n",
+            shown.join(", ")
+        ));
+    }
+    let commit = write_snapshot_commit(repo, tree, previous, &message)?;
+    Ok(Some(Snapshot {
+        reference,
+        branch: branch_name,
+        old: previous.map(|o| o.to_string()),
+        new: commit.to_string(),
+        files_changed,
+    }))
+}
+
 /// Creates the snapshot commit without moving any ref; the apply moves the ref.
 pub fn write_snapshot_commit(
     repo: &Repository,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
-use crate::git::RefState;
 use crate::policy::{Demotion, Grant};
+use crate::watch::git::RefState;
 
 /// A task run as recorded when it starts and when it ends, so a run a crash cut off is
 /// noticed at the next start.

@@ -4,9 +4,10 @@
 //! like every other draft.
 
 use super::scratch::Scratch;
-use super::{RunContext, TaskError, patch, process};
+use super::{RunContext, TaskError, patch};
 use crate::action::Action;
 use crate::config::{CommandOutput, CommandSpec};
+use crate::process;
 use crate::proposal::{Change, Draft, Provenance};
 
 pub fn run(ctx: &RunContext, spec: &CommandSpec) -> Result<Vec<Draft>, TaskError> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use git2::Repository;
 
 use crate::config::TaskSettings;
+pub use crate::watch::git::GitChange;
 
 /// Why a task runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +29,6 @@ pub enum Trigger {
     Idle,
     /// The user asked: `kairos run`.
     Manual,
-}
-
-/// What moved in git.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GitChange {
-    /// HEAD points at another commit.
-    HeadMoved,
-    /// A branch, an upstream or a remote-tracking ref changed; HEAD's commit did not.
-    RefsChanged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

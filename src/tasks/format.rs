@@ -7,7 +7,8 @@ use std::time::Duration;
 use git2::Repository;
 
 use super::scratch::Scratch;
-use super::{RunContext, TaskError, patch, process};
+use super::{RunContext, TaskError, patch};
+use crate::process;
 use crate::proposal::{Draft, Provenance};
 
 /// A formatter found for this repository, and the files it takes.

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::scratch::Scratch;
-use super::{RunContext, TaskError, patch, process};
+use super::{RunContext, TaskError, patch};
 use crate::config::TaskSettings;
+use crate::process;
 use crate::proposal::{Draft, Provenance};
 
 /// The update and test commands for this project: configured, or found from its files.

@@ -12,7 +12,6 @@ mod lockfile;
 mod maintenance;
 mod notices;
 mod patch;
-pub mod process;
 mod prune_branches;
 pub mod scratch;
 mod snapshot;
@@ -178,9 +177,4 @@ pub fn run(
         (LOCKFILE, None) => lockfile::run(&ctx),
         (other, None) => Err(TaskError::Unknown(other.to_owned())),
     }
-}
-
-/// Takes a snapshot now, whatever the quiet period (used before a restore).
-pub fn snapshot_now(repo: &git2::Repository, why: &str) -> Result<Option<Draft>, git2::Error> {
-    snapshot::draft(repo, why, crate::config::DEFAULT_MAX_FILE_SIZE)
 }

@@ -1,4 +1,5 @@
-//! The repository's health (there, a repository, watched) and its refs (what moved).
+//! The repository's health: there, a repository, watched; and what a killed kairos left
+//! in it, cleared before anything runs.
 
 use std::time::Duration;
 
@@ -7,57 +8,9 @@ use tokio::time::Instant;
 use super::watching::Placement;
 use super::{COLLECT, RepoActor};
 use crate::daemon::core::RepoHealth;
-use crate::git::RefState;
 use crate::store::{LogEntry, LogKind};
-use crate::tasks::{GitChange, Trigger};
 
 impl RepoActor {
-    /// Reads the refs, logs how they changed, and runs the tasks that follow refs.
-    pub(super) async fn refresh_git(&mut self, react: bool) {
-        let root = self.root.clone();
-        let Ok(read) = tokio::task::spawn_blocking(move || {
-            crate::git::open(&root).and_then(|r| RefState::read(&r))
-        })
-        .await
-        else {
-            return;
-        };
-        let now = match read {
-            Ok(state) => state,
-            Err(e) => {
-                self.core.log(LogEntry::new(
-                    LogKind::Error,
-                    Some(&self.key),
-                    format!("cannot read refs: {e}"),
-                ));
-                return;
-            }
-        };
-        let before: Option<RefState> = self.core.store.ref_state(&self.key).ok().flatten();
-        let changes = before.as_ref().map(|b| b.changes_to(&now)).unwrap_or_default();
-        let new_commit = before
-            .as_ref()
-            .is_some_and(|b| b.head_commit != now.head_commit && now.head_commit.is_some());
-        if before.as_ref() != Some(&now) {
-            let _ = self.core.store.put_ref_state(&self.key, &now);
-        }
-        for change in &changes {
-            self.event(change);
-        }
-        if new_commit {
-            self.recheck_skipped().await;
-        }
-        if !react || changes.is_empty() {
-            return;
-        }
-        for task in
-            self.tasks_where(|t| t.triggers.git_refs || (new_commit && t.triggers.git_commit))
-        {
-            let change = if new_commit { GitChange::HeadMoved } else { GitChange::RefsChanged };
-            self.trigger(&task, Trigger::Git(change)).await;
-        }
-    }
-
     /// Clears what a killed kairos left in the repository (its locks, index copies,
     /// half-written objects) before anything runs here.
     pub(super) async fn clean_leftovers(&self) {

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 mod health;
+mod refs;
 mod runs;
 mod schedules;
 mod watching;
@@ -21,12 +22,12 @@ mod watching;
 pub use runs::RunError;
 
 use super::core::{Core, RepoHandle, RepoHealth, RepoRuntime};
-use super::schedule;
 use crate::config::{FsTrigger, TaskSettings};
 use crate::protocol::TimedText;
 use crate::store::{LogEntry, LogKind};
 use crate::tasks::{Due, SNAPSHOT, Trigger};
 use crate::watch::classify::{PathKind, classify};
+use crate::watch::clock;
 use crate::watch::fs::{RawFs, Subscription};
 use watching::Placement;
 
@@ -307,11 +308,11 @@ impl RepoActor {
         for (task, at) in &fired {
             let late = (wall - *at).to_std().unwrap_or_default();
             let Some(settings) = self.settings(task) else { continue };
-            if late > schedule::GRACE {
+            if late > clock::GRACE {
                 // The machine slept through it: every miss is recorded, and the task's
                 // catch-up rule decides.
                 let missed =
-                    schedule::missed_runs(&settings, *at - chrono::Duration::seconds(1), wall);
+                    clock::missed_runs(&settings, *at - chrono::Duration::seconds(1), wall);
                 self.settle_missed(task, &settings, missed.max(1), *at).await;
             } else {
                 self.event(&format!("schedule fired for {task}"));

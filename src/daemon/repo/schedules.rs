@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::RepoActor;
 use crate::config::CatchUp;
-use crate::daemon::schedule;
 use crate::protocol::NextRun;
 use crate::tasks::{Due, Trigger};
+use crate::watch::clock;
 
 impl RepoActor {
     pub(super) fn plan_schedules(&mut self) {
@@ -18,8 +18,8 @@ impl RepoActor {
             if !settings.enabled {
                 continue;
             }
-            let jitter = schedule::jitter(&self.key, name, settings.jitter);
-            if let Some((at, source)) = schedule::next_run(settings, now, jitter) {
+            let jitter = clock::jitter(&self.key, name, settings.jitter);
+            if let Some((at, source)) = clock::next_run(settings, now, jitter) {
                 self.next_cron.insert(name.clone(), at);
                 next_runs.push(NextRun { task: name.clone(), at, schedule: source });
             }
@@ -42,7 +42,7 @@ impl RepoActor {
             let last = self.core.store.last_scheduled(&self.key, &task).ok().flatten();
             let _ = self.core.store.put_last_scheduled(&self.key, &task, now);
             let Some(last) = last else { continue };
-            let missed = schedule::missed_runs(&settings, last, now);
+            let missed = clock::missed_runs(&settings, last, now);
             if missed > 0 {
                 self.settle_missed(&task, &settings, missed, last).await;
             }

@@ -1,9 +1,19 @@
-//! The observable git state of a repository (HEAD, branches, upstreams) and the events
-//! that separate two observations.
+//! Git as an event source: the observable state of a repository's refs (HEAD, branches,
+//! upstreams, remote-tracking refs), read after inotify says a ref file changed, and the
+//! events that separate two observations.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+/// What moved in git between two looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitChange {
+    /// HEAD points at another commit.
+    HeadMoved,
+    /// A branch, an upstream or a remote-tracking ref changed; HEAD's commit did not.
+    RefsChanged,
+}
 
 /// What kairos remembers about a repository's refs between two looks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +65,19 @@ impl RefState {
             }
         }
         Ok(state)
+    }
+
+    /// What moved between `self` and `now`, for the tasks that follow git: `None` when
+    /// nothing did.
+    pub fn change_to(&self, now: &RefState) -> Option<GitChange> {
+        if self == now {
+            return None;
+        }
+        Some(if self.head_commit != now.head_commit && now.head_commit.is_some() {
+            GitChange::HeadMoved
+        } else {
+            GitChange::RefsChanged
+        })
     }
 
     /// Human-readable events describing how `self` became `now`.

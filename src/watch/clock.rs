@@ -1,10 +1,18 @@
-//! Cron schedules as users write them (5 fields, `@daily`, numeric day-of-week with
-//! 0 = Sunday), translated for the cron crate (6 fields, 1 = Sunday), with a timezone.
+//! The clock as an event source: cron schedules as users write them (5 fields,
+//! `@daily`, numeric day-of-week with 0 = Sunday, translated for the cron crate's 6 fields
+//! and 1 = Sunday) with a timezone, and, as pure functions of the wall clock, when a task
+//! runs next (with a small per-repository jitter, so repositories do not all fetch at the
+//! same second) and how many runs were missed while the machine slept or the daemon was
+//! down. The repository actor sleeps until the next of these deadlines.
 
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+
+use crate::config::TaskSettings;
 
 /// A parsed schedule and the timezone its times are meant in.
 #[derive(Debug, Clone)]
@@ -145,36 +153,59 @@ fn translate_day_of_week(field: &str) -> Result<String, String> {
     Ok(out.join(","))
 }
 
-/// Parses a duration as users write it: "30s", "5m", "1h 30m".
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let duration = humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("invalid duration {text:?} ({e}); write a duration like \"30s\", \"5m\" or \"1h\"")
-    })?;
-    // Clocks and dates overflow somewhere past this; nothing kairos waits for is longer.
-    if duration > MAX_DURATION {
-        return Err(format!("duration {text:?} is too long; at most 100 years (\"100y\")"));
+/// How late a scheduled run may be before it counts as missed rather than just late.
+pub const GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// A stable delay in `[0, max)` for this repository and task.
+pub fn jitter(repo: &str, task: &str, max: Duration) -> chrono::Duration {
+    if max.is_zero() {
+        return chrono::Duration::zero();
     }
-    Ok(duration)
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (repo, task).hash(&mut hasher);
+    let millis = (max.as_millis() as u64).max(1);
+    chrono::Duration::milliseconds((hasher.finish() % millis) as i64)
 }
 
-/// The longest duration kairos accepts anywhere: 100 years as humantime counts them
-/// (365.25 days each).
-pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 31_557_600);
+/// The next run after `now`, jitter included, and the schedule that gives it.
+pub fn next_run(
+    settings: &TaskSettings,
+    now: DateTime<Utc>,
+    jitter: chrono::Duration,
+) -> Option<(DateTime<Utc>, String)> {
+    settings
+        .triggers
+        .schedules
+        .iter()
+        // Counted from `now - jitter`, so a run inside its jitter delay is not skipped.
+        .filter_map(|s| s.next_after(now - jitter).map(|at| (at + jitter, s.source().to_owned())))
+        .min_by_key(|(at, _)| *at)
+}
+
+/// How many scheduled times fell in `(since, until]` (at most 10,000 are counted).
+pub fn missed_runs(settings: &TaskSettings, since: DateTime<Utc>, until: DateTime<Utc>) -> usize {
+    let mut count = 0;
+    for schedule in &settings.triggers.schedules {
+        let mut at = since;
+        while let Some(next) = schedule.next_after(at) {
+            if next > until || count >= 10_000 {
+                break;
+            }
+            count += 1;
+            at = next;
+        }
+    }
+    count
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use chrono::TimeZone;
 
     fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
-    }
-
-    #[test]
-    fn absurd_durations_are_refused_not_overflowed() {
-        assert!(parse_duration("100y").is_ok());
-        let err = parse_duration("1000000y").unwrap_err();
-        assert!(err.contains("at most 100 years"), "{err}");
     }
 
     #[test]
@@ -241,10 +272,47 @@ mod tests {
         assert_eq!(leap.next_after(utc(2026, 12, 1, 0, 0)), Some(utc(2028, 2, 29, 0, 0)));
     }
 
+    fn hourly() -> TaskSettings {
+        let config = Config::parse(
+            "[daemon]\ntimezone = \"UTC\"\n[tasks.fetch]\nschedule = \"0 * * * *\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        config.task("fetch").unwrap().clone()
+    }
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, h, m, 0).unwrap()
+    }
+
     #[test]
-    fn durations_parse_in_human_units() {
-        assert_eq!(parse_duration("30s").unwrap().as_secs(), 30);
-        assert_eq!(parse_duration("1h 30m").unwrap().as_secs(), 5400);
-        assert!(parse_duration("thirty").unwrap_err().contains("like \"30s\""));
+    fn jitter_is_stable_per_repository_and_bounded() {
+        let max = Duration::from_secs(120);
+        let a = jitter("/src/a", "fetch", max);
+        assert_eq!(a, jitter("/src/a", "fetch", max));
+        assert!(a >= chrono::Duration::zero() && a < chrono::Duration::seconds(120));
+        assert_ne!(jitter("/src/a", "fetch", max), jitter("/src/b", "fetch", max));
+    }
+
+    #[test]
+    fn the_next_run_keeps_its_jitter_and_is_not_skipped_inside_it() {
+        let j = chrono::Duration::seconds(90);
+        assert_eq!(
+            next_run(&hourly(), at(10, 0), j).unwrap().0,
+            at(10, 1) + chrono::Duration::seconds(30)
+        );
+        // At 10:00:30 the 10:00 run (due at 10:01:30) is still ahead.
+        assert_eq!(
+            next_run(&hourly(), at(10, 0) + chrono::Duration::seconds(30), j).unwrap().0,
+            at(10, 1) + chrono::Duration::seconds(30)
+        );
+    }
+
+    #[test]
+    fn missed_runs_are_counted_across_a_long_sleep() {
+        assert_eq!(missed_runs(&hourly(), at(1, 30), at(1, 59)), 0);
+        assert_eq!(missed_runs(&hourly(), at(1, 30), at(5, 0)), 4);
+        let three_days = at(1, 0) + chrono::Duration::days(3);
+        assert_eq!(missed_runs(&hourly(), at(1, 0), three_days), 72);
     }
 }
