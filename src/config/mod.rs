@@ -42,6 +42,9 @@ pub struct DaemonSettings {
     pub idle: Duration,
     /// How many task runs may proceed at once across repositories.
     pub max_parallel_runs: usize,
+    /// How long the objects an applied change's undo needs are kept from `git gc`
+    /// (`refs/kairos/keep/`); after that, or once it is undone, they may be pruned.
+    pub keep_undo_for: Duration,
 }
 
 /// `[notify]`: how kairos tells you.
@@ -113,7 +116,11 @@ impl Config {
             Some(n) => *n.get_ref(),
             None => 2,
         };
-        let daemon = DaemonSettings { timezone, idle, max_parallel_runs };
+        let keep_undo_for = match &raw.daemon.keep_undo_for {
+            Some(d) => parse_duration(d.get_ref()).map_err(|m| at((d.span(), m)))?,
+            None => Duration::from_secs(90 * 86_400),
+        };
+        let daemon = DaemonSettings { timezone, idle, max_parallel_runs, keep_undo_for };
 
         let mut global = builtin_tasks(&daemon);
         overlay_all(&mut global, &raw.tasks, timezone).map_err(at)?;

@@ -46,6 +46,8 @@ pub struct RawDaemon {
     pub timezone: Option<Spanned<String>>,
     pub idle: Option<Spanned<String>>,
     pub max_parallel_runs: Option<Spanned<usize>>,
+    /// How long what undo needs is kept from `git gc` after a change is applied.
+    pub keep_undo_for: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

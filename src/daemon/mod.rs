@@ -4,6 +4,7 @@
 mod actions;
 mod core;
 mod handlers;
+mod housekeeping;
 mod journaled;
 mod pipeline;
 mod policy;

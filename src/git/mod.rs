@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use branches::{default_branch, merged_branches, upstream_of};
 pub use cli::{git, held_lock};
-pub use keep::keep_objects;
+pub use keep::{keep_objects, keep_ref_of, prune_keep_refs};
 pub use snapshot_refs::{ARCHIVE, SNAPSHOTS, archive_clashing, snapshot_ref};
 pub use worktree_tree::{Snapshot, snapshot_tree, take_snapshot, write_snapshot_commit};
 

@@ -88,7 +88,7 @@ impl Notifier {
             batch_at: None,
             held: Vec::new(),
             sent_recently: VecDeque::new(),
-            told: HashSet::new(),
+            told: Told::default(),
             retry_at: Some(Instant::now()),
         };
         tokio::spawn(worker.run(rx));
@@ -137,9 +137,36 @@ struct Worker {
     held: Vec<Notice>,
     sent_recently: VecDeque<Instant>,
     /// (proposal, kind) already told: nothing is said twice.
-    told: HashSet<(ProposalId, NoticeKind)>,
+    told: Told,
     /// When to try the desktop again while it is unavailable.
     retry_at: Option<Instant>,
+}
+
+/// The last `TOLD_KEPT` (proposal, kind) pairs told. Proposal ids only grow, so what is
+/// forgotten is what is long decided: the set stays bounded on a daemon that runs for
+/// months.
+#[derive(Default)]
+struct Told {
+    set: HashSet<(ProposalId, NoticeKind)>,
+    order: VecDeque<(ProposalId, NoticeKind)>,
+}
+
+const TOLD_KEPT: usize = 4096;
+
+impl Told {
+    /// False when it was told already.
+    fn insert(&mut self, told: (ProposalId, NoticeKind)) -> bool {
+        if !self.set.insert(told) {
+            return false;
+        }
+        self.order.push_back(told);
+        if self.order.len() > TOLD_KEPT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        true
+    }
 }
 
 impl Worker {
@@ -342,4 +369,23 @@ fn log(notice: &Notice) {
         notice.summary,
         notice.body
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_told_set_is_bounded_and_still_says_nothing_twice() {
+        let mut told = Told::default();
+        assert!(told.insert((1, NoticeKind::Waiting)));
+        assert!(!told.insert((1, NoticeKind::Waiting)));
+        assert!(told.insert((1, NoticeKind::Applied)));
+        for id in 2..(TOLD_KEPT as u64 + 10) {
+            told.insert((id, NoticeKind::Waiting));
+        }
+        assert_eq!(told.set.len(), TOLD_KEPT);
+        assert_eq!(told.order.len(), TOLD_KEPT);
+        assert!(!told.insert((TOLD_KEPT as u64, NoticeKind::Waiting)), "a recent one is kept");
+    }
 }

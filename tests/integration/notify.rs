@@ -46,13 +46,13 @@ fn a_waiting_proposal_pops_up_with_three_buttons_and_approve_applies_it() {
     assert_eq!(call.urgency, Some(1), "a reversible change is of normal urgency");
 
     server.press(call.id, "approve");
-    wait_for(
-        "the branch deleted from the notification",
-        || repo.rev("refs/heads/done").is_none().then_some(()),
+    // The state is recorded after the branch is gone: wait for the state.
+    let p = wait_for(
+        "the approval from the notification to be applied",
+        || env.queue(true).into_iter().find(|p| p["state"] == "applied"),
         &daemon,
     );
-    let p = &env.queue(true)[0];
-    assert_eq!(p["state"], "applied");
+    assert_eq!(repo.rev("refs/heads/done"), None);
     assert_eq!(p["history"][1]["by"]["kind"], "user");
     assert!(env.ok(&["log", "-n", "50"]).contains("notification button \"approve\" pressed for #"));
 }

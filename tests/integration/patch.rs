@@ -354,3 +354,49 @@ fn a_2000_file_apply_killed_at_any_moment_is_never_torn() {
     env.ok(&["undo", &id]);
     assert_eq!(state_of_tree().0, 2000);
 }
+
+#[test]
+fn objects_kept_for_undo_are_released_once_undone_or_past_retention() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.commit_file("notes.txt", "one\n", "notes");
+    env.write_config(
+        "[daemon]\nkeep_undo_for = \"30d\"\n\n[tasks.snapshot]\nenabled = false\n\n\
+         [tasks.stamp]\nrun = [\"sh\", \"-c\", \"echo stamped >> notes.txt\"]\n",
+    );
+    env.ok(&["watch", repo.str()]);
+    let mut daemon = env.start_daemon();
+    let keep_refs = || repo.git(&["for-each-ref", "--format=%(refname)", "refs/kairos/keep/"]);
+    let approve_stamp = || {
+        env.ok(&["run", "stamp", "--repo", repo.str()]);
+        let id = patch_proposals(&env)[0]["id"].to_string();
+        env.ok(&["approve", &id]);
+        id
+    };
+    let undone = approve_stamp();
+    env.ok(&["undo", &undone]);
+    repo.write("notes.txt", "two\n");
+    approve_stamp();
+    assert_eq!(keep_refs().lines().count(), 2, "{}", keep_refs());
+
+    // At start: the undone change's objects are released, the applied one's kept.
+    assert!(daemon.stop());
+    daemon = env.start_daemon();
+    assert_eq!(keep_refs().lines().count(), 1, "{}", keep_refs());
+    let log = env.ok(&["log", "-n", "200"]);
+    assert!(log.contains("released the objects kept for 1 undos"), "{log}");
+
+    // Past the retention, the applied one's objects are released too: the clock is
+    // driven by moving when the change was applied.
+    assert!(daemon.stop());
+    {
+        let store = kairos::store::Store::open(&env.path("data/kairos/store")).unwrap();
+        let mut applied = store.proposals_in(kairos::proposal::State::Applied).unwrap();
+        assert_eq!(applied.len(), 1);
+        applied[0].updated_at -= chrono::TimeDelta::days(31);
+        store.put_proposal(&applied[0]).unwrap();
+        store.flush_blocking().unwrap();
+    }
+    let _daemon = env.start_daemon();
+    assert_eq!(keep_refs(), "");
+}

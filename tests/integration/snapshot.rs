@@ -202,8 +202,12 @@ fn a_build_in_an_ignored_directory_does_not_wake_the_tasks() {
     }
     // An edit afterwards is still seen, and is the only thing that wakes the snapshot.
     repo.write("README.md", "edited after the build\n");
-    wait_for("the edit's snapshot", || repo.rev("refs/kairos/snapshots/main"), &daemon);
-    let log = env.ok(&["log", "-n", "500"]);
+    // The run's log line is written after the snapshot ref moves: wait for the line.
+    let log = wait_for(
+        "the edit's snapshot run",
+        || Some(env.ok(&["log", "-n", "500"])).filter(|l| runs(l) > runs(&before)),
+        &daemon,
+    );
     assert!(!log.contains("rescan"), "the build flooded the watcher:\n{log}");
     assert_eq!(runs(&log), runs(&before) + 1, "{log}");
     let snapshot = repo.rev("refs/kairos/snapshots/main").unwrap();

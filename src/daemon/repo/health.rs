@@ -29,6 +29,25 @@ impl RepoActor {
                 format!("removed {n} files left by an interrupted kairos (locks, temporary files)"),
             ));
         }
+        self.prune_keep_refs().await;
+    }
+
+    /// Releases the objects kept for undos that were used or are past the retention.
+    pub(super) async fn prune_keep_refs(&self) {
+        let root = self.root.clone();
+        let pruned = self
+            .core
+            .act(&self.root, move |core| crate::daemon::housekeeping::prune_keep_refs(core, &root))
+            .await;
+        match pruned {
+            Ok(Ok(0)) | Err(_) => {}
+            Ok(Ok(n)) => self.core.log(LogEntry::new(
+                LogKind::Daemon,
+                Some(&self.key),
+                format!("released the objects kept for {n} undos that were used or are past keep_undo_for"),
+            )),
+            Ok(Err(e)) => tracing::debug!("cannot prune refs/kairos/keep in {}: {e}", self.key),
+        }
     }
 
     pub(super) async fn check_health(&mut self) {

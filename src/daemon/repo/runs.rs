@@ -137,6 +137,9 @@ impl RepoActor {
         );
         match result {
             Ok((intake, _)) => {
+                if task == tasks::MAINTENANCE {
+                    self.prune_keep_refs().await;
+                }
                 if intake.deferred > 0 {
                     self.release_at.get_or_insert_with(|| Instant::now() + CLOCK_CHECK);
                 }
