@@ -1,12 +1,16 @@
 //! kairos — an always-on assistant for a developer's machine.
 //!
-//! The daemon watches repositories (`watch`), turns what it sees into events that
-//! trigger tasks (`tasks`), and each task run returns proposals: typed, replayable
-//! changes with their preconditions (`proposal`). A policy (`policy`) decides whether a
-//! proposal is applied at once or waits in the queue for the user. Applies go through
-//! an intent journal and leave an undo record (`apply`). Everything is remembered in
-//! sled (`store`), the user is told through the notifier (`notifier`), and the CLI
-//! (`cli`) talks to the daemon (`daemon`) over a Unix socket (`protocol`, `client`).
+//! The loop, as the modules follow it: event sources (`watch`: the file system through
+//! inotify, git refs, the clock) wake tasks (`tasks`), which compute in scratch space
+//! and return drafts — typed changes (`proposal`) with an `action`, preconditions and
+//! where they came from. The intake (`intake`) decides, as a pure function of the draft,
+//! what the store knows of it, the policy's evaluation (`policy`, pure too) and the
+//! limits in force, whether it is skipped, told once, queued, deferred or applied now.
+//! The daemon (`daemon`) carries that out: applies go through an intent journal and
+//! leave an undo record (`apply`), everything is remembered in sled (`store`), the user
+//! is told through the notifier (`notifier`), and the CLI (`cli`) talks to the daemon
+//! over a Unix socket (`protocol`, `client`). Settings come from `config`; programs
+//! kairos runs go through `process`; files it is told to trust are read with `read`.
 
 pub mod action;
 pub mod apply;

@@ -1,5 +1,9 @@
-//! The daemon: opens the store, settles what a crash interrupted, starts a worker per
-//! repository, serves the control socket, and stops cleanly on SIGTERM or SIGINT.
+//! The daemon: opens the store, settles what a crash interrupted (`recovery`), starts an
+//! actor per repository (`repo`: its timers, watches and task runs), serves the control
+//! socket (`server`, one `handlers` file per request), and stops cleanly on SIGTERM or
+//! SIGINT. The intake's decisions are carried out by `pipeline`, applies and undos by
+//! `journaled`; whatever acts on a repository does it through `Core::act`, under the
+//! repository's lock.
 
 mod actions;
 mod core;

@@ -1,7 +1,9 @@
-//! Tasks: named jobs that inspect one repository and return proposals (or notices). A
-//! run is blocking work; the daemon runs it in `spawn_blocking`, one run per repository
-//! at a time. Tasks that change files compute in scratch space (`scratch`), never in the
-//! user's working tree.
+//! Tasks: named jobs that inspect one repository and return drafts — changes and notices
+//! alike, each with its provenance — for the intake and the policy to decide. A run gets
+//! a `RunContext` (why it runs, its settings, where scratch copies go) and is blocking
+//! work; the daemon runs it off the async threads, one run per repository at a time.
+//! Tasks that change files compute in scratch space (`scratch`), never in the user's
+//! working tree.
 
 mod command;
 mod context;
