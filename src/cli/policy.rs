@@ -95,13 +95,8 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
             untrusted,
             json,
         } => {
-            let repo = match repo {
-                Some(r) => Some(super::repo_or_cwd(Some(r))?),
-                None => super::repo_or_cwd(None).ok(),
-            };
             let subject = Subject {
                 task,
-                repo: repo.map(|r| r.to_string_lossy().into_owned()),
                 branch,
                 files: Some(touched.len() as u64),
                 paths: touched,
@@ -109,114 +104,9 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
                 provenance: origin.provenance(untrusted),
                 ..Subject::action(action.as_str())
             };
-            let explanation = match call(paths, Request::PolicyExplain { subject }).await? {
-                Response::Explained { explanation } => explanation,
-                other => return Err(unexpected(other)),
-            };
-            if json {
-                print_json(&explanation);
-                return Ok(ExitCode::SUCCESS);
-            }
-            crate::out!("autonomy:   {}", paint(&explanation.autonomy.to_string(), BOLD));
-            crate::out!("decided by: {}", explanation.decided_by);
-            if explanation.matched.is_empty() {
-                crate::out!("matching rules: none");
-            }
-            for (rule, level) in &explanation.matched {
-                crate::out!(
-                    "  matched {} → {level} ({}, {})",
-                    rule.id,
-                    layer_name(rule.layer),
-                    rule.file.display()
-                );
-            }
-            for (rule, level) in &explanation.shadow {
-                crate::out!("  shadow  {} would decide {level} ({})", rule.id, rule.file.display());
-            }
-            for cap in &explanation.caps {
-                crate::out!("  cap: held at propose, {cap}");
-            }
-            for note in &explanation.notes {
-                crate::out!("  note: {note}");
-            }
-            Ok(ExitCode::SUCCESS)
+            explain(paths, subject, repo, json).await
         }
-        Action::Show { json } => {
-            let report = match call(paths, Request::PolicyShow).await? {
-                Response::PolicyReport { report } => report,
-                other => return Err(unexpected(other)),
-            };
-            if json {
-                print_json(&report);
-                return Ok(ExitCode::SUCCESS);
-            }
-            for e in &report.errors {
-                crate::out!("{} {e}", paint("error", RED));
-            }
-            if !report.errors.is_empty() {
-                crate::out!("(the last good policy stays in force)\n");
-            }
-            crate::out!("{}", paint("rules", BOLD));
-            for r in &report.rules {
-                let shadow = if r.shadow { " (shadow)" } else { "" };
-                crate::out!(
-                    "  {:<20} {:<8} {}{shadow}  {}",
-                    r.id,
-                    r.autonomy,
-                    layer_name(r.layer),
-                    paint(&r.file.display().to_string(), DIM)
-                );
-            }
-            crate::out!(
-                "quiet hours: {}; max_auto_per_hour: {}; demote after {} rejections in 30 days",
-                report.quiet_hours.as_deref().unwrap_or("none"),
-                report.max_auto_per_hour,
-                report.demote_after_rejections
-            );
-            crate::out!("{}", paint("caps (no rule or grant lifts them)", BOLD));
-            for cap in &report.caps {
-                crate::out!("  held at propose: {cap}");
-            }
-            crate::out!("{}", paint("grants", BOLD));
-            if report.grants.is_empty() {
-                crate::out!("  none (`kairos approve ID --always` makes one)");
-            }
-            for g in &report.grants {
-                let until = g
-                    .expires_at
-                    .map(|t| {
-                        format!(
-                            ", until {}",
-                            t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M")
-                        )
-                    })
-                    .unwrap_or_default();
-                crate::out!(
-                    "  {:<5} {} from {} in {}{until}  (`kairos policy revoke {}`)",
-                    g.id,
-                    g.action,
-                    g.task.as_deref().unwrap_or("any task"),
-                    g.repo.as_deref().unwrap_or("any repository"),
-                    g.id
-                );
-            }
-            crate::out!("{}", paint("demotions", BOLD));
-            if report.demotions.is_empty() {
-                crate::out!("  none");
-            }
-            for d in &report.demotions {
-                crate::out!(
-                    "  {} in {}: observe since {} ({} rejections); `kairos policy undemote {} --repo {}`",
-                    d.task,
-                    d.repo,
-                    d.since.with_timezone(&chrono::Local).format("%Y-%m-%d"),
-                    d.rejections,
-                    d.task,
-                    d.repo
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Action::Show { json } => show(paths, json).await,
         Action::Simulate { since, json } => {
             let changes =
                 match call(paths, Request::PolicySimulate { since_secs: since.as_secs() }).await? {
@@ -253,6 +143,127 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
             }
         }
     }
+}
+
+/// `kairos policy explain`: the subject as the user described it, in the repository
+/// given (or the one they are in).
+async fn explain(
+    paths: &Paths,
+    mut subject: Subject,
+    repo: Option<PathBuf>,
+    json: bool,
+) -> CliResult {
+    let repo = match repo {
+        Some(r) => Some(super::repo_or_cwd(Some(r))?),
+        None => super::repo_or_cwd(None).ok(),
+    };
+    subject.repo = repo.map(|r| r.to_string_lossy().into_owned());
+    let explanation = match call(paths, Request::PolicyExplain { subject }).await? {
+        Response::Explained { explanation } => explanation,
+        other => return Err(unexpected(other)),
+    };
+    if json {
+        print_json(&explanation);
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::out!("autonomy:   {}", paint(&explanation.autonomy.to_string(), BOLD));
+    crate::out!("decided by: {}", explanation.decided_by);
+    if explanation.matched.is_empty() {
+        crate::out!("matching rules: none");
+    }
+    for (rule, level) in &explanation.matched {
+        crate::out!(
+            "  matched {} → {level} ({}, {})",
+            rule.id,
+            layer_name(rule.layer),
+            rule.file.display()
+        );
+    }
+    for (rule, level) in &explanation.shadow {
+        crate::out!("  shadow  {} would decide {level} ({})", rule.id, rule.file.display());
+    }
+    for cap in &explanation.caps {
+        crate::out!("  cap: held at propose, {cap}");
+    }
+    for note in &explanation.notes {
+        crate::out!("  note: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kairos policy show`.
+async fn show(paths: &Paths, json: bool) -> CliResult {
+    let report = match call(paths, Request::PolicyShow).await? {
+        Response::PolicyReport { report } => report,
+        other => return Err(unexpected(other)),
+    };
+    if json {
+        print_json(&report);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &report.errors {
+        crate::out!("{} {e}", paint("error", RED));
+    }
+    if !report.errors.is_empty() {
+        crate::out!("(the last good policy stays in force)\n");
+    }
+    crate::out!("{}", paint("rules", BOLD));
+    for r in &report.rules {
+        let shadow = if r.shadow { " (shadow)" } else { "" };
+        crate::out!(
+            "  {:<20} {:<8} {}{shadow}  {}",
+            r.id,
+            r.autonomy,
+            layer_name(r.layer),
+            paint(&r.file.display().to_string(), DIM)
+        );
+    }
+    crate::out!(
+        "quiet hours: {}; max_auto_per_hour: {}; demote after {} rejections in 30 days",
+        report.quiet_hours.as_deref().unwrap_or("none"),
+        report.max_auto_per_hour,
+        report.demote_after_rejections
+    );
+    crate::out!("{}", paint("caps (no rule or grant lifts them)", BOLD));
+    for cap in &report.caps {
+        crate::out!("  held at propose: {cap}");
+    }
+    crate::out!("{}", paint("grants", BOLD));
+    if report.grants.is_empty() {
+        crate::out!("  none (`kairos approve ID --always` makes one)");
+    }
+    for g in &report.grants {
+        let until = g
+            .expires_at
+            .map(|t| {
+                format!(", until {}", t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"))
+            })
+            .unwrap_or_default();
+        crate::out!(
+            "  {:<5} {} from {} in {}{until}  (`kairos policy revoke {}`)",
+            g.id,
+            g.action,
+            g.task.as_deref().unwrap_or("any task"),
+            g.repo.as_deref().unwrap_or("any repository"),
+            g.id
+        );
+    }
+    crate::out!("{}", paint("demotions", BOLD));
+    if report.demotions.is_empty() {
+        crate::out!("  none");
+    }
+    for d in &report.demotions {
+        crate::out!(
+            "  {} in {}: observe since {} ({} rejections); `kairos policy undemote {} --repo {}`",
+            d.task,
+            d.repo,
+            d.since.with_timezone(&chrono::Local).format("%Y-%m-%d"),
+            d.rejections,
+            d.task,
+            d.repo
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Validates policy files locally: no daemon needed.
