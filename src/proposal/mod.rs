@@ -4,8 +4,16 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::action::{Action, Maintenance};
-use crate::policy::{DecidedBy, Decision};
+mod actor;
+mod change;
+mod provenance;
+
+pub use actor::Actor;
+pub use change::{Change, FileChange, FileState, RefUpdate, RepoPath, UndoRecord, Upstream};
+pub use provenance::{Origin, Provenance};
+
+use crate::action::Action;
+use crate::policy::Decision;
 
 pub type ProposalId = u64;
 
@@ -113,171 +121,6 @@ fn step_past(step: Step) -> &'static str {
         Step::Expire => "expired",
         Step::Interrupt => "interrupted",
         Step::Undo => "undone",
-    }
-}
-
-/// A file's content as git stores it: blob id and mode (`None` when the file is absent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileState {
-    pub blob: String,
-    pub mode: u32,
-}
-
-/// A repository-relative path, kept byte-exact: text when it is UTF-8, bytes otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum RepoPath {
-    Text(String),
-    Bytes(Vec<u8>),
-}
-
-impl RepoPath {
-    pub fn from_bytes(bytes: &[u8]) -> RepoPath {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => RepoPath::Text(text.to_owned()),
-            Err(_) => RepoPath::Bytes(bytes.to_vec()),
-        }
-    }
-
-    pub fn from_path(path: &std::path::Path) -> RepoPath {
-        RepoPath::from_bytes(path.as_os_str().as_encoded_bytes())
-    }
-
-    pub fn as_path(&self) -> &std::path::Path {
-        use std::os::unix::ffi::OsStrExt;
-        match self {
-            RepoPath::Text(t) => std::path::Path::new(t),
-            RepoPath::Bytes(b) => std::path::Path::new(std::ffi::OsStr::from_bytes(b)),
-        }
-    }
-}
-
-impl std::fmt::Display for RepoPath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.as_path().to_string_lossy())
-    }
-}
-
-/// One path touched by a file apply: what it held before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileChange {
-    pub path: RepoPath,
-    pub before: Option<FileState>,
-    pub after: Option<FileState>,
-}
-
-/// The concrete change a proposal makes; enough to check, apply and undo it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Change {
-    /// Move `reference` from `old` (absent when `None`) to the snapshot commit `new`.
-    Snapshot {
-        reference: String,
-        branch: String,
-        old: Option<String>,
-        new: String,
-        files_changed: usize,
-    },
-    /// Delete local `branch`, which must still point at `target`.
-    BranchDelete { branch: String, target: String, upstream: Option<Upstream> },
-    /// Make each file hold `after`; every file must still hold `before`.
-    Patch { files: Vec<FileChange> },
-    /// Move refs (remote-tracking refs after a fetch, a branch fast-forwarded), all or
-    /// nothing; each must still be at `old`.
-    Refs { updates: Vec<RefUpdate> },
-    /// Fast-forward the checked-out branch and the working tree with it; the tree must
-    /// be clean and the branch still at `old`.
-    WorktreeFastForward { branch: String, old: String, new: String },
-    /// Run a storage task of git maintenance (`commit-graph`, `loose-objects`,
-    /// `incremental-repack`, `pack-refs`, `gc`); contents stay the same.
-    Maintenance { task: Maintenance },
-    /// Information only.
-    Notice { text: String },
-    /// Bring the working tree back to `snapshot` (for `paths`, or everything when empty).
-    Restore { snapshot: String, paths: Vec<RepoPath> },
-}
-
-/// One ref moving from `old` to `new` (`None`: absent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefUpdate {
-    pub name: String,
-    pub old: Option<String>,
-    pub new: Option<String>,
-}
-
-/// A branch's upstream configuration, kept so that undoing a deletion restores it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Upstream {
-    pub remote: String,
-    pub merge: String,
-}
-
-/// What an apply did, so that `kairos undo` can put it back exactly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum UndoRecord {
-    /// Set `reference` back to `old` (delete it when `None`), if it still points at `new`.
-    Reference { reference: String, old: Option<String>, new: String },
-    /// Recreate `branch` at `target` with its upstream.
-    RecreateBranch {
-        branch: String,
-        target: String,
-        upstream: Option<Upstream>,
-        /// Every `branch.<name>.*` setting it had, restored before the ref.
-        #[serde(default)]
-        config: Vec<(String, String)>,
-    },
-    /// Write every file back to its `before` state, if it still holds its `after` state.
-    Files {
-        /// The snapshot taken before a restore (none for patches).
-        #[serde(default)]
-        pre_snapshot: Option<String>,
-        files: Vec<FileChange>,
-    },
-    /// Move every ref back from `new` to `old`, if each is still at `new`.
-    Refs { updates: Vec<RefUpdate> },
-    /// Check out `old` again and move `branch` back, if the tree is clean and at `new`.
-    WorktreeFastForward { branch: String, old: String, new: String },
-    /// Nothing observable changed (storage was reorganised); nothing to put back.
-    Nothing { why: String },
-    /// What was done cannot be undone (`git gc` pruned objects); undo says so.
-    Irreversible { why: String },
-}
-
-/// Who moved a proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Actor {
-    User,
-    /// The task that proposed it.
-    Task {
-        name: String,
-    },
-    /// The policy, approving automatic work on its own: what decided it.
-    Policy {
-        decided_by: DecidedBy,
-    },
-    /// kairos itself: it saw the world move, or the apply fail.
-    Kairos,
-    /// kairos settling, at start, what a crash interrupted.
-    Recovery,
-}
-
-impl Actor {
-    pub fn task(name: &str) -> Actor {
-        Actor::Task { name: name.to_owned() }
-    }
-}
-
-impl std::fmt::Display for Actor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Actor::User => f.write_str("user"),
-            Actor::Task { name } => f.write_str(name),
-            Actor::Policy { decided_by } => write!(f, "policy ({decided_by})"),
-            Actor::Kairos => f.write_str("kairos"),
-            Actor::Recovery => f.write_str("kairos (recovery)"),
-        }
     }
 }
 
@@ -390,54 +233,6 @@ impl Proposal {
         self.state = self.state.after(step)?;
         self.updated_at = at;
         self.history.push(HistoryEntry { at, state: self.state, by, note });
-        Ok(())
-    }
-}
-
-/// Where a draft came from, which decides how far it may be trusted: what a model
-/// suggested, or what a run produced after reading text kairos does not trust, is
-/// capped at `propose` by the policy, whatever a rule or grant says.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Provenance {
-    pub origin: Origin,
-    /// The run read text kairos does not trust (file contents, commit messages, a
-    /// model's reply) and its output depends on it.
-    #[serde(default)]
-    pub read_untrusted: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Origin {
-    /// A built-in task's own logic.
-    #[default]
-    Builtin,
-    /// A command task the user configured.
-    Command,
-    /// A language model's reply.
-    Model { model: String },
-}
-
-impl Provenance {
-    pub const BUILTIN: Provenance = Provenance { origin: Origin::Builtin, read_untrusted: false };
-    pub const COMMAND: Provenance = Provenance { origin: Origin::Command, read_untrusted: false };
-
-    /// Whether drafts of this provenance may only be proposed.
-    pub fn untrusted(&self) -> bool {
-        self.read_untrusted || matches!(self.origin, Origin::Model { .. })
-    }
-}
-
-impl std::fmt::Display for Provenance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.origin {
-            Origin::Builtin => f.write_str("built-in task")?,
-            Origin::Command => f.write_str("command task")?,
-            Origin::Model { model } => write!(f, "suggested by the model {model}")?,
-        }
-        if self.read_untrusted {
-            f.write_str(", after reading untrusted text")?;
-        }
         Ok(())
     }
 }
