@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod diff;
 pub mod git;
 pub mod intake;
+pub mod llm;
 pub mod notifier;
 pub mod paths;
 pub mod policy;

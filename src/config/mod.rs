@@ -5,6 +5,7 @@
 //! exactly what to fix.
 
 mod duration;
+mod llm;
 mod raw;
 mod task;
 
@@ -22,6 +23,7 @@ pub use task::{
 use crate::tasks;
 use crate::watch::clock::{CronSchedule, Zone};
 pub use duration::{MAX_DURATION, parse_duration};
+pub use llm::{KeySource, LlmSettings, Provider, STREAM_SILENCE, Structured};
 use raw::{RawConfig, RawTask};
 
 /// Validated settings.
@@ -29,6 +31,8 @@ use raw::{RawConfig, RawTask};
 pub struct Config {
     pub daemon: DaemonSettings,
     pub notify: NotifySettings,
+    /// The model kairos may talk to; `None`: no request is ever made.
+    pub llm: Option<LlmSettings>,
     tasks: BTreeMap<String, TaskSettings>,
     /// Repository root → its full task table (the global one with its overrides laid on).
     repos: BTreeMap<PathBuf, BTreeMap<String, TaskSettings>>,
@@ -174,7 +178,13 @@ impl Config {
                 }
             },
         };
-        Ok(Config { daemon, notify, tasks: global, repos })
+        let llm = match &raw.llm {
+            Some(section) => {
+                Some(LlmSettings::parse(section.get_ref(), section.span()).map_err(at)?)
+            }
+            None => None,
+        };
+        Ok(Config { daemon, notify, llm, tasks: global, repos })
     }
 
     /// The settings of task `name` (built-in or command) everywhere.

@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub repos: BTreeMap<Spanned<String>, RawRepo>,
     #[serde(default)]
     pub notify: RawNotify,
+    /// The model, when one is configured.
+    pub llm: Option<Spanned<super::llm::RawLlm>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
