@@ -30,6 +30,8 @@ pub enum Action {
     Restore,
     /// A lock file refreshed within the manifest's ranges.
     DepsUpdate,
+    /// The staged changes committed on the checked-out branch.
+    Commit,
     /// Information only.
     Notice,
     Other(String),
@@ -104,6 +106,7 @@ impl Action {
             Action::Patch,
             Action::Restore,
             Action::DepsUpdate,
+            Action::Commit,
             Action::Notice,
         ];
         all.extend(Maintenance::ALL.map(Action::Maintenance));
@@ -121,6 +124,7 @@ impl Action {
             Action::Patch => "fs.patch".into(),
             Action::Restore => "fs.restore".into(),
             Action::DepsUpdate => "deps.update".into(),
+            Action::Commit => "git.commit".into(),
             Action::Notice => "notice".into(),
             Action::Other(name) => name.clone(),
         }
@@ -170,6 +174,7 @@ impl FromStr for Action {
             "fs.patch" => Action::Patch,
             "fs.restore" => Action::Restore,
             "deps.update" => Action::DepsUpdate,
+            "git.commit" => Action::Commit,
             "notice" => Action::Notice,
             other => match other.strip_prefix("git.maintenance.").and_then(Maintenance::parse) {
                 Some(m) => Action::Maintenance(m),

@@ -92,6 +92,7 @@ pub enum Request {
         task: String,
         repo: PathBuf,
     },
+    LlmTest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +134,9 @@ pub enum Response {
     },
     Simulated {
         changes: Vec<SimulatedChange>,
+    },
+    LlmTested {
+        report: LlmTestReport,
     },
     Error {
         error: ErrorBody,
@@ -236,9 +240,40 @@ pub struct StatusReport {
     /// Why edits to the settings or policies are not picked up without a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload_problem: Option<String>,
+    /// The model, when `[llm]` configures one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmStatus>,
     pub repos: Vec<RepoStatus>,
     pub queue: BTreeMap<String, usize>,
     pub notifier: Vec<String>,
+}
+
+/// What `kairos llm test` got back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlmTestReport {
+    pub provider: String,
+    pub model: String,
+    pub latency_ms: u64,
+    pub usage: crate::llm::Usage,
+    pub reply: crate::llm::Reply,
+}
+
+/// The model as `kairos status` shows it: what, whether it is on, and what it used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlmStatus {
+    pub provider: String,
+    pub model: String,
+    /// Without user, password or query.
+    pub base_url: String,
+    /// Why it is off (a refused key, a spend limit), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off: Option<String>,
+    pub calls_last_hour: u64,
+    pub max_calls_per_hour: u64,
+    pub tokens_today: u64,
+    pub max_tokens_per_day: u64,
+    /// Today's calls and tokens per task.
+    pub today: BTreeMap<String, crate::llm::TaskUsage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

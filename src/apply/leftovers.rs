@@ -38,6 +38,7 @@ fn locks_of(repo: &Repository, record: &UndoRecord) -> Vec<PathBuf> {
             refs.push(format!("refs/heads/{branch}"));
             extra.push(lock(&own, "index"));
         }
+        UndoRecord::Commit { branch, .. } => refs.push(format!("refs/heads/{branch}")),
         UndoRecord::Files { .. } | UndoRecord::Nothing { .. } | UndoRecord::Irreversible { .. } => {
             return Vec::new();
         }

@@ -3,6 +3,7 @@
 //! hands its plan to the caller's journal before writing anything, and returns the
 //! record that undoes it. All functions here are blocking.
 
+mod commit;
 mod files;
 mod leftovers;
 mod maintenance;
@@ -15,6 +16,7 @@ mod worktree_ff;
 
 use std::path::{Path, PathBuf};
 
+pub use commit::staged_tree;
 pub use files::{MODE_LINK, disk_state, safe_path};
 pub use leftovers::{INDEX_COPY_PREFIX, clean_repository, release_locks};
 pub use recover::{Settled, settle};
@@ -84,6 +86,9 @@ pub fn stale_reason(root: &Path, change: &Change) -> Result<Option<String>, Appl
         Change::WorktreeFastForward { branch, old, .. } => {
             worktree_ff::stale_reason(&repo, branch, old)
         }
+        Change::Commit { branch, parent, tree, .. } => {
+            commit::stale_reason(&repo, branch, parent, tree)
+        }
         Change::Maintenance { .. } | Change::Notice { .. } => Ok(None),
     }
 }
@@ -110,6 +115,9 @@ pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, 
             worktree_ff::apply(&repo, branch, old, new, journal)
         }
         Change::Maintenance { task } => maintenance::apply(&repo, root, *task, journal),
+        Change::Commit { branch, parent, tree, message } => {
+            commit::apply(&repo, root, branch, parent, tree, message, journal)
+        }
         Change::Notice { .. } => {
             let record = UndoRecord::Nothing { why: "a notice changes nothing".into() };
             journal(&record)?;
@@ -132,6 +140,9 @@ pub fn undo(root: &Path, record: &UndoRecord, journal: Journal) -> Result<UndoOu
         UndoRecord::Refs { updates } => refs_many::undo(&repo, updates, record, journal),
         UndoRecord::WorktreeFastForward { branch, old, new } => {
             worktree_ff::undo(&repo, branch, old, new, record, journal)
+        }
+        UndoRecord::Commit { branch, parent, commit } => {
+            commit::undo(&repo, branch, parent, commit, record, journal)
         }
         UndoRecord::Nothing { .. } => Ok(UndoOutcome::Undone),
         UndoRecord::Irreversible { why } => Ok(UndoOutcome::Refused(why.clone())),

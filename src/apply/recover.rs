@@ -45,6 +45,10 @@ pub fn settle(root: &Path, record: &UndoRecord, forward: bool) -> Result<Settled
             let done = super::worktree_ff::settle(&repo, branch, target)?;
             Ok(if done { Settled::Completed } else { Settled::RolledBack })
         }
+        UndoRecord::Commit { branch, parent, commit } => {
+            let done = super::commit::settle(&repo, branch, parent, commit, forward);
+            Ok(if done { Settled::Completed } else { Settled::RolledBack })
+        }
         // Storage maintenance either ran or did not; either way the contents are the same.
         UndoRecord::Nothing { .. } | UndoRecord::Irreversible { .. } => Ok(Settled::Completed),
         UndoRecord::Files { files, .. } => {

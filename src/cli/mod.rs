@@ -4,9 +4,11 @@
 
 mod approve;
 mod daemon;
+mod llm;
 mod log;
 mod output;
 mod policy;
+mod prompts;
 mod queue;
 mod reject;
 mod restore;
@@ -134,6 +136,16 @@ pub enum Command {
         #[command(subcommand)]
         action: policy::Action,
     },
+    /// The model (`[llm]` in the config).
+    Llm {
+        #[command(subcommand)]
+        action: llm::Action,
+    },
+    /// The prompt templates the model is given.
+    Prompts {
+        #[command(subcommand)]
+        action: prompts::Action,
+    },
     /// Desktop and webhook notifications.
     Notify {
         #[command(subcommand)]
@@ -209,6 +221,8 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         }
         Command::Service { action } => service::run(action),
         Command::Policy { action } => policy::run(&paths, action).await,
+        Command::Llm { action } => llm::run(&paths, action).await,
+        Command::Prompts { action } => prompts::run(&paths, action),
         Command::Notify { action: NotifyAction::Test } => {
             match call(&paths, Request::NotifyTest).await? {
                 Response::Outcomes { outcomes } => print_outcomes(&outcomes),

@@ -110,6 +110,15 @@ fn print_human(p: &Proposal) {
             };
             crate::out!("  restore {scope} from {snapshot}");
         }
+        Change::Commit { branch, parent, message, .. } => {
+            let on: String = parent
+                .as_deref()
+                .map_or("(its first commit)".into(), |p| p.chars().take(10).collect());
+            crate::out!("  commit the staged changes on {branch} (after {on}) with the message:");
+            for line in message.lines() {
+                crate::out!("    {}", super::output::visible(line));
+            }
+        }
     }
     crate::out!("history:");
     for h in &p.history {

@@ -35,6 +35,19 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
             paint("error", RED)
         );
     }
+    if let Some(llm) = &status.llm {
+        let state = match &llm.off {
+            Some(why) => format!("{} {why}", paint("off:", RED)),
+            None => format!(
+                "{}/{} calls this hour, {}/{} tokens today",
+                llm.calls_last_hour,
+                llm.max_calls_per_hour,
+                llm.tokens_today,
+                llm.max_tokens_per_day
+            ),
+        };
+        crate::out!("model: {} ({}, {}) — {state}", llm.model, llm.provider, llm.base_url);
+    }
     if let Some(problem) = &status.reload_problem {
         crate::out!("settings: {} {problem}", paint("warning", RED));
     }

@@ -224,6 +224,7 @@ fn builtin_tasks(daemon: &DaemonSettings) -> BTreeMap<String, TaskSettings> {
                 triggers.idle = Some(daemon.idle);
             }
             tasks::FAST_FORWARD => triggers.git_refs = true,
+            tasks::COMMIT_MESSAGE => triggers.git_index = true,
             _ => {}
         }
         let mut settings = TaskSettings::new(quiet, triggers);

@@ -65,6 +65,8 @@ pub struct Triggers {
     pub git_refs: bool,
     /// HEAD moved to another commit.
     pub git_commit: bool,
+    /// The index changed (something was staged or unstaged).
+    pub git_index: bool,
     /// No file changes for this long.
     pub idle: Option<Duration>,
 }

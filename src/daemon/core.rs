@@ -66,6 +66,8 @@ pub struct Core {
     config: RwLock<ConfigState>,
     /// Why edits to the settings or policies are not picked up live, if they are not.
     pub reload_problem: Mutex<Option<String>>,
+    /// The model, when `[llm]` configures one.
+    llm: RwLock<Option<Arc<super::llm::LlmService>>>,
     pub repos: tokio::sync::Mutex<BTreeMap<PathBuf, RepoHandle>>,
     locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
     log_tx: broadcast::Sender<LogEntry>,
@@ -100,12 +102,32 @@ impl Core {
             runs: Semaphore::new(permits),
             config: RwLock::new(config),
             reload_problem: Mutex::new(None),
+            llm: RwLock::new(None),
             repos: tokio::sync::Mutex::new(BTreeMap::new()),
             locks: Mutex::new(HashMap::new()),
             log_tx: broadcast::channel(1024).0,
             log_written: tokio::sync::Notify::new(),
             appended_since_trim: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// The model in force, if any.
+    pub fn llm(&self) -> Option<Arc<super::llm::LlmService>> {
+        self.llm.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets the model up from the settings in force (none without `[llm]`); called at
+    /// start and after each config reload, which also turns a refused model on again.
+    pub fn set_up_llm(self: &Arc<Self>) {
+        let service = self.config().llm.as_ref().map(|settings| {
+            Arc::new(super::llm::LlmService::new(
+                settings,
+                self.paths.config_dir.join("prompts"),
+                self.store.clone(),
+                Arc::downgrade(self),
+            ))
+        });
+        *self.llm.write().unwrap_or_else(|e| e.into_inner()) = service;
     }
 
     /// Tells the notifier the quiet hours of the policy in force.

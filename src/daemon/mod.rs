@@ -10,6 +10,7 @@ mod core;
 mod handlers;
 mod housekeeping;
 mod journaled;
+mod llm;
 mod pipeline;
 mod policy;
 mod recovery;
@@ -64,6 +65,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let core =
         Arc::new(Core::new(paths.clone(), store, config.clone(), notifier, fs, stop_rx, quiet_tx));
     core.publish_quiet_hours();
+    core.set_up_llm();
     tokio::spawn(actions::serve(core.clone(), actions_rx));
 
     core.log(LogEntry::new(

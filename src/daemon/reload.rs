@@ -28,6 +28,7 @@ pub async fn reload(core: &Arc<Core>) {
         Ok(config) => {
             core.notifier.reconfigure(super::notifier_config(&config)).await;
             core.set_config(ConfigState { config: Arc::new(config), error: None });
+            core.set_up_llm();
             core.log(LogEntry::new(
                 LogKind::Daemon,
                 None,

@@ -104,6 +104,22 @@ pub fn checked_out_branches(repo: &git2::Repository) -> Vec<String> {
     out
 }
 
+/// `git diff --stat` from commit `parent` (nothing: the empty tree) to `tree`.
+pub fn diff_stat(
+    repo: &git2::Repository,
+    parent: Option<&str>,
+    tree: &str,
+) -> Result<String, git2::Error> {
+    let old = match parent {
+        Some(id) => Some(repo.find_commit(git2::Oid::from_str(id)?)?.tree()?),
+        None => None,
+    };
+    let new = repo.find_tree(git2::Oid::from_str(tree)?)?;
+    let diff = repo.diff_tree_to_tree(old.as_ref(), Some(&new), None)?;
+    let stats = diff.stats()?.to_buf(git2::DiffStatsFormat::FULL, 80)?;
+    Ok(String::from_utf8_lossy(&stats).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,14 +102,8 @@ pub fn take_in(
     asked_by_user: bool,
     now: DateTime<Utc>,
 ) -> Effect {
-    if let Some((state, at)) = known.latest {
-        if state.blocks_repeat() {
-            return Effect::Skip(Skip::Repeat(state));
-        }
-        let recently = now - at < crate::proposal::RETRY_FAILED_AFTER;
-        if state == State::Failed && recently && !asked_by_user {
-            return Effect::Skip(Skip::FailedRecently);
-        }
+    if let Some(skip) = repeat(Known { told: false, ..known }, asked_by_user, now) {
+        return Effect::Skip(skip);
     }
     match autonomy {
         Autonomy::Off => Effect::Skip(Skip::Off),
@@ -122,6 +116,22 @@ pub fn take_in(
             None => Effect::ApplyNow,
         },
     }
+}
+
+/// Why the same change would be dropped as a repeat, whatever the policy says: one that
+/// waits for the user, was decided, failed lately (unless the user asked), or was told.
+/// Tasks ask this before they spend a model call on a change.
+pub fn repeat(known: Known, asked_by_user: bool, now: DateTime<Utc>) -> Option<Skip> {
+    if let Some((state, at)) = known.latest {
+        if state.blocks_repeat() {
+            return Some(Skip::Repeat(state));
+        }
+        let recently = now - at < crate::proposal::RETRY_FAILED_AFTER;
+        if state == State::Failed && recently && !asked_by_user {
+            return Some(Skip::FailedRecently);
+        }
+    }
+    known.told.then_some(Skip::Told)
 }
 
 /// Why automatic work of `action` must wait now, if it must. Routine work (snapshots)

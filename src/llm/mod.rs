@@ -9,6 +9,7 @@
 mod anthropic;
 pub mod budget;
 mod client;
+pub mod material;
 mod openai;
 pub mod prompt;
 pub mod redact;

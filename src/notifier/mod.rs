@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 pub use compose::{Message, Notice, NoticeKind, Urgency, compose, digest};
-pub use webhook::{WebhookConfig, read_token};
+pub use webhook::{WebhookConfig, read_token, shown as shown_url};
 
 use crate::policy::{LocalTime, Window};
 use crate::proposal::ProposalId;

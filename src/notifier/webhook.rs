@@ -66,7 +66,7 @@ impl WebhookSink {
 
 /// The URL as status and logs show it: a user name, password or query in it may be a
 /// credential, so only scheme, host and path are shown.
-fn shown(url: &str) -> String {
+pub fn shown(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()),
         Err(_) => "(not a URL)".into(),

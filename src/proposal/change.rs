@@ -84,6 +84,9 @@ pub enum Change {
     Notice { text: String },
     /// Bring the working tree back to `snapshot` (for `paths`, or everything when empty).
     Restore { snapshot: String, paths: Vec<RepoPath> },
+    /// Commit the staged tree `tree` with `message` on `branch`, which must still be at
+    /// `parent` (absent: an unborn branch) with exactly that tree staged.
+    Commit { branch: String, parent: Option<String>, tree: String, message: String },
 }
 
 /// One ref moving from `old` to `new` (`None`: absent).
@@ -127,6 +130,9 @@ pub enum UndoRecord {
     Refs { updates: Vec<RefUpdate> },
     /// Check out `old` again and move `branch` back, if the tree is clean and at `new`.
     WorktreeFastForward { branch: String, old: String, new: String },
+    /// Move `branch` back from `commit` to `parent` (absent: unborn again), if it is still
+    /// at `commit`; the index and the working tree stay as they are.
+    Commit { branch: String, parent: Option<String>, commit: String },
     /// Nothing observable changed (storage was reorganised); nothing to put back.
     Nothing { why: String },
     /// What was done cannot be undone (`git gc` pruned objects); undo says so.

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
+use crate::llm::{DayUsage, Usage};
 use crate::policy::{Demotion, Grant};
 use crate::watch::git::RefState;
 
@@ -48,6 +49,10 @@ enum Key<'a> {
         repo: &'a str,
         task: &'a str,
     },
+    /// When the model calls of the last hour were made.
+    ModelCalls,
+    /// One day's model usage, per task.
+    ModelDay(chrono::NaiveDate),
 }
 
 impl Key<'_> {
@@ -61,6 +66,8 @@ impl Key<'_> {
             Key::Run { repo, task } => format!("run:{repo}:{task}"),
             Key::Refs(repo) => format!("refs:{repo}"),
             Key::Schedule { repo, task } => format!("sched:{repo}\u{0}{task}"),
+            Key::ModelCalls => "llm:calls".into(),
+            Key::ModelDay(day) => format!("llm:day:{day}"),
         }
     }
 }
@@ -167,6 +174,35 @@ impl Store {
         task: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.recall(&Key::Schedule { repo, task }.text())
+    }
+
+    /// When the model calls of the last hour were made.
+    pub fn model_calls(&self) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        Ok(self.recall(&Key::ModelCalls.text())?.unwrap_or_default())
+    }
+
+    /// The model usage of `day` (UTC).
+    pub fn model_day(&self, day: chrono::NaiveDate) -> Result<DayUsage, StoreError> {
+        Ok(self.recall(&Key::ModelDay(day).text())?.unwrap_or_default())
+    }
+
+    /// Records one call made for `task` at `at` and what it cost.
+    pub fn record_model_call(
+        &self,
+        at: DateTime<Utc>,
+        task: &str,
+        usage: Usage,
+    ) -> Result<(), StoreError> {
+        let hour_ago = at - chrono::Duration::hours(1);
+        let mut calls = self.model_calls()?;
+        calls.retain(|t| *t > hour_ago);
+        calls.push(at);
+        self.remember(&Key::ModelCalls.text(), &calls)?;
+        let day = at.date_naive();
+        let mut usage_today = self.model_day(day)?;
+        usage_today.day = Some(day);
+        usage_today.record(task, usage);
+        self.remember(&Key::ModelDay(day).text(), &usage_today)
     }
 
     pub fn put_last_scheduled(

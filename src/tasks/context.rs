@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use git2::Repository;
 
 use crate::config::TaskSettings;
+use crate::llm::Model;
 pub use crate::watch::git::GitChange;
 
 /// Why a task runs.
@@ -22,6 +23,8 @@ pub enum Trigger {
         rescanned: bool,
     },
     Git(GitChange),
+    /// The index changed, and has been quiet for the task's `quiet` since.
+    Staged,
     /// A cron schedule came due: on time, caught up after downtime, or once the user had
     /// been idle long enough (`when_idle`).
     Schedule(Due),
@@ -52,6 +55,7 @@ impl std::fmt::Display for Trigger {
             Trigger::FilesQuiet { .. } => "quiet",
             Trigger::Git(GitChange::HeadMoved) => "git: HEAD moved",
             Trigger::Git(GitChange::RefsChanged) => "git: refs changed",
+            Trigger::Staged => "index quiet",
             Trigger::Schedule(Due::OnTime) => "schedule",
             Trigger::Schedule(Due::CatchUp) => "catch-up",
             Trigger::Schedule(Due::OnceIdle) => "schedule, once idle",
@@ -72,4 +76,9 @@ pub struct RunContext<'a> {
     pub trigger: &'a Trigger,
     /// Where scratch copies are made.
     pub scratch: &'a Path,
+    /// The model, when one is configured.
+    pub model: Option<&'a dyn Model>,
+    /// Whether a draft with this fingerprint would be dropped as a repeat (pending,
+    /// decided, or failed lately): a task asks before it spends a model call on one.
+    pub would_skip: &'a dyn Fn(&str) -> bool,
 }

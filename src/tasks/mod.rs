@@ -6,6 +6,7 @@
 //! working tree.
 
 mod command;
+mod commit_message;
 mod context;
 mod fast_forward;
 mod fetch;
@@ -49,6 +50,7 @@ pub const FAST_FORWARD: &str = "fast-forward";
 pub const STALE_BRANCHES: &str = "stale-branches";
 pub const REMINDERS: &str = "reminders";
 pub const LOCKFILE: &str = "lockfile";
+pub const COMMIT_MESSAGE: &str = "commit-message";
 
 /// Every built-in task, in the order they are documented.
 pub const BUILTIN: &[TaskInfo] = &[
@@ -125,6 +127,15 @@ pub const BUILTIN: &[TaskInfo] = &[
         when_idle: None,
     },
     TaskInfo {
+        name: COMMIT_MESSAGE,
+        action: "git.commit",
+        triggers: "staged changes, after the index has been quiet (with [llm] only)",
+        default_quiet: "2m",
+        default_schedule: None,
+        catch_up_once: false,
+        when_idle: None,
+    },
+    TaskInfo {
         name: LOCKFILE,
         action: "deps.update",
         triggers: "schedule",
@@ -152,6 +163,10 @@ pub enum TaskError {
     /// Something else holds the repository (git's locks); try again later.
     #[error("busy: {0}; kairos tries again later")]
     Busy(String),
+    #[error("{0}")]
+    Model(#[from] crate::llm::LlmError),
+    #[error("{0}")]
+    Prompt(String),
 }
 
 /// Runs task `name` on the repository at `root` for `trigger`; scratch copies go under
@@ -163,9 +178,11 @@ pub fn run(
     settings: &TaskSettings,
     trigger: &Trigger,
     scratch: &Path,
+    model: Option<&dyn crate::llm::Model>,
+    would_skip: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Draft>, TaskError> {
     let repo = crate::git::open(root)?;
-    let ctx = RunContext { name, repo: &repo, root, settings, trigger, scratch };
+    let ctx = RunContext { name, repo: &repo, root, settings, trigger, scratch, model, would_skip };
     match (name, &settings.command) {
         (_, Some(spec)) => command::run(&ctx, spec),
         (SNAPSHOT, None) => Ok(snapshot::run(&ctx)?.into_iter().collect()),
@@ -177,6 +194,7 @@ pub fn run(
         (STALE_BRANCHES, None) => notices::stale_branches(&ctx),
         (REMINDERS, None) => notices::reminders(&ctx),
         (LOCKFILE, None) => lockfile::run(&ctx),
+        (COMMIT_MESSAGE, None) => commit_message::run(&ctx),
         (other, None) => Err(TaskError::Unknown(other.to_owned())),
     }
 }

@@ -10,9 +10,11 @@ pub enum PathKind {
     Worktree(PathBuf),
     /// HEAD, a ref, packed-refs or the config (upstreams) changed.
     GitRefs,
+    /// The index: something was staged or unstaged.
+    GitIndex,
     /// The repository root itself (it may have been deleted or moved).
     Root,
-    /// Object writes, the index, logs, kairos's own refs: nothing to react to.
+    /// Object writes, logs, kairos's own refs and index copies: nothing to react to.
     Noise,
 }
 
@@ -21,11 +23,13 @@ pub enum PathKind {
 pub fn classify(root: &Path, git_dirs: &[PathBuf], path: &Path) -> PathKind {
     let Ok(rel) = path.strip_prefix(root) else {
         // The innermost git directory first: a worktree's own lies inside the common one.
+        // Only its own holds its index; the common one's is the main working tree's.
+        let own = git_dirs.iter().max_by_key(|g| g.as_os_str().len());
         return git_dirs
             .iter()
-            .filter_map(|g| path.strip_prefix(g).ok())
-            .min_by_key(|inner| inner.as_os_str().len())
-            .map_or(PathKind::Noise, inside_git);
+            .filter_map(|g| path.strip_prefix(g).ok().map(|inner| (g, inner)))
+            .min_by_key(|(_, inner)| inner.as_os_str().len())
+            .map_or(PathKind::Noise, |(g, inner)| inside_git(inner, Some(g) == own));
     };
     let mut parts = rel.components();
     let Some(first) = parts.next() else {
@@ -37,11 +41,12 @@ pub fn classify(root: &Path, git_dirs: &[PathBuf], path: &Path) -> PathKind {
         }
         return PathKind::Worktree(rel.to_owned());
     }
-    inside_git(parts.as_path())
+    inside_git(parts.as_path(), true)
 }
 
-/// What a path inside a git directory (relative to it) means.
-fn inside_git(inner: &Path) -> PathKind {
+/// What a path inside a git directory (relative to it) means; `own`: the directory is
+/// the working tree's own (not the common one of a linked worktree).
+fn inside_git(inner: &Path, own: bool) -> PathKind {
     let name = inner.to_string_lossy();
     let name = name.trim_end_matches(".lock");
     if name.starts_with("refs/kairos") {
@@ -49,6 +54,9 @@ fn inside_git(inner: &Path) -> PathKind {
     }
     if name == "HEAD" || name == "packed-refs" || name == "config" || name.starts_with("refs") {
         return PathKind::GitRefs;
+    }
+    if name == "index" && own {
+        return PathKind::GitIndex;
     }
     PathKind::Noise
 }
@@ -76,7 +84,9 @@ mod tests {
         assert_eq!(k("/r/.git/config"), PathKind::GitRefs);
         assert_eq!(k("/r/.git/refs/kairos/snapshots/main"), PathKind::Noise);
         assert_eq!(k("/r/.git/objects/ab/cdef"), PathKind::Noise);
-        assert_eq!(k("/r/.git/index"), PathKind::Noise);
+        assert_eq!(k("/r/.git/index"), PathKind::GitIndex);
+        assert_eq!(k("/r/.git/index.lock"), PathKind::GitIndex);
+        assert_eq!(k("/r/.git/kairos-index-42-0"), PathKind::Noise);
         assert_eq!(k("/r/.git/logs/HEAD"), PathKind::Noise);
         assert_eq!(k("/r"), PathKind::Root);
         assert_eq!(k("/elsewhere/x"), PathKind::Noise);
@@ -91,7 +101,8 @@ mod tests {
         let k = |p: &str| classify(Path::new("/wt"), &git_dirs, Path::new(p));
         assert_eq!(k("/main/.git/worktrees/wt/HEAD"), PathKind::GitRefs);
         assert_eq!(k("/main/.git/refs/heads/feature"), PathKind::GitRefs);
-        assert_eq!(k("/main/.git/worktrees/wt/index"), PathKind::Noise);
+        assert_eq!(k("/main/.git/worktrees/wt/index"), PathKind::GitIndex);
+        assert_eq!(k("/main/.git/index"), PathKind::Noise, "the main working tree's index");
         assert_eq!(k("/main/src/a.rs"), PathKind::Noise);
         assert_eq!(k("/wt/src/a.rs"), PathKind::Worktree("src/a.rs".into()));
     }

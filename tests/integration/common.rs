@@ -120,7 +120,16 @@ impl Env {
         self.start_daemon_in(self.dir.path())
     }
 
+    /// Starts the daemon with extra environment variables (an API key, say).
+    pub fn start_daemon_with(&self, vars: &[(&str, &str)]) -> Daemon {
+        self.launch(self.dir.path(), vars)
+    }
+
     pub fn start_daemon_in(&self, cwd: &Path) -> Daemon {
+        self.launch(cwd, &[])
+    }
+
+    fn launch(&self, cwd: &Path, vars: &[(&str, &str)]) -> Daemon {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -128,6 +137,7 @@ impl Env {
             .unwrap();
         let child = self
             .command(cwd)
+            .envs(vars.iter().copied())
             .arg("daemon")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

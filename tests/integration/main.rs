@@ -5,6 +5,8 @@ mod bus;
 mod common;
 mod daemon;
 mod hostile;
+mod llm;
+mod llm_server;
 mod maintenance;
 mod notify;
 mod patch;

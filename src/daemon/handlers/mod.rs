@@ -2,6 +2,7 @@
 //! returns the response; `log --follow` streams and is handled by the server.
 
 mod approve;
+mod llm;
 mod log;
 mod policy;
 mod queue;
@@ -57,6 +58,7 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::PolicySimulate { since_secs } => policy::simulate(core, since_secs).await,
         Request::PolicyRevoke { id } => policy::revoke(core, id).await,
         Request::PolicyUndemote { task, repo } => policy::undemote(core, task, repo).await,
+        Request::LlmTest => llm::test(core).await,
         Request::Restore { repo, snapshot, paths } => {
             restore::handle(core, repo, snapshot, paths).await
         }

@@ -16,8 +16,17 @@ pub async fn handle(core: &Arc<Core>, id: ProposalId) -> Response {
     Response::Proposal { proposal: Box::new(proposal), diff }
 }
 
-/// The unified diff of a proposal that changes files, or `None` for ref changes.
+/// The unified diff of a proposal that changes files, the diff stat of a commit, or
+/// `None` for other ref changes.
 fn render_diff(p: &Proposal) -> Option<String> {
+    if let Change::Commit { parent, tree, .. } = &p.change {
+        return crate::git::diff_stat(
+            &crate::git::open(Path::new(&p.repo)).ok()?,
+            parent.as_deref(),
+            tree,
+        )
+        .ok();
+    }
     let files: &[FileChange] = match (&p.change, &p.undo) {
         (_, Some(UndoRecord::Files { files, .. })) => files,
         (Change::Patch { files }, _) => files,

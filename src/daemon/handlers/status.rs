@@ -48,6 +48,7 @@ pub async fn handle(core: &Arc<Core>) -> Response {
             config_error: config.error,
             policy_errors: core.policy.errors(),
             reload_problem: core.reload_problem.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            llm: core.llm().map(|llm| llm.status()),
             repos,
             queue,
             notifier: core.notifier.states(),

@@ -76,10 +76,12 @@ pub fn spawn(
         git_at: None,
         due: BTreeMap::new(),
         changed: BTreeMap::new(),
+        staged_due: BTreeMap::new(),
         idle_due: BTreeMap::new(),
         health_at: Instant::now(),
         last_fs: None,
         postponed: BTreeMap::new(),
+        retry: BTreeMap::new(),
         // Automatic work that waited (quiet hours, the hourly cap) before a restart.
         release_at: Some(Instant::now() + Duration::from_secs(1)),
         next_cron: BTreeMap::new(),
@@ -111,6 +113,8 @@ struct RepoActor {
     due: BTreeMap<String, Instant>,
     /// Task → the files changed since its last run for them.
     changed: BTreeMap<String, Changed>,
+    /// Task → when it runs, after the index has been quiet for its `quiet`.
+    staged_due: BTreeMap<String, Instant>,
     /// Task → when the repository will have been idle long enough for it.
     idle_due: BTreeMap<String, Instant>,
     health_at: Instant,
@@ -118,6 +122,9 @@ struct RepoActor {
     last_fs: Option<Instant>,
     /// Scheduled runs waiting for the user to be idle, or for git's locks to be released.
     postponed: BTreeMap<String, Instant>,
+    /// Runs to try again later with the same trigger: git's locks were held, or the
+    /// model's budget was spent.
+    retry: BTreeMap<String, (Instant, Trigger)>,
     /// When to look again at automatic proposals that are waiting.
     release_at: Option<Instant>,
     next_cron: BTreeMap<String, DateTime<Utc>>,
@@ -148,6 +155,8 @@ impl RepoActor {
             if let Some(settings) = self.settings(SNAPSHOT).filter(|s| s.enabled) {
                 self.due.insert(SNAPSHOT.into(), Instant::now() + settings.quiet);
             }
+            // And anything staged meanwhile is looked at once the index is quiet.
+            self.index_changed();
         }
         if self.healthy() {
             self.catch_up_after_downtime().await;
@@ -239,8 +248,10 @@ impl RepoActor {
             self.flush_at,
             self.git_at,
             self.due.values().min().copied(),
+            self.staged_due.values().min().copied(),
             self.idle_due.values().min().copied(),
             self.postponed.values().min().copied(),
+            self.retry.values().map(|(at, _)| *at).min(),
             self.release_at,
             cron,
             Some(self.health_at),
@@ -263,6 +274,7 @@ impl RepoActor {
         if !self.healthy() {
             self.git_at = None;
             self.due.clear();
+            self.staged_due.clear();
             self.idle_due.clear();
             return;
         }
@@ -282,11 +294,21 @@ impl RepoActor {
             };
             self.trigger(&task, trigger).await;
         }
+        for task in take_due(&mut self.staged_due, now) {
+            self.trigger(&task, Trigger::Staged).await;
+        }
         let idle: Vec<String> = take_due(&mut self.idle_due, now);
         if !idle.is_empty() {
             self.event("idle: no file changes for a while");
             for task in idle {
                 self.trigger(&task, Trigger::Idle).await;
+            }
+        }
+        let again: Vec<String> =
+            self.retry.iter().filter(|(_, (at, _))| *at <= now).map(|(t, _)| t.clone()).collect();
+        for task in again {
+            if let Some((_, trigger)) = self.retry.remove(&task) {
+                self.trigger(&task, trigger).await;
             }
         }
         for task in take_due(&mut self.postponed, now) {
@@ -343,6 +365,7 @@ impl RepoActor {
             match classify(&self.root, &self.git_dirs, path) {
                 PathKind::Worktree(rel) => worktree.push(rel),
                 PathKind::GitRefs => self.git_at = Some(now + GIT_SETTLE),
+                PathKind::GitIndex => self.index_changed(),
                 PathKind::Root => self.health_at = now,
                 PathKind::Noise => {}
             }
@@ -397,6 +420,17 @@ impl RepoActor {
             }
             if let Some(idle) = settings.triggers.idle {
                 self.idle_due.insert(name.clone(), now + idle);
+            }
+        }
+    }
+
+    /// Starts the quiet period of every task that follows the index.
+    fn index_changed(&mut self) {
+        let now = Instant::now();
+        let config = self.core.config();
+        for (name, settings) in config.tasks_for(&self.root) {
+            if settings.enabled && settings.triggers.git_index {
+                self.staged_due.insert(name.clone(), now + settings.quiet);
             }
         }
     }

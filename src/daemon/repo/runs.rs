@@ -8,6 +8,8 @@ use tokio::time::Instant;
 
 use super::{CLOCK_CHECK, RepoActor};
 use crate::daemon::pipeline::{self, Intake, PipelineError};
+use crate::intake::Known;
+use crate::llm::LlmError;
 use crate::notifier::{Notice, NoticeKind};
 use crate::store::{LogEntry, LogKind, RunMark};
 use crate::tasks::{self, TaskError, Trigger};
@@ -88,6 +90,7 @@ impl RepoActor {
             result: None,
         };
         let shown_trigger = trigger.to_string();
+        let retry_trigger = trigger.clone();
         let (root, name, key) = (self.root.clone(), task.to_owned(), self.key.clone());
         let scratch = self.core.paths.scratch_dir();
         // Tasks that copy the tree to a scratch space are costly: after a quiet period
@@ -95,6 +98,7 @@ impl RepoActor {
         let costly = settings.command.is_some() || task == tasks::FORMAT;
         let check_unchanged = costly && matches!(trigger, Trigger::FilesQuiet { .. });
         let started = mark.clone();
+        let model = self.core.llm();
         let result = self
             .core
             .act(&self.root.clone(), move |core| -> Result<(Intake, usize), RunError> {
@@ -111,9 +115,17 @@ impl RepoActor {
                 {
                     return Ok((Intake::default(), 0));
                 }
-                let drafts = tasks::run(&name, &root, &settings, &trigger, &scratch)?;
-                let stale = pipeline::refresh_pending(core, &root, &name)?;
                 let asked = trigger.asked_by_user();
+                let would_skip = |fingerprint: &str| {
+                    let latest = core.store.proposal_by_fingerprint(fingerprint).ok().flatten();
+                    let told = core.store.was_told(fingerprint).unwrap_or(false);
+                    crate::intake::repeat(Known::of(latest.as_ref(), told), asked, Utc::now())
+                        .is_some()
+                };
+                let model = model.as_deref().map(|m| m as &dyn crate::llm::Model);
+                let drafts =
+                    tasks::run(&name, &root, &settings, &trigger, &scratch, model, &would_skip)?;
+                let stale = pipeline::refresh_pending(core, &root, &name)?;
                 let intake = pipeline::take_in(core, &root, &name, drafts, asked)?;
                 if let Some(signature) = signature {
                     let _ = core.store.put_run_signature(&key, &name, &signature);
@@ -148,7 +160,18 @@ impl RepoActor {
             }
             Err(e) if e.busy() => {
                 // git's own locks: try again in a few minutes, and say so.
-                self.postponed.insert(task.to_owned(), Instant::now() + Duration::from_secs(300));
+                let at = Instant::now() + Duration::from_secs(300);
+                self.retry.insert(task.to_owned(), (at, retry_trigger));
+                Err(e)
+            }
+            Err(RunError::Task(TaskError::Model(LlmError::OverBudget(over)))) => {
+                // Told once by the model's service; the run waits for the budget.
+                let wait = (over.until - Utc::now()).to_std().unwrap_or_default();
+                self.retry.insert(task.to_owned(), (Instant::now() + wait, retry_trigger));
+                Err(RunError::Task(TaskError::Model(LlmError::OverBudget(over))))
+            }
+            // Told once by the model's service, with what to do.
+            Err(e @ RunError::Task(TaskError::Model(LlmError::Off(_) | LlmError::Refused(_)))) => {
                 Err(e)
             }
             Err(e) => {

@@ -1,0 +1,27 @@
+use std::sync::Arc;
+
+use crate::daemon::core::Core;
+use crate::protocol::{ErrorCode, LlmTestReport, Response};
+
+pub async fn test(core: &Arc<Core>) -> Response {
+    let Some(llm) = core.llm() else {
+        return Response::error(
+            ErrorCode::Failed,
+            "no model is configured",
+            Some("add an [llm] section to the config (the README's LLM section shows how)".into()),
+        );
+    };
+    let status = llm.status();
+    match llm.test().await {
+        Ok(answer) => Response::LlmTested {
+            report: LlmTestReport {
+                provider: status.provider,
+                model: answer.model,
+                latency_ms: answer.latency.as_millis() as u64,
+                usage: answer.usage,
+                reply: answer.reply,
+            },
+        },
+        Err(e) => Response::error(ErrorCode::Failed, e.to_string(), None),
+    }
+}
