@@ -256,6 +256,11 @@ pub struct LlmTestReport {
     pub latency_ms: u64,
     pub usage: crate::llm::Usage,
     pub reply: crate::llm::Reply,
+    /// Why the reply broke the contract, if it did (the connection works all the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broke_contract: Option<String>,
+    /// The reply as the model gave it (its first 2,000 characters).
+    pub text: String,
 }
 
 /// The model as `kairos status` shows it: what, whether it is on, and what it used.

@@ -41,6 +41,12 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
         }
     );
     let reply = &report.reply;
+    if let Some(why) = &report.broke_contract {
+        crate::out!("the reply broke the contract ({why}); it began:");
+        let start: String = report.text.chars().take(300).collect();
+        crate::out!("  {}", super::output::visible(&start));
+        return Ok(ExitCode::SUCCESS);
+    }
     if reply.is_empty() {
         crate::out!("the reply was empty (the model had nothing to say)");
     }

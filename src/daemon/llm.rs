@@ -10,13 +10,12 @@ use chrono::{DateTime, Utc};
 
 use super::core::Core;
 use crate::config::{KeySource, LlmSettings};
-use crate::llm::{Answer, ApiKey, Client, ContractError, LlmError, Model, Reply, Request, prompt};
+use crate::llm::{
+    Answer, ApiKey, Client, ContractError, LlmError, Model, Question, Reply, Request, prompt,
+};
 use crate::notifier::{Notice, NoticeKind};
 use crate::protocol::LlmStatus;
 use crate::store::{LogEntry, LogKind, Store};
-
-/// The most a reply may be: a commit message, a few notes and small edits.
-const MAX_REPLY_TOKENS: u32 = 2048;
 
 pub struct LlmService {
     client: Client,
@@ -96,7 +95,18 @@ impl LlmService {
     }
 
     /// Makes one call (the budget checked, the cost recorded) and parses its reply.
-    async fn call(&self, task: &str, user: &str) -> Result<(Reply, Answer), LlmError> {
+    async fn call(&self, task: &str, question: &Question) -> Result<(Reply, Answer), LlmError> {
+        let (reply, answer, _) = self.call_raw(task, question).await?;
+        Ok((reply.map_err(LlmError::Contract)?, answer))
+    }
+
+    /// The call itself: the reply as parsed (or why it does not parse), what it cost, and
+    /// the reply's text as the model gave it.
+    async fn call_raw(
+        &self,
+        task: &str,
+        question: &Question,
+    ) -> Result<(Result<Reply, ContractError>, Answer, String), LlmError> {
         if let Some(why) = self.off.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(LlmError::Off(why));
         }
@@ -118,8 +128,9 @@ impl LlmService {
         let request = Request {
             model: s.model.clone(),
             system,
-            user: user.to_owned(),
-            max_tokens: MAX_REPLY_TOKENS,
+            user: question.user.clone(),
+            max_tokens: question.max_tokens,
+            fields: question.fields,
         };
         let result = self.client.complete(&request).await;
         match result {
@@ -149,14 +160,14 @@ impl LlmService {
                         done.latency.as_secs_f64()
                     ),
                 );
-                let reply = Reply::parse(&done.json).map_err(LlmError::Contract)?;
+                let reply = Reply::parse(&done.json);
                 let answer = Answer {
-                    reply: reply.clone(),
+                    reply: reply.clone().unwrap_or_default(),
                     usage,
                     latency: done.latency,
                     model: s.model.clone(),
                 };
-                Ok((reply, answer))
+                Ok((reply, answer, done.json))
             }
             Err(LlmError::Refused(why)) => {
                 *self.off.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
@@ -202,11 +213,18 @@ impl LlmService {
         }
     }
 
-    /// `kairos llm test`: one tiny request through the configured provider.
-    pub async fn test(&self) -> Result<Answer, LlmError> {
-        let user = "This is a connection test from `kairos llm test`. Reply with one note \
-                    titled \"hello\" and nothing else.";
-        self.call("llm-test", user).await.map(|(_, answer)| answer)
+    /// `kairos llm test`: one tiny request through the configured provider; what came
+    /// back is shown even when it breaks the contract.
+    pub async fn test(&self) -> Result<(Answer, Option<ContractError>, String), LlmError> {
+        let question = Question {
+            user: "This is a connection test from `kairos llm test`. Reply with one note \
+                   titled \"hello\" and nothing else."
+                .into(),
+            fields: &["notes"],
+            max_tokens: 128,
+        };
+        let (reply, answer, text) = self.call_raw("llm-test", &question).await?;
+        Ok((answer, reply.err(), text))
     }
 }
 
@@ -227,11 +245,11 @@ impl Model for LlmService {
     fn ask(
         &self,
         task: &str,
-        user: String,
+        question: Question,
         check: &dyn Fn(&Reply) -> Result<(), ContractError>,
     ) -> Result<Answer, LlmError> {
         // Tasks run on blocking threads, outside the runtime: the call runs on it.
-        let first = self.runtime.block_on(self.call(task, &user));
+        let first = self.runtime.block_on(self.call(task, &question));
         let refused = match first {
             Ok((reply, answer)) => match check(&reply) {
                 Ok(()) => return Ok(answer),
@@ -245,10 +263,14 @@ impl Model for LlmService {
             task,
             format!("{task}: the reply was refused ({refused}); asking once more"),
         );
-        let again = format!(
-            "{user}\n\nYour previous reply was refused: {refused}. Reply again, keeping to the \
-             reply's contract."
-        );
+        let again = Question {
+            user: format!(
+                "{}\n\nYour previous reply was refused: {refused}. Reply again, keeping to the \
+                 reply's contract.",
+                question.user
+            ),
+            ..question
+        };
         match self.runtime.block_on(self.call(task, &again)) {
             Ok((reply, answer)) => match check(&reply) {
                 Ok(()) => Ok(answer),

@@ -25,7 +25,7 @@ pub fn body(request: &Request, stream: bool) -> Value {
         "tools": [{
             "name": "reply",
             "description": super::wire::REPLY_TOOL,
-            "input_schema": super::reply::schema(false),
+            "input_schema": super::reply::schema(false, request.fields),
             "cache_control": { "type": "ephemeral" },
         }],
         "tool_choice": { "type": "tool", "name": "reply" },

@@ -40,7 +40,7 @@ pub enum LlmError {
     #[error("the model server does not take tools: {0}; set structured = \"json_schema\" in [llm]")]
     NoTools(String),
     /// The reply broke the contract, and did again when asked once more.
-    #[error("the model's reply broke the contract twice: {0}")]
+    #[error("the model's reply broke the contract: {0}")]
     Contract(ContractError),
     #[error("over the model budget ({}); kairos asks again after {}", .0.why, .0.until.with_timezone(&chrono::Local).format("%H:%M"))]
     OverBudget(OverBudget),
@@ -69,6 +69,15 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// What a task asks: its rendered prompt, the reply's fields it wants (all when empty),
+/// and how long the reply may run.
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub user: String,
+    pub fields: &'static [&'static str],
+    pub max_tokens: u32,
+}
+
 /// What a call came to, for the task that asked.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -92,11 +101,11 @@ pub trait Model: Send + Sync {
     fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, String>;
 
     /// Asks once for `task` (and once more if the reply breaks the contract, giving the
-    /// reason); `check` tells whether a reply keeps it.
+    /// reason); `check` tells whether a reply keeps the contract.
     fn ask(
         &self,
         task: &str,
-        user: String,
+        question: Question,
         check: &dyn Fn(&Reply) -> Result<(), ContractError>,
     ) -> Result<Answer, LlmError>;
 }

@@ -33,7 +33,7 @@ pub fn body(request: &Request, mode: Mode, stream: bool) -> Value {
                 "function": {
                     "name": "reply",
                     "description": super::wire::REPLY_TOOL,
-                    "parameters": super::reply::schema(false),
+                    "parameters": super::reply::schema(false, request.fields),
                 },
             }]);
             body["tool_choice"] = json!({ "type": "function", "function": { "name": "reply" } });
@@ -41,7 +41,11 @@ pub fn body(request: &Request, mode: Mode, stream: bool) -> Value {
         Mode::JsonSchema => {
             body["response_format"] = json!({
                 "type": "json_schema",
-                "json_schema": { "name": "reply", "strict": true, "schema": super::reply::schema(true) },
+                "json_schema": {
+                    "name": "reply",
+                    "strict": true,
+                    "schema": super::reply::schema(true, request.fields),
+                },
             });
         }
     }

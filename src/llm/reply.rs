@@ -131,10 +131,14 @@ impl Reply {
     }
 }
 
-/// The JSON schema of the reply: as a tool's input (`strict`: false) or for OpenAI's
-/// strict `response_format`, where every property is required and optional ones are
-/// nullable.
-pub fn schema(strict: bool) -> serde_json::Value {
+/// The fields of the reply, as the schema names them.
+pub const FIELDS: &[&str] = &["notes", "edits", "edit_title", "commit_message", "remember"];
+
+/// The JSON schema of the reply, with the `fields` a task asks for (all when empty): as a
+/// tool's input (`strict`: false) or for OpenAI's strict `response_format`, where every
+/// property is required and optional ones are nullable. A task that wants one field asks
+/// for that one only, which keeps small models from wandering.
+pub fn schema(strict: bool, fields: &[&str]) -> serde_json::Value {
     use serde_json::json;
     let nullable = |t: serde_json::Value| {
         if strict { json!({ "anyOf": [t, { "type": "null" }] }) } else { t }
@@ -172,16 +176,19 @@ pub fn schema(strict: bool) -> serde_json::Value {
         json!({ "subject": { "type": "string" }, "body": { "type": "string" } }),
         &["subject"],
     );
-    object(
-        json!({
-            "notes": { "type": "array", "items": note },
-            "edits": { "type": "array", "items": edit },
-            "edit_title": nullable(json!({ "type": "string" })),
-            "commit_message": nullable(message),
-            "remember": { "type": "array", "items": { "type": "string" } },
-        }),
-        &[],
-    )
+    let mut all = json!({
+        "notes": { "type": "array", "items": note },
+        "edits": { "type": "array", "items": edit },
+        "edit_title": nullable(json!({ "type": "string" })),
+        "commit_message": nullable(message),
+        "remember": { "type": "array", "items": { "type": "string" } },
+    });
+    if let Some(properties) = all.as_object_mut()
+        && !fields.is_empty()
+    {
+        properties.retain(|name, _| fields.contains(&name.as_str()));
+    }
+    object(all, &[])
 }
 
 #[cfg(test)]
@@ -223,11 +230,14 @@ mod tests {
 
     #[test]
     fn the_strict_schema_requires_every_property() {
-        let strict = schema(true);
+        let strict = schema(true, &[]);
         let required = strict["required"].as_array().unwrap();
+        assert_eq!(required.len(), FIELDS.len());
         assert_eq!(required.len(), strict["properties"].as_object().unwrap().len());
         assert_eq!(strict["additionalProperties"], false);
-        let loose = schema(false);
+        let loose = schema(false, &[]);
         assert!(loose["required"].as_array().unwrap().is_empty());
+        let one = schema(true, &["commit_message"]);
+        assert_eq!(one["required"], serde_json::json!(["commit_message"]));
     }
 }

@@ -20,6 +20,8 @@ pub struct Request {
     pub system: String,
     pub user: String,
     pub max_tokens: u32,
+    /// The reply's fields this call asks for (all when empty).
+    pub fields: &'static [&'static str],
 }
 
 /// How the structured reply is asked for.

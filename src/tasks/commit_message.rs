@@ -8,13 +8,15 @@ use serde_json::json;
 
 use super::{RunContext, TaskError};
 use crate::action::Action;
-use crate::llm::{ContractError, Reply, material, prompt::data};
+use crate::llm::{ContractError, Question, Reply, material, prompt::data};
 use crate::proposal::{Change, Draft, Origin, Provenance};
 
 /// The most diff lines sent; larger changes send the most-changed files first.
 const MAX_DIFF_LINES: usize = 1500;
 /// How many recent subjects show the project's style.
 const RECENT: usize = 8;
+/// A subject and a short body fit well within this.
+const MAX_REPLY_TOKENS: u32 = 512;
 
 pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let Some(model) = ctx.model else { return Ok(vec![]) };
@@ -57,7 +59,8 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
             _ => Ok(()),
         }
     };
-    let answer = model.ask(ctx.name, user, &check)?;
+    let question = Question { user, fields: &["commit_message"], max_tokens: MAX_REPLY_TOKENS };
+    let answer = model.ask(ctx.name, question, &check)?;
     // An empty reply is silence.
     let Some(message) = answer.reply.commit_message.filter(|m| !m.subject.trim().is_empty()) else {
         return Ok(vec![]);

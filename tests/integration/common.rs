@@ -239,8 +239,18 @@ impl Drop for Daemon {
 }
 
 /// Polls `check` until it returns `Some`, failing with the daemon's log after the deadline.
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>, daemon: &Daemon) -> T {
-    let deadline = Instant::now() + DEADLINE;
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>, daemon: &Daemon) -> T {
+    wait_longer(what, DEADLINE, check, daemon)
+}
+
+/// `wait_for` with a deadline of its own (a real model on a loaded machine is slow).
+pub fn wait_longer<T>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> Option<T>,
+    daemon: &Daemon,
+) -> T {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(v) = check() {
             return v;

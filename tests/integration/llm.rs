@@ -238,12 +238,17 @@ fn a_reply_that_breaks_the_contract_is_asked_again_once_with_the_reason() {
     // Broken twice: given up for this run, nothing proposed.
     server.push(Scripted::Text("this is not JSON".into()));
     server.push(Scripted::Text("still not".into()));
+    let asked = server.count();
     stage(&repo, "y.txt", "y\n");
     wait_for(
         "the refusal",
-        || env.ok(&["log", "-n", "100"]).contains("broke the contract twice").then_some(()),
+        || {
+            let log = env.ok(&["log", "-n", "100"]);
+            log.contains("failed: the model's reply broke the contract").then_some(())
+        },
         &daemon,
     );
+    assert_eq!(server.count(), asked + 2, "asked again once, then given up");
     assert_eq!(commits(&env).len(), 1);
 }
 

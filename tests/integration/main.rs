@@ -6,6 +6,7 @@ mod common;
 mod daemon;
 mod hostile;
 mod llm;
+mod llm_real;
 mod llm_server;
 mod maintenance;
 mod notify;

@@ -13,13 +13,15 @@ pub async fn test(core: &Arc<Core>) -> Response {
     };
     let status = llm.status();
     match llm.test().await {
-        Ok(answer) => Response::LlmTested {
+        Ok((answer, broken, text)) => Response::LlmTested {
             report: LlmTestReport {
                 provider: status.provider,
                 model: answer.model,
                 latency_ms: answer.latency.as_millis() as u64,
                 usage: answer.usage,
                 reply: answer.reply,
+                broke_contract: broken.map(|e| e.to_string()),
+                text: text.chars().take(2000).collect(),
             },
         },
         Err(e) => Response::error(ErrorCode::Failed, e.to_string(), None),
