@@ -8,11 +8,18 @@
   bench.py queue KAIROS [--proposals 1000] [--runs 21]
       Wall time of `kairos queue --json` with N pending proposals, beside
       `git for-each-ref` listing the same N branches.
+  bench.py model KAIROS [--seconds 60] [--runs 5] [--gguf PATH]
+      With [llm] configured: requests made while nothing changes (a counting
+      server), and resident memory beside the same daemon without [llm]. With a
+      GGUF model (tests/support/serve_model.py, xllamacpp): the commit-message round
+      trip (staging to proposal), beside the same request sent straight to the model
+      server (recorded by a proxy in front of it, then replayed).
 
 Speed and memory are measured here, never asserted in tests. Build with
 `cargo build --release` and pass target/release/kairos.
 """
-import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, http.server, json, os, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+import urllib.request
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -185,14 +192,164 @@ def queue(args):
     }, indent=2))
 
 
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Counts requests and, with an upstream, forwards them (streams included) and keeps
+    the last body; without one, answers every request with an empty reply."""
+    upstream = None
+    bodies = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        Recorder.bodies.append(body)
+        if Recorder.upstream is None:
+            reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": "{}"}}],
+                                "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+            return
+        request = urllib.request.Request(Recorder.upstream + self.path, data=body,
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as upstream:
+            self.send_response(upstream.status)
+            self.send_header("content-type", upstream.headers.get("content-type", "application/json"))
+            self.send_header("connection", "close")
+            self.end_headers()
+            while chunk := upstream.read1(65536):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+
+
+def serve(upstream=None):
+    Recorder.upstream, Recorder.bodies = upstream, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def small_repo(root, env):
+    repo = f"{root}/repo"
+    os.makedirs(repo)
+    git(repo, "init", "-q", "-b", "main")
+    with open(f"{repo}/README.md", "w") as fh:
+        fh.write("hello\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "initial")
+    git(repo, "config", "user.name", "b")
+    git(repo, "config", "user.email", "b@b")
+    return repo
+
+
+def model_config(root, base_url, model, extra=""):
+    os.makedirs(f"{root}/config/kairos", exist_ok=True)
+    with open(f"{root}/config/kairos/config.toml", "w") as fh:
+        fh.write(f'[llm]\nbase_url = "{base_url}"\nmodel = "{model}"\n{extra}\n'
+                 '[tasks.commit-message]\nquiet = "200ms"\n\n[tasks.snapshot]\nquiet = "1s"\n')
+
+
+def model(args):
+    result = {"seconds": args.seconds}
+    # At rest: the same daemon with and without [llm], and the requests it makes.
+    for with_llm in (False, True):
+        root = tempfile.mkdtemp(prefix="kairos-bench-")
+        env = env_for(root)
+        repo = small_repo(root, env)
+        server, url = serve()
+        if with_llm:
+            model_config(root, f"{url}/v1", "counted")
+        subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
+        daemon, _ = start_daemon(args.kairos, env, root)
+        time.sleep(5)
+        before = len(Recorder.bodies)
+        print(f"idle for {args.seconds} s ({'with' if with_llm else 'without'} [llm]) …", flush=True)
+        time.sleep(args.seconds)
+        key = "with_llm" if with_llm else "without_llm"
+        result[f"{key}_rss_mib"] = round(rss_mib(daemon.pid), 1)
+        if with_llm:
+            result["requests_while_idle"] = len(Recorder.bodies) - before
+        stop(daemon)
+        server.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+    gguf = args.gguf or os.path.expanduser("~/.cache/kairos-test-model/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if os.path.isfile(gguf):
+        result.update(round_trip(args, gguf))
+    print(json.dumps(result, indent=2))
+
+
+def round_trip(args, gguf):
+    port = free_port()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support", "serve_model.py")
+    model_server = subprocess.Popen(["python3", script, gguf, str(port)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    upstream = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(upstream + "/v1/models", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    proxy, url = serve(upstream)
+    root = tempfile.mkdtemp(prefix="kairos-bench-")
+    env = env_for(root)
+    repo = small_repo(root, env)
+    model_config(root, f"{url}/v1", "smollm2-135m", 'structured = "json_schema"\n')
+    subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
+    daemon, _ = start_daemon(args.kairos, env, root)
+    kairos_s, direct_s = [], []
+    for i in range(args.runs):
+        with open(f"{repo}/file{i}.txt", "w") as fh:
+            fh.write(f"change number {i}\n")
+        seen = len(Recorder.bodies)
+        runs = lambda: subprocess.run([args.kairos, "log", "-n", "500"], env=env, capture_output=True,
+                                      text=True).stdout.count("commit-message (index quiet):")
+        runs_before = runs()
+        t0 = time.monotonic()
+        git(repo, "add", f"file{i}.txt")
+        while True:
+            if len(Recorder.bodies) > seen and runs() > runs_before:
+                break
+            if time.monotonic() - t0 > 300:
+                sys.exit("no commit-message run")
+            time.sleep(0.05)
+        kairos_s.append(time.monotonic() - t0)
+        # The peer: the very request kairos sent, straight to the model server.
+        body = Recorder.bodies[-1]
+        t0 = time.monotonic()
+        request = urllib.request.Request(upstream + "/v1/chat/completions", data=body,
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as response:
+            response.read()
+        direct_s.append(time.monotonic() - t0)
+    stop(daemon)
+    proxy.shutdown()
+    model_server.kill()
+    shutil.rmtree(root, ignore_errors=True)
+    k, d = statistics.median(kairos_s), statistics.median(direct_s)
+    return {"round_trip_runs": args.runs, "kairos_commit_message_round_trip_median_s": round(k, 2),
+            "same_request_straight_to_the_model_median_s": round(d, 2), "round_trip_ratio": round(k / d, 2)}
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("idle"); p.add_argument("kairos"); p.add_argument("--files", type=int, default=50000); p.add_argument("--build-dirs", type=int, default=5000); p.add_argument("--seconds", type=int, default=60)
     q = sub.add_parser("queue"); q.add_argument("kairos"); q.add_argument("--proposals", type=int, default=1000); q.add_argument("--runs", type=int, default=21)
+    m = sub.add_parser("model"); m.add_argument("kairos"); m.add_argument("--seconds", type=int, default=60); m.add_argument("--runs", type=int, default=5); m.add_argument("--gguf")
     args = parser.parse_args()
     args.kairos = os.path.abspath(args.kairos)
-    {"idle": idle, "queue": queue}[args.what](args)
+    {"idle": idle, "queue": queue, "model": model}[args.what](args)
 
 
 if __name__ == "__main__":
