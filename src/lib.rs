@@ -22,6 +22,7 @@ pub mod diff;
 pub mod git;
 pub mod intake;
 pub mod llm;
+pub mod memory;
 pub mod notifier;
 pub mod paths;
 pub mod policy;

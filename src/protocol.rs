@@ -93,6 +93,26 @@ pub enum Request {
         repo: PathBuf,
     },
     LlmTest,
+    /// The notes of one repository (or every one, with the global notes).
+    MemoryShow {
+        repo: Option<PathBuf>,
+    },
+    MemorySearch {
+        text: String,
+    },
+    MemoryForget {
+        repo: Option<PathBuf>,
+        id: u64,
+    },
+    /// Puts back the notes from before the last consolidation.
+    MemoryUndo {
+        repo: PathBuf,
+    },
+    /// The digests of a day (today when absent), of one repository or all.
+    Digest {
+        repo: Option<PathBuf>,
+        date: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +157,12 @@ pub enum Response {
     },
     LlmTested {
         report: LlmTestReport,
+    },
+    Memory {
+        memory: Vec<RepoNotes>,
+    },
+    Digests {
+        digests: Vec<DigestReport>,
     },
     Error {
         error: ErrorBody,
@@ -246,6 +272,22 @@ pub struct StatusReport {
     pub repos: Vec<RepoStatus>,
     pub queue: BTreeMap<String, usize>,
     pub notifier: Vec<String>,
+}
+
+/// One repository's notes (`repo` empty: the global notes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoNotes {
+    pub repo: String,
+    pub notes: crate::memory::Notes,
+}
+
+/// One repository's digest of a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestReport {
+    pub repo: String,
+    pub date: chrono::NaiveDate,
+    /// `None`: nothing happened that day.
+    pub text: Option<String>,
 }
 
 /// What `kairos llm test` got back.

@@ -4,8 +4,10 @@
 
 mod approve;
 mod daemon;
+mod digest;
 mod llm;
 mod log;
+mod memory;
 mod output;
 mod policy;
 mod prompts;
@@ -141,6 +143,21 @@ pub enum Command {
         #[command(subcommand)]
         action: llm::Action,
     },
+    /// What kairos remembers of your repositories.
+    Memory {
+        #[command(subcommand)]
+        action: memory::Action,
+    },
+    /// What happened in a day, per repository.
+    Digest {
+        /// The day (YYYY-MM-DD; default: today).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        repo: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The prompt templates the model is given.
     Prompts {
         #[command(subcommand)]
@@ -223,6 +240,8 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Policy { action } => policy::run(&paths, action).await,
         Command::Llm { action } => llm::run(&paths, action).await,
         Command::Prompts { action } => prompts::run(&paths, action),
+        Command::Memory { action } => memory::run(&paths, action).await,
+        Command::Digest { date, repo, json } => digest::run(&paths, date, repo, json).await,
         Command::Notify { action: NotifyAction::Test } => {
             match call(&paths, Request::NotifyTest).await? {
                 Response::Outcomes { outcomes } => print_outcomes(&outcomes),

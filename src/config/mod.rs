@@ -225,6 +225,9 @@ fn builtin_tasks(daemon: &DaemonSettings) -> BTreeMap<String, TaskSettings> {
             }
             tasks::FAST_FORWARD => triggers.git_refs = true,
             tasks::COMMIT_MESSAGE => triggers.git_index = true,
+            tasks::REVIEW => triggers.git_commit = true,
+            tasks::ASK => triggers.fs = Some(FsTrigger::Any),
+            tasks::TICK => triggers.idle = Some(Duration::from_secs(5 * 60)),
             _ => {}
         }
         let mut settings = TaskSettings::new(quiet, triggers);

@@ -92,4 +92,12 @@ pub struct RawTask {
     pub update: Option<Vec<String>>,
     pub test: Option<Vec<String>>,
     pub env: Option<Spanned<BTreeMap<String, String>>>,
+    /// Model tasks: how many diff lines a prompt may carry.
+    pub max_diff_lines: Option<Spanned<usize>>,
+    /// Model tasks: the check a suggested edit must pass in scratch space.
+    pub check: Option<Vec<String>>,
+    /// `tick`: the least time between two looks, and how long the repository must be
+    /// quiet after activity.
+    pub min_interval: Option<Spanned<String>>,
+    pub idle: Option<Spanned<String>>,
 }

@@ -30,6 +30,19 @@ pub struct TaskSettings {
     pub jitter: Duration,
     pub ages: Ages,
     pub lockfile: LockfileCommands,
+    pub model: ModelTaskSettings,
+}
+
+/// What the model tasks (review, ask, tick) take.
+#[derive(Debug, Clone)]
+pub struct ModelTaskSettings {
+    /// The most diff lines a prompt carries (the most-changed files first).
+    pub max_diff_lines: usize,
+    /// The check a suggested edit must pass in scratch space; `None`: `cargo check` for a
+    /// Cargo project, none otherwise; empty: none.
+    pub check: Option<Vec<String>>,
+    /// `tick`: at most one look per this long.
+    pub min_interval: Duration,
 }
 
 /// What happens to a scheduled run that was missed.
@@ -126,6 +139,11 @@ impl TaskSettings {
                 stash_after: Duration::from_secs(14 * 86_400),
             },
             lockfile: LockfileCommands::default(),
+            model: ModelTaskSettings {
+                max_diff_lines: 1500,
+                check: None,
+                min_interval: Duration::from_secs(30 * 60),
+            },
         }
     }
 
@@ -191,6 +209,21 @@ impl TaskSettings {
         }
         if let Some(d) = duration(&raw.stash_after)? {
             self.ages.stash_after = d;
+        }
+        if let Some(n) = &raw.max_diff_lines {
+            if *n.get_ref() < 10 {
+                return Err((n.span(), "max_diff_lines must be at least 10".into()));
+            }
+            self.model.max_diff_lines = *n.get_ref();
+        }
+        if let Some(check) = &raw.check {
+            self.model.check = Some(check.clone());
+        }
+        if let Some(d) = duration(&raw.min_interval)? {
+            self.model.min_interval = d;
+        }
+        if let Some(d) = duration(&raw.idle)? {
+            self.triggers.idle = Some(d);
         }
         if let Some(update) = &raw.update {
             self.lockfile.update = Some(update.clone());

@@ -11,6 +11,7 @@ mod handlers;
 mod housekeeping;
 mod journaled;
 mod llm;
+mod memory;
 mod pipeline;
 mod policy;
 mod recovery;

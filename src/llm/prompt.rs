@@ -11,6 +11,11 @@ use serde::Serialize;
 const SHIPPED: &[(&str, &str)] = &[
     ("system", include_str!("../../prompts/system.md")),
     ("commit-message", include_str!("../../prompts/commit-message.md")),
+    ("review", include_str!("../../prompts/review.md")),
+    ("ask", include_str!("../../prompts/ask.md")),
+    ("tick", include_str!("../../prompts/tick.md")),
+    ("digest", include_str!("../../prompts/digest.md")),
+    ("dream", include_str!("../../prompts/dream.md")),
 ];
 
 /// A template and where it came from.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError};
 use crate::llm::{DayUsage, Usage};
+use crate::memory::Notes;
 use crate::policy::{Demotion, Grant};
 use crate::watch::git::RefState;
 
@@ -21,6 +22,17 @@ pub struct RunMark {
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub result: Option<String>,
+}
+
+/// The commits a repository's review has looked at: their ids, and their patch ids, so a
+/// rebased or amended commit with the same change is not reviewed again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reviewed {
+    pub commits: std::collections::BTreeSet<String>,
+    pub patches: std::collections::BTreeSet<String>,
+    /// Set once the repository's history before kairos came is taken as seen.
+    #[serde(default)]
+    pub baseline: bool,
 }
 
 /// The key of each record kind; the byte layout is the one kairos 0.1.0 wrote.
@@ -49,6 +61,19 @@ enum Key<'a> {
         repo: &'a str,
         task: &'a str,
     },
+    /// A repository's notes (the empty name: the global ones), and the version before
+    /// the last consolidation.
+    Notes(&'a str),
+    NotesBefore(&'a str),
+    /// Commits (and patch ids) already reviewed in a repository.
+    Reviewed(&'a str),
+    /// When the last proactive look (tick) was taken in a repository.
+    LastTick(&'a str),
+    /// A repository's digest of one day.
+    Digest {
+        repo: &'a str,
+        day: chrono::NaiveDate,
+    },
     /// When the model calls of the last hour were made.
     ModelCalls,
     /// One day's model usage, per task.
@@ -66,6 +91,11 @@ impl Key<'_> {
             Key::Run { repo, task } => format!("run:{repo}:{task}"),
             Key::Refs(repo) => format!("refs:{repo}"),
             Key::Schedule { repo, task } => format!("sched:{repo}\u{0}{task}"),
+            Key::Notes(repo) => format!("notes:{repo}"),
+            Key::NotesBefore(repo) => format!("notes-before:{repo}"),
+            Key::Reviewed(repo) => format!("reviewed:{repo}"),
+            Key::LastTick(repo) => format!("tick:{repo}"),
+            Key::Digest { repo, day } => format!("digest:{repo}\u{0}{day}"),
             Key::ModelCalls => "llm:calls".into(),
             Key::ModelDay(day) => format!("llm:day:{day}"),
         }
@@ -174,6 +204,71 @@ impl Store {
         task: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.recall(&Key::Schedule { repo, task }.text())
+    }
+
+    /// The notes of `repo` (`""`: the global ones).
+    pub fn notes(&self, repo: &str) -> Result<Notes, StoreError> {
+        Ok(self.recall(&Key::Notes(repo).text())?.unwrap_or_default())
+    }
+
+    pub fn put_notes(&self, repo: &str, notes: &Notes) -> Result<(), StoreError> {
+        self.remember(&Key::Notes(repo).text(), notes)
+    }
+
+    /// Replaces the notes of `repo` by a consolidation, keeping the current ones for undo.
+    pub fn consolidate_notes(&self, repo: &str, new: &Notes) -> Result<(), StoreError> {
+        let current = self.notes(repo)?;
+        self.remember(&Key::NotesBefore(repo).text(), &current)?;
+        self.put_notes(repo, new)
+    }
+
+    /// Puts back the notes of `repo` from before the last consolidation; false when
+    /// there is none to put back.
+    pub fn undo_consolidation(&self, repo: &str) -> Result<bool, StoreError> {
+        let Some(before) = self.recall::<Notes>(&Key::NotesBefore(repo).text())? else {
+            return Ok(false);
+        };
+        self.put_notes(repo, &before)?;
+        self.forget(&Key::NotesBefore(repo).text())?;
+        Ok(true)
+    }
+
+    /// Every repository that has notes (the global ones as `""`).
+    pub fn noted_repos(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .recall_prefix::<serde_json::Value>("notes:")?
+            .into_iter()
+            .map(|(k, _)| k["notes:".len()..].to_owned())
+            .collect())
+    }
+
+    pub fn reviewed(&self, repo: &str) -> Result<Reviewed, StoreError> {
+        Ok(self.recall(&Key::Reviewed(repo).text())?.unwrap_or_default())
+    }
+
+    pub fn put_reviewed(&self, repo: &str, reviewed: &Reviewed) -> Result<(), StoreError> {
+        self.remember(&Key::Reviewed(repo).text(), reviewed)
+    }
+
+    pub fn last_tick(&self, repo: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.recall(&Key::LastTick(repo).text())
+    }
+
+    pub fn put_last_tick(&self, repo: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.remember(&Key::LastTick(repo).text(), &at)
+    }
+
+    pub fn digest(&self, repo: &str, day: chrono::NaiveDate) -> Result<Option<String>, StoreError> {
+        self.recall(&Key::Digest { repo, day }.text())
+    }
+
+    pub fn put_digest(
+        &self,
+        repo: &str,
+        day: chrono::NaiveDate,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        self.remember(&Key::Digest { repo, day }.text(), &text)
     }
 
     /// When the model calls of the last hour were made.

@@ -65,6 +65,14 @@ impl std::fmt::Display for Trigger {
     }
 }
 
+/// What the daemon lends a run besides the repository: the model, the memory, and what
+/// it knows of earlier proposals.
+pub struct Lent<'a> {
+    pub model: Option<&'a dyn Model>,
+    pub memory: Option<&'a dyn crate::memory::RepoMemory>,
+    pub would_skip: &'a dyn Fn(&str) -> bool,
+}
+
 /// Everything one run of a task is given.
 pub struct RunContext<'a> {
     /// The task's name (a command task's is the user's).
@@ -78,6 +86,8 @@ pub struct RunContext<'a> {
     pub scratch: &'a Path,
     /// The model, when one is configured.
     pub model: Option<&'a dyn Model>,
+    /// What kairos remembers of this repository.
+    pub memory: Option<&'a dyn crate::memory::RepoMemory>,
     /// Whether a draft with this fingerprint would be dropped as a repeat (pending,
     /// decided, or failed lately): a task asks before it spends a model call on one.
     pub would_skip: &'a dyn Fn(&str) -> bool,

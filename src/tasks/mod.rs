@@ -5,23 +5,30 @@
 //! Tasks that change files compute in scratch space (`scratch`), never in the user's
 //! working tree.
 
+mod ask;
 mod command;
 mod commit_message;
 mod context;
+pub mod digest;
+mod dream;
 mod fast_forward;
 mod fetch;
 mod format;
 mod lockfile;
 mod maintenance;
+mod model;
 mod notices;
 mod patch;
 mod prune_branches;
+mod review;
 pub mod scratch;
 mod snapshot;
+mod tick;
+mod verify;
 
 use std::path::Path;
 
-pub use context::{Due, GitChange, RunContext, Trigger};
+pub use context::{Due, GitChange, Lent, RunContext, Trigger};
 
 use crate::config::TaskSettings;
 use crate::proposal::Draft;
@@ -51,6 +58,11 @@ pub const STALE_BRANCHES: &str = "stale-branches";
 pub const REMINDERS: &str = "reminders";
 pub const LOCKFILE: &str = "lockfile";
 pub const COMMIT_MESSAGE: &str = "commit-message";
+pub const REVIEW: &str = "review";
+pub const ASK: &str = "ask";
+pub const TICK: &str = "tick";
+pub const DIGEST: &str = "digest";
+pub const DREAM: &str = "dream";
 
 /// Every built-in task, in the order they are documented.
 pub const BUILTIN: &[TaskInfo] = &[
@@ -136,6 +148,51 @@ pub const BUILTIN: &[TaskInfo] = &[
         when_idle: None,
     },
     TaskInfo {
+        name: REVIEW,
+        action: "notice, fs.patch",
+        triggers: "new commits of yours on the checked-out branch (with [llm] only)",
+        default_quiet: "2s",
+        default_schedule: None,
+        catch_up_once: false,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: ASK,
+        action: "fs.patch, notice",
+        triggers: "a `kairos:` comment you add, after the file has been quiet (with [llm] only)",
+        default_quiet: "5s",
+        default_schedule: None,
+        catch_up_once: false,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: TICK,
+        action: "notice, fs.patch",
+        triggers: "the repository quiet for `idle` after activity, at most every `min_interval` (with [llm] only)",
+        default_quiet: "2s",
+        default_schedule: None,
+        catch_up_once: false,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: DIGEST,
+        action: "notice",
+        triggers: "schedule",
+        default_quiet: "2s",
+        default_schedule: Some("0 18 * * *"),
+        catch_up_once: true,
+        when_idle: None,
+    },
+    TaskInfo {
+        name: DREAM,
+        action: "(the notes)",
+        triggers: "schedule, once idle (with [llm] only)",
+        default_quiet: "2s",
+        default_schedule: Some("0 3 * * *"),
+        catch_up_once: true,
+        when_idle: Some("5m"),
+    },
+    TaskInfo {
         name: LOCKFILE,
         action: "deps.update",
         triggers: "schedule",
@@ -169,6 +226,12 @@ pub enum TaskError {
     Prompt(String),
 }
 
+/// The tasks that only a model can do: without `[llm]` they are not run at all (no
+/// scan, no log line), and asking for one says what to configure.
+pub fn needs_model(name: &str) -> bool {
+    [COMMIT_MESSAGE, REVIEW, ASK, TICK, DREAM].contains(&name)
+}
+
 /// Runs task `name` on the repository at `root` for `trigger`; scratch copies go under
 /// `scratch`. Everything a run produces — changes and notices alike — is a draft for the
 /// policy to decide.
@@ -178,11 +241,21 @@ pub fn run(
     settings: &TaskSettings,
     trigger: &Trigger,
     scratch: &Path,
-    model: Option<&dyn crate::llm::Model>,
-    would_skip: &dyn Fn(&str) -> bool,
+    lent: Lent,
 ) -> Result<Vec<Draft>, TaskError> {
     let repo = crate::git::open(root)?;
-    let ctx = RunContext { name, repo: &repo, root, settings, trigger, scratch, model, would_skip };
+    let Lent { model, memory, would_skip } = lent;
+    let ctx = RunContext {
+        name,
+        repo: &repo,
+        root,
+        settings,
+        trigger,
+        scratch,
+        model,
+        memory,
+        would_skip,
+    };
     match (name, &settings.command) {
         (_, Some(spec)) => command::run(&ctx, spec),
         (SNAPSHOT, None) => Ok(snapshot::run(&ctx)?.into_iter().collect()),
@@ -195,6 +268,11 @@ pub fn run(
         (REMINDERS, None) => notices::reminders(&ctx),
         (LOCKFILE, None) => lockfile::run(&ctx),
         (COMMIT_MESSAGE, None) => commit_message::run(&ctx),
+        (REVIEW, None) => review::run(&ctx),
+        (ASK, None) => ask::run(&ctx),
+        (TICK, None) => tick::run(&ctx),
+        (DIGEST, None) => digest::run(&ctx),
+        (DREAM, None) => dream::run(&ctx),
         (other, None) => Err(TaskError::Unknown(other.to_owned())),
     }
 }

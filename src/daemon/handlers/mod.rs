@@ -2,8 +2,10 @@
 //! returns the response; `log --follow` streams and is handled by the server.
 
 mod approve;
+mod digest;
 mod llm;
 mod log;
+mod memory;
 mod policy;
 mod queue;
 mod reject;
@@ -59,6 +61,11 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::PolicyRevoke { id } => policy::revoke(core, id).await,
         Request::PolicyUndemote { task, repo } => policy::undemote(core, task, repo).await,
         Request::LlmTest => llm::test(core).await,
+        Request::MemoryShow { repo } => memory::show(core, repo).await,
+        Request::MemorySearch { text } => memory::search(core, text).await,
+        Request::MemoryForget { repo, id } => memory::forget(core, repo, id).await,
+        Request::MemoryUndo { repo } => memory::undo(core, repo).await,
+        Request::Digest { repo, date } => digest::handle(core, repo, date).await,
         Request::Restore { repo, snapshot, paths } => {
             restore::handle(core, repo, snapshot, paths).await
         }

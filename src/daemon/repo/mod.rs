@@ -418,7 +418,16 @@ impl RepoActor {
                 self.due.insert(name.clone(), now + settings.quiet);
                 self.changed.entry(name.clone()).or_default().add(paths);
             }
-            if let Some(idle) = settings.triggers.idle {
+        }
+        self.restart_idle();
+    }
+
+    /// Something happened: the tasks that run once the repository is idle wait again.
+    fn restart_idle(&mut self) {
+        let now = Instant::now();
+        let config = self.core.config();
+        for (name, settings) in config.tasks_for(&self.root) {
+            if let Some(idle) = settings.triggers.idle.filter(|_| settings.enabled) {
                 self.idle_due.insert(name.clone(), now + idle);
             }
         }

@@ -38,6 +38,10 @@ impl RepoActor {
         for change in &changes {
             self.event(change);
         }
+        if react && !changes.is_empty() {
+            // A commit or a branch is activity too: the idle timers start again.
+            self.restart_idle();
+        }
         if new_commit {
             self.recheck_skipped().await;
         }

@@ -79,6 +79,9 @@ impl RepoActor {
         if !settings.enabled {
             return Ok(format!("{task} is disabled in the config"));
         }
+        if tasks::needs_model(task) && self.core.llm().is_none() {
+            return Ok(format!("{task} needs a model: configure [llm] (see kairos llm test)"));
+        }
         let Ok(_permit) = self.core.runs.acquire().await else {
             return Err(RunError::Stopping);
         };
@@ -123,8 +126,9 @@ impl RepoActor {
                         .is_some()
                 };
                 let model = model.as_deref().map(|m| m as &dyn crate::llm::Model);
-                let drafts =
-                    tasks::run(&name, &root, &settings, &trigger, &scratch, model, &would_skip)?;
+                let memory = crate::daemon::memory::DaemonMemory { core, repo: key.clone() };
+                let lent = tasks::Lent { model, memory: Some(&memory), would_skip: &would_skip };
+                let drafts = tasks::run(&name, &root, &settings, &trigger, &scratch, lent)?;
                 let stale = pipeline::refresh_pending(core, &root, &name)?;
                 let intake = pipeline::take_in(core, &root, &name, drafts, asked)?;
                 if let Some(signature) = signature {

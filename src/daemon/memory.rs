@@ -1,0 +1,133 @@
+//! A repository's memory as its task runs see it: the store's notes, reviews, ticks and
+//! digests, the log, the queue, and what the user rejected and why. Blocking.
+
+use chrono::{DateTime, Utc};
+
+use super::core::Core;
+use crate::memory::{Notes, RepoMemory};
+use crate::proposal::State;
+use crate::store::{LogEntry, Reviewed};
+
+pub struct DaemonMemory<'a> {
+    pub core: &'a Core,
+    pub repo: String,
+}
+
+impl RepoMemory for DaemonMemory<'_> {
+    fn notes_for_prompt(&self, budget_chars: usize) -> Vec<String> {
+        let now = Utc::now();
+        let mut chosen = Vec::new();
+        // This repository's first; what is left of the budget goes to the global notes.
+        for repo in [self.repo.as_str(), ""] {
+            let mut notes = self.core.store.notes(repo).unwrap_or_default();
+            let left =
+                budget_chars.saturating_sub(chosen.iter().map(|n: &String| n.len() + 3).sum());
+            let mut some = notes.for_prompt(left, now);
+            if !some.is_empty() {
+                let _ = self.core.store.put_notes(repo, &notes);
+            }
+            chosen.append(&mut some);
+        }
+        chosen
+    }
+
+    fn remember(&self, items: &[String], source: &str) {
+        if items.is_empty() {
+            return;
+        }
+        let mut notes = self.core.store.notes(&self.repo).unwrap_or_default();
+        let now = Utc::now();
+        let added: Vec<String> =
+            items.iter().filter(|i| notes.remember(i, source, now).is_some()).cloned().collect();
+        if added.is_empty() {
+            return;
+        }
+        let _ = self.core.store.put_notes(&self.repo, &notes);
+        let _ = self.core.store.flush_blocking();
+        self.core.log(
+            LogEntry::new(
+                crate::store::LogKind::Event,
+                Some(&self.repo),
+                format!("remembered ({source}): {}", added.join("; ")),
+            )
+            .task(source),
+        );
+    }
+
+    fn lessons(&self, n: usize) -> Vec<String> {
+        let mut rejected: Vec<_> = self
+            .core
+            .store
+            .proposals_in(State::Rejected)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.repo == self.repo)
+            .collect();
+        rejected.sort_by_key(|p| std::cmp::Reverse(p.updated_at));
+        rejected
+            .into_iter()
+            .take(n)
+            .map(|p| match p.history.last().and_then(|h| h.note.clone()) {
+                Some(why) => format!("the user rejected \"{}\" because: {why}", p.title),
+                None => format!("the user rejected \"{}\"", p.title),
+            })
+            .collect()
+    }
+
+    fn reviewed(&self) -> Reviewed {
+        self.core.store.reviewed(&self.repo).unwrap_or_default()
+    }
+
+    fn put_reviewed(&self, reviewed: &Reviewed) {
+        let _ = self.core.store.put_reviewed(&self.repo, reviewed);
+    }
+
+    fn log_since(&self, since: DateTime<Utc>, n: usize) -> Vec<LogEntry> {
+        let tail = self.core.store.log_tail(5000).unwrap_or_default();
+        let mine: Vec<LogEntry> = tail
+            .into_iter()
+            .filter(|e| e.at > since && e.repo.as_deref() == Some(self.repo.as_str()))
+            .collect();
+        mine[mine.len().saturating_sub(n)..].to_vec()
+    }
+
+    fn last_tick(&self) -> Option<DateTime<Utc>> {
+        self.core.store.last_tick(&self.repo).ok().flatten()
+    }
+
+    fn put_last_tick(&self, at: DateTime<Utc>) {
+        let _ = self.core.store.put_last_tick(&self.repo, at);
+    }
+
+    fn pending(&self) -> Vec<String> {
+        self.core
+            .store
+            .proposals_in(State::Pending)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.repo == self.repo)
+            .map(|p| p.title)
+            .collect()
+    }
+
+    fn quiet_hours_now(&self) -> bool {
+        super::policy::limits(self.core, &self.repo).quiet_hours.is_some()
+    }
+
+    fn notes(&self) -> Notes {
+        self.core.store.notes(&self.repo).unwrap_or_default()
+    }
+
+    fn consolidate(&self, notes: Notes) {
+        let _ = self.core.store.consolidate_notes(&self.repo, &notes);
+        let _ = self.core.store.flush_blocking();
+    }
+
+    fn put_digest(&self, day: chrono::NaiveDate, text: &str) {
+        let _ = self.core.store.put_digest(&self.repo, day, text);
+    }
+
+    fn event(&self, text: &str) {
+        self.core.log(LogEntry::new(crate::store::LogKind::Event, Some(&self.repo), text));
+    }
+}

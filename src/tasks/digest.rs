@@ -1,0 +1,120 @@
+//! `digest` (daily, `0 18 * * *`): what happened today in the repository — commits,
+//! proposals and decisions, failures, what was learnt — assembled from the log without a
+//! model; with one, the model writes it from that material. Kept (`kairos digest`) and
+//! told as one notice. A day with nothing in it is silent.
+
+use chrono::{Local, NaiveDate, TimeZone, Utc};
+use serde_json::json;
+
+use super::{RunContext, TaskError};
+use crate::action::Action;
+use crate::llm::{Question, prompt::data};
+use crate::memory::RepoMemory;
+use crate::proposal::{Change, Draft, Origin, Provenance};
+use crate::store::LogKind;
+
+pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
+    let Some(memory) = ctx.memory else { return Ok(vec![]) };
+    let day = Local::now().date_naive();
+    let Some(material) = compose(ctx.repo, memory, day) else { return Ok(vec![]) };
+    let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut text = material.clone();
+    let mut provenance = Provenance::BUILTIN;
+    if let Some(model) = ctx.model {
+        let user = model
+            .render(super::DIGEST, &json!({ "repo": data(&name), "material": data(&material) }))
+            .map_err(TaskError::Prompt)?;
+        let question = Question { user, fields: &["notes"], max_tokens: 600 };
+        // Without an answer the plain digest stands: it is the same material.
+        if let Ok(answer) = model.ask(ctx.name, question, &|_| Ok(()))
+            && let Some(note) = answer.reply.notes.first()
+            && !note.body.trim().is_empty()
+        {
+            text = format!("{}\n{}", note.title.trim(), note.body.trim());
+            provenance =
+                Provenance { origin: Origin::Model { model: answer.model }, read_untrusted: true };
+        }
+    }
+    memory.put_digest(day, &text);
+    Ok(vec![Draft {
+        action: Action::Notice,
+        changed_lines: 0,
+        title: format!("{name}: today's digest"),
+        why: text.clone(),
+        fingerprint: format!("notice:digest:{}:{day}", ctx.root.display()),
+        change: Change::Notice { text },
+        provenance,
+    }])
+}
+
+/// The day's material: commits, proposals, decisions, failures and notes, from git and
+/// the log; `None` when nothing happened.
+pub fn compose(repo: &git2::Repository, memory: &dyn RepoMemory, day: NaiveDate) -> Option<String> {
+    let start =
+        Local.from_local_datetime(&day.and_hms_opt(0, 0, 0)?).earliest()?.with_timezone(&Utc);
+    let end = start + chrono::TimeDelta::days(1);
+    let entries: Vec<_> =
+        memory.log_since(start, 5000).into_iter().filter(|e| e.at < end).collect();
+    let mut commits = Vec::new();
+    if let Ok(mut walk) = repo.revwalk()
+        && walk.push_head().is_ok()
+    {
+        for commit in
+            walk.filter_map(Result::ok).filter_map(|id| repo.find_commit(id).ok()).take(500)
+        {
+            let at = Utc.timestamp_opt(commit.time().seconds(), 0).single()?;
+            if at < start {
+                break;
+            }
+            if at < end {
+                commits.push(commit.summary().ok().flatten().unwrap_or("").to_owned());
+            }
+        }
+    }
+    let decided = |word: &str| {
+        entries.iter().filter(|e| e.kind == LogKind::Decision && e.message.contains(word)).count()
+    };
+    let failures: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.kind == LogKind::Error)
+        .map(|e| e.message.lines().next().unwrap_or(""))
+        .collect();
+    let learnt: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.message.starts_with("remembered"))
+        .map(|e| e.message.as_str())
+        .collect();
+    let pending = memory.pending();
+    let (queued, applied, rejected, undone) =
+        (decided("queued"), decided(" applied by"), decided(" rejected by"), decided(" undone by"));
+    if commits.is_empty()
+        && queued + applied + rejected + undone == 0
+        && failures.is_empty()
+        && learnt.is_empty()
+    {
+        return None;
+    }
+    let mut out = format!("{day}: {} commits", commits.len());
+    out.push_str(&format!(
+        "; kairos proposed {queued}, applied {applied}, you rejected {rejected}, undid {undone}"
+    ));
+    for subject in commits.iter().take(10) {
+        out.push_str(&format!("\n- commit: {subject}"));
+    }
+    if commits.len() > 10 {
+        out.push_str(&format!("\n- and {} more commits", commits.len() - 10));
+    }
+    for failure in failures.iter().take(5) {
+        out.push_str(&format!("\n- failed: {failure}"));
+    }
+    for item in learnt.iter().take(5) {
+        out.push_str(&format!("\n- {item}"));
+    }
+    if !pending.is_empty() {
+        out.push_str(&format!(
+            "\n- waiting for you: {}",
+            pending.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ));
+    }
+    Some(out)
+}

@@ -1,0 +1,63 @@
+//! `dream` (nightly, `0 3 * * *`, once you are idle): the model consolidates the last
+//! day's log into the repository's notes — what the project is, its conventions, what you
+//! accept and reject, recurring problems — at most `MAX_NOTES` lines. The notes before
+//! are kept: `kairos memory undo` puts them back. Without a model the log still grows and
+//! nothing is consolidated.
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::{RunContext, TaskError};
+use crate::llm::{Question, prompt::data};
+use crate::memory::{MAX_NOTES, Notes};
+use crate::proposal::Draft;
+
+pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
+    let (Some(model), Some(memory)) = (ctx.model, ctx.memory) else { return Ok(vec![]) };
+    let now = Utc::now();
+    let log: Vec<String> = memory
+        .log_since(now - chrono::TimeDelta::days(1), 400)
+        .into_iter()
+        .filter(|e| e.task.as_deref() != Some(super::DREAM))
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e.at.format("%H:%M"),
+                e.kind.as_str(),
+                e.message.lines().next().unwrap_or("")
+            )
+        })
+        .collect();
+    if log.is_empty() {
+        return Ok(vec![]);
+    }
+    let current = memory.notes();
+    let notes: Vec<String> = current.notes.iter().map(|n| n.text.clone()).collect();
+    let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let context = json!({
+        "repo": data(&name),
+        "day": (now - chrono::TimeDelta::days(1)).format("%Y-%m-%d").to_string(),
+        "max": MAX_NOTES,
+        "notes": data(&if notes.is_empty() { "(none yet)".to_owned() } else { notes.join("\n") }),
+        "log": data(&log.join("\n")),
+    });
+    let user = model.render(super::DREAM, &context).map_err(TaskError::Prompt)?;
+    let answer =
+        model.ask(ctx.name, Question { user, fields: &["remember"], max_tokens: 4096 }, &|_| {
+            Ok(())
+        })?;
+    if answer.reply.remember.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut consolidated =
+        Notes { version: current.version + 1, next_id: current.next_id, ..Notes::default() };
+    for item in answer.reply.remember.iter().take(MAX_NOTES) {
+        consolidated.remember(item, "dream", now);
+    }
+    let (before, after) = (current.notes.len(), consolidated.notes.len());
+    memory.consolidate(consolidated);
+    memory.event(&format!(
+        "dream: {before} notes consolidated into {after} (`kairos memory undo` puts the {before} back)"
+    ));
+    Ok(vec![])
+}

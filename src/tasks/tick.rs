@@ -1,0 +1,123 @@
+//! `tick`: the proactive look. When a repository that was active goes quiet (`idle`),
+//! and something changed since the last look (files, refs, a failed run, a new proposal),
+//! the model gets a compact picture — what happened, the queue, `git status`, the
+//! uncommitted work, the notes, the time and how long you have been away — and most of the
+//! time says nothing. At most one look per `min_interval`; never in quiet hours; no timer
+//! ever wakes it when nothing happened.
+
+use chrono::{Local, Utc};
+use serde_json::json;
+
+use super::model::ask_with_edits;
+use super::{RunContext, TaskError, Trigger};
+use crate::llm::{Question, material, prompt::data};
+use crate::proposal::Draft;
+use crate::store::{LogEntry, LogKind};
+
+pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
+    let (Some(model), Some(memory)) = (ctx.model, ctx.memory) else { return Ok(vec![]) };
+    let manual = ctx.trigger.asked_by_user();
+    if !manual && *ctx.trigger != Trigger::Idle {
+        return Ok(vec![]);
+    }
+    if !manual && memory.quiet_hours_now() {
+        return Ok(vec![]);
+    }
+    let now = Utc::now();
+    let last = memory.last_tick();
+    let interval = chrono::TimeDelta::from_std(ctx.settings.model.min_interval)
+        .unwrap_or(chrono::TimeDelta::MAX);
+    if !manual && last.is_some_and(|t| now - t < interval) {
+        return Ok(vec![]);
+    }
+    let since = last.unwrap_or(now - chrono::TimeDelta::days(1));
+    let events: Vec<LogEntry> =
+        memory.log_since(since, 200).into_iter().filter(worth_a_look).collect();
+    if events.is_empty() && !manual {
+        // Nothing happened since the last look: nothing to ask about.
+        return Ok(vec![]);
+    }
+    memory.put_last_tick(now);
+    let away = events.last().map_or(chrono::TimeDelta::zero(), |e| now - e.at);
+    let shown: Vec<String> = events
+        .iter()
+        .rev()
+        .take(40)
+        .rev()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.at.with_timezone(&Local).format("%H:%M"),
+                e.message.lines().next().unwrap_or("")
+            )
+        })
+        .collect();
+    let repo = ctx.repo;
+    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok()).map(|t| t.id());
+    let (work, _) = crate::git::snapshot_tree(repo, model.max_file_size())?;
+    let diff = material::tree_diff(
+        repo,
+        head_tree,
+        work,
+        model.max_file_size(),
+        ctx.settings.model.max_diff_lines,
+    )?;
+    let context = json!({
+        "repo": data(&ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+        "away": away_for(away),
+        "now": Local::now().format("%A %H:%M").to_string(),
+        "notes": data(&memory.notes_for_prompt(3000).join("\n")),
+        "lessons": data(&memory.lessons(10).join("\n")),
+        "events": data(&shown.join("\n")),
+        "queue": data(&or_none(memory.pending().join("\n"))),
+        "status": data(&or_none(status(repo))),
+        "files": diff.files,
+        "added": diff.added,
+        "removed": diff.removed,
+        "left_out": diff.left_out.join(", "),
+        "diff": data(&diff.diff),
+    });
+    let user = model.render(super::TICK, &context).map_err(TaskError::Prompt)?;
+    let question =
+        Question { user, fields: &["notes", "edits", "edit_title", "remember"], max_tokens: 1024 };
+    let what = format!("a look at {}", Local::now().format("%H:%M"));
+    ask_with_edits(ctx, question, &what, "suggested fix")
+}
+
+/// Whether a log entry is something that happened (not the look itself, nor a pause).
+fn worth_a_look(e: &LogEntry) -> bool {
+    if e.task.as_deref() == Some(super::TICK) || e.message.starts_with("idle:") {
+        return false;
+    }
+    match e.kind {
+        LogKind::Event | LogKind::Error => !e.message.starts_with("remembered"),
+        LogKind::Decision => e.message.contains("queued") || e.message.contains("applied"),
+        LogKind::Run => e.message.contains("failed"),
+        LogKind::Daemon => false,
+    }
+}
+
+fn status(repo: &git2::Repository) -> String {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).include_ignored(false);
+    let Ok(statuses) = repo.statuses(Some(&mut opts)) else { return String::new() };
+    statuses
+        .iter()
+        .take(50)
+        .map(|s| format!("{:?} {}", s.status(), String::from_utf8_lossy(s.path_bytes())))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn or_none(text: String) -> String {
+    if text.trim().is_empty() { "(nothing)".into() } else { text }
+}
+
+/// How long the user has been away, as people say it.
+fn away_for(away: chrono::TimeDelta) -> String {
+    match away.num_minutes().max(1) {
+        1 => "a minute".into(),
+        m if m < 120 => format!("{m} minutes"),
+        m => format!("{} hours", m / 60),
+    }
+}
