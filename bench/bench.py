@@ -305,8 +305,10 @@ def round_trip(args, gguf):
         with open(f"{repo}/file{i}.txt", "w") as fh:
             fh.write(f"change number {i}\n")
         seen = len(Recorder.bodies)
-        runs = lambda: subprocess.run([args.kairos, "log", "-n", "500"], env=env, capture_output=True,
-                                      text=True).stdout.count("commit-message (index quiet):")
+        # The run's own line (the model call's line says "asked" and comes first).
+        runs = lambda: sum(1 for line in subprocess.run(
+            [args.kairos, "log", "-n", "500"], env=env, capture_output=True, text=True).stdout.splitlines()
+            if "commit-message (index quiet):" in line and ": asked " not in line)
         runs_before = runs()
         t0 = time.monotonic()
         git(repo, "add", f"file{i}.txt")

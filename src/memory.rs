@@ -33,6 +33,9 @@ pub struct Notes {
     pub version: u64,
     #[serde(default)]
     pub next_id: u64,
+    /// When the log was last consolidated into these notes.
+    #[serde(default)]
+    pub consolidated_at: Option<DateTime<Utc>>,
 }
 
 impl Notes {
@@ -121,6 +124,8 @@ impl Notes {
 
 /// Memory as a task sees it (`RunContext::memory`), for the repository it runs in.
 pub trait RepoMemory: Send + Sync {
+    /// The repository's key (its canonical path), as the log and the store name it.
+    fn repo_key(&self) -> String;
     /// This repository's notes and the global ones, within about `budget_chars`, for a
     /// prompt (the oldest, least used left out first).
     fn notes_for_prompt(&self, budget_chars: usize) -> Vec<String>;
@@ -132,17 +137,21 @@ pub trait RepoMemory: Send + Sync {
     fn put_reviewed(&self, reviewed: &crate::store::Reviewed);
     /// The last `n` log entries of this repository since `since`, oldest first.
     fn log_since(&self, since: DateTime<Utc>, n: usize) -> Vec<crate::store::LogEntry>;
-    fn last_tick(&self) -> Option<DateTime<Utc>>;
-    fn put_last_tick(&self, at: DateTime<Utc>);
+    /// The last proactive look here.
+    fn last_look(&self) -> Option<crate::store::LastLook>;
+    fn put_last_look(&self, look: &crate::store::LastLook);
     /// The titles of the proposals waiting here.
     fn pending(&self) -> Vec<String>;
     /// Whether the policy's quiet hours are in effect now.
     fn quiet_hours_now(&self) -> bool;
     /// This repository's notes as they are.
     fn notes(&self) -> Notes;
+    /// Stores this repository's notes as they are now (no version kept).
+    fn put_notes(&self, notes: &Notes);
     /// Replaces this repository's notes, keeping the current ones for `memory undo`.
     fn consolidate(&self, notes: Notes);
-    fn put_digest(&self, day: chrono::NaiveDate, text: &str);
+    fn digest(&self, day: chrono::NaiveDate) -> Option<crate::store::Digest>;
+    fn put_digest(&self, day: chrono::NaiveDate, digest: &crate::store::Digest);
     /// Records something the run saw or did not do, in the repository's log.
     fn event(&self, text: &str);
 }

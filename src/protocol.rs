@@ -104,6 +104,11 @@ pub enum Request {
         repo: Option<PathBuf>,
         id: u64,
     },
+    /// A note the user writes (of a repository, or global).
+    MemoryAdd {
+        repo: Option<PathBuf>,
+        text: String,
+    },
     /// Puts back the notes from before the last consolidation.
     MemoryUndo {
         repo: PathBuf,

@@ -1,4 +1,4 @@
-//! `kairos memory show|search|forget|export|undo`: what kairos remembers of each
+//! `kairos memory show|search|add|forget|export|undo`: what kairos remembers of each
 //! repository (and globally), where each note came from, and the way back from a
 //! consolidation.
 
@@ -24,6 +24,13 @@ pub enum Action {
         text: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Add a note of your own (to `--repo`, default: the global notes); models get it in
+    /// their prompts like the others.
+    Add {
+        text: String,
+        #[arg(long)]
+        repo: Option<PathBuf>,
     },
     /// Forget note ID (of `--repo`, default: the global notes).
     Forget {
@@ -55,6 +62,10 @@ pub async fn run(paths: &Paths, action: Action) -> CliResult {
         Action::Forget { id, repo } => {
             let repo = repo.map(|r| super::repo_or_cwd(Some(r))).transpose()?;
             outcomes(call(paths, Request::MemoryForget { repo, id }).await?)
+        }
+        Action::Add { text, repo } => {
+            let repo = repo.map(|r| super::repo_or_cwd(Some(r))).transpose()?;
+            outcomes(call(paths, Request::MemoryAdd { repo, text }).await?)
         }
         Action::Export { repo } => {
             let repo = repo.map(|r| super::repo_or_cwd(Some(r))).transpose()?;

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use super::core::Core;
 use crate::config::{KeySource, LlmSettings};
 use crate::llm::{
-    Answer, ApiKey, Client, ContractError, LlmError, Model, Question, Reply, Request, prompt,
+    Answer, ApiKey, Caller, Client, ContractError, LlmError, Model, Question, Reply, Request,
+    prompt,
 };
 use crate::notifier::{Notice, NoticeKind};
 use crate::protocol::LlmStatus;
@@ -68,9 +69,10 @@ impl LlmService {
         &self.client.settings
     }
 
-    fn log(&self, kind: LogKind, task: &str, message: String) {
+    fn log(&self, kind: LogKind, caller: &Caller, message: String) {
         if let Some(core) = self.core.upgrade() {
-            core.log(LogEntry::new(kind, None, message).task(task));
+            let repo = (!caller.repo.is_empty()).then_some(caller.repo.as_str());
+            core.log(LogEntry::new(kind, repo, message).task(&caller.task));
         }
     }
 
@@ -95,8 +97,12 @@ impl LlmService {
     }
 
     /// Makes one call (the budget checked, the cost recorded) and parses its reply.
-    async fn call(&self, task: &str, question: &Question) -> Result<(Reply, Answer), LlmError> {
-        let (reply, answer, _) = self.call_raw(task, question).await?;
+    async fn call(
+        &self,
+        caller: &Caller,
+        question: &Question,
+    ) -> Result<(Reply, Answer), LlmError> {
+        let (reply, answer, _) = self.call_raw(caller, question).await?;
         Ok((reply.map_err(LlmError::Contract)?, answer))
     }
 
@@ -104,9 +110,10 @@ impl LlmService {
     /// the reply's text as the model gave it.
     async fn call_raw(
         &self,
-        task: &str,
+        caller: &Caller,
         question: &Question,
     ) -> Result<(Result<Reply, ContractError>, Answer, String), LlmError> {
+        let task = caller.task.as_str();
         if let Some(why) = self.off.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Err(LlmError::Off(why));
         }
@@ -121,7 +128,7 @@ impl LlmService {
             &today,
             now,
         ) {
-            self.tell_over_budget(task, &over);
+            self.tell_over_budget(caller, &over);
             return Err(LlmError::OverBudget(over));
         }
         let system = self.render("system", &serde_json::json!({})).map_err(LlmError::Request)?;
@@ -150,9 +157,10 @@ impl LlmService {
                 };
                 self.log(
                     LogKind::Run,
-                    task,
+                    caller,
                     format!(
-                        "{task}: asked {} ({}): {} in / {} out tokens{cache}, {:.1} s{retried}",
+                        "{task} ({}): asked {} ({}): {} in / {} out tokens{cache}, {:.1} s{retried}",
+                        caller.why,
                         s.model,
                         s.provider.name(),
                         usage.input,
@@ -173,7 +181,7 @@ impl LlmService {
                 *self.off.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
                 self.log(
                     LogKind::Error,
-                    task,
+                    caller,
                     format!("the model is off until the config changes: {why}"),
                 );
                 if let Some(core) = self.core.upgrade() {
@@ -193,14 +201,14 @@ impl LlmService {
     }
 
     /// Says once per budget window that model tasks wait.
-    fn tell_over_budget(&self, task: &str, over: &crate::llm::OverBudget) {
+    fn tell_over_budget(&self, caller: &Caller, over: &crate::llm::OverBudget) {
         let mut told = self.told_over_until.lock().unwrap_or_else(|e| e.into_inner());
         if *told == Some(over.until) {
             return;
         }
         *told = Some(over.until);
         let message = LlmError::OverBudget(over.clone()).to_string();
-        self.log(LogKind::Event, task, message.clone());
+        self.log(LogKind::Event, caller, message.clone());
         if let Some(core) = self.core.upgrade() {
             core.notifier.send(Notice {
                 repo: String::new(),
@@ -223,7 +231,9 @@ impl LlmService {
             fields: &["notes"],
             max_tokens: 128,
         };
-        let (reply, answer, text) = self.call_raw("llm-test", &question).await?;
+        let caller =
+            Caller { task: "llm-test".into(), repo: String::new(), why: "kairos llm test".into() };
+        let (reply, answer, text) = self.call_raw(&caller, &question).await?;
         Ok((answer, reply.err(), text))
     }
 }
@@ -244,12 +254,13 @@ impl Model for LlmService {
 
     fn ask(
         &self,
-        task: &str,
+        caller: &Caller,
         question: Question,
         check: &dyn Fn(&Reply) -> Result<(), ContractError>,
     ) -> Result<Answer, LlmError> {
+        let task = caller.task.as_str();
         // Tasks run on blocking threads, outside the runtime: the call runs on it.
-        let first = self.runtime.block_on(self.call(task, &question));
+        let first = self.runtime.block_on(self.call(caller, &question));
         let refused = match first {
             Ok((reply, answer)) => match check(&reply) {
                 Ok(()) => return Ok(answer),
@@ -260,7 +271,7 @@ impl Model for LlmService {
         };
         self.log(
             LogKind::Error,
-            task,
+            caller,
             format!("{task}: the reply was refused ({refused}); asking once more"),
         );
         let again = Question {
@@ -271,7 +282,7 @@ impl Model for LlmService {
             ),
             ..question
         };
-        match self.runtime.block_on(self.call(task, &again)) {
+        match self.runtime.block_on(self.call(caller, &again)) {
             Ok((reply, answer)) => match check(&reply) {
                 Ok(()) => Ok(answer),
                 Err(why) => Err(LlmError::Contract(why)),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::core::Core;
 use crate::memory::{Notes, RepoMemory};
 use crate::proposal::State;
-use crate::store::{LogEntry, Reviewed};
+use crate::store::{LastLook, LogEntry, Reviewed};
 
 pub struct DaemonMemory<'a> {
     pub core: &'a Core,
@@ -14,6 +14,10 @@ pub struct DaemonMemory<'a> {
 }
 
 impl RepoMemory for DaemonMemory<'_> {
+    fn repo_key(&self) -> String {
+        self.repo.clone()
+    }
+
     fn notes_for_prompt(&self, budget_chars: usize) -> Vec<String> {
         let now = Utc::now();
         let mut chosen = Vec::new();
@@ -91,12 +95,12 @@ impl RepoMemory for DaemonMemory<'_> {
         mine[mine.len().saturating_sub(n)..].to_vec()
     }
 
-    fn last_tick(&self) -> Option<DateTime<Utc>> {
-        self.core.store.last_tick(&self.repo).ok().flatten()
+    fn last_look(&self) -> Option<LastLook> {
+        self.core.store.last_look(&self.repo).ok().flatten()
     }
 
-    fn put_last_tick(&self, at: DateTime<Utc>) {
-        let _ = self.core.store.put_last_tick(&self.repo, at);
+    fn put_last_look(&self, look: &LastLook) {
+        let _ = self.core.store.put_last_look(&self.repo, look);
     }
 
     fn pending(&self) -> Vec<String> {
@@ -118,13 +122,21 @@ impl RepoMemory for DaemonMemory<'_> {
         self.core.store.notes(&self.repo).unwrap_or_default()
     }
 
+    fn put_notes(&self, notes: &Notes) {
+        let _ = self.core.store.put_notes(&self.repo, notes);
+    }
+
     fn consolidate(&self, notes: Notes) {
         let _ = self.core.store.consolidate_notes(&self.repo, &notes);
         let _ = self.core.store.flush_blocking();
     }
 
-    fn put_digest(&self, day: chrono::NaiveDate, text: &str) {
-        let _ = self.core.store.put_digest(&self.repo, day, text);
+    fn digest(&self, day: chrono::NaiveDate) -> Option<crate::store::Digest> {
+        self.core.store.digest(&self.repo, day).ok().flatten()
+    }
+
+    fn put_digest(&self, day: chrono::NaiveDate, digest: &crate::store::Digest) {
+        let _ = self.core.store.put_digest(&self.repo, day, digest);
     }
 
     fn event(&self, text: &str) {

@@ -78,6 +78,17 @@ pub struct Question {
     pub max_tokens: u32,
 }
 
+/// Who asks, and why: every call is logged with the task, its repository and the signal
+/// that started the run.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub task: String,
+    /// The repository's key; empty for calls that are not about one.
+    pub repo: String,
+    /// The trigger, as `kairos log` says it ("new commit", "idle", "kairos run").
+    pub why: String,
+}
+
 /// What a call came to, for the task that asked.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -100,11 +111,11 @@ pub trait Model: Send + Sync {
     /// Renders the prompt template `name` with `context`.
     fn render(&self, name: &str, context: &serde_json::Value) -> Result<String, String>;
 
-    /// Asks once for `task` (and once more if the reply breaks the contract, giving the
+    /// Asks once for `caller` (and once more if the reply breaks the contract, giving the
     /// reason); `check` tells whether a reply keeps the contract.
     fn ask(
         &self,
-        task: &str,
+        caller: &Caller,
         question: Question,
         check: &dyn Fn(&Reply) -> Result<(), ContractError>,
     ) -> Result<Answer, LlmError>;

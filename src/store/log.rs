@@ -54,6 +54,22 @@ pub struct LogEntry {
 pub const MAX_LOGGED_PATHS: usize = 100;
 
 impl LogEntry {
+    /// Whether the entry is news about the repository or its user — a change seen, a
+    /// decision, a failure — rather than kairos's own bookkeeping: a run that found
+    /// nothing, a schedule firing, a note remembered. The model tasks look at news only,
+    /// so their own runs never make them run again.
+    pub fn is_news(&self) -> bool {
+        match self.kind {
+            LogKind::Event => {
+                !self.message.starts_with("schedule fired")
+                    && !self.message.starts_with("remembered")
+            }
+            LogKind::Decision | LogKind::Error => true,
+            LogKind::Run => self.message.contains("failed"),
+            LogKind::Daemon => false,
+        }
+    }
+
     pub fn new(kind: LogKind, repo: Option<&str>, message: impl Into<String>) -> LogEntry {
         LogEntry {
             seq: 0,

@@ -33,6 +33,27 @@ pub struct Reviewed {
     /// Set once the repository's history before kairos came is taken as seen.
     #[serde(default)]
     pub baseline: bool,
+    /// The committer time (seconds) of HEAD when kairos first looked: older commits are
+    /// history, not news, even when a rebase makes them reachable again.
+    #[serde(default)]
+    pub since: Option<i64>,
+}
+
+/// The last proactive look (tick) at a repository: when, and the working tree as it was
+/// then, so a look is only taken when something changed since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastLook {
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub worktree: Option<String>,
+}
+
+/// A repository's digest of a day, and the material it was written from (the same
+/// material is not written up twice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub material: String,
+    pub text: String,
 }
 
 /// The key of each record kind; the byte layout is the one kairos 0.1.0 wrote.
@@ -250,15 +271,15 @@ impl Store {
         self.remember(&Key::Reviewed(repo).text(), reviewed)
     }
 
-    pub fn last_tick(&self, repo: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub fn last_look(&self, repo: &str) -> Result<Option<LastLook>, StoreError> {
         self.recall(&Key::LastTick(repo).text())
     }
 
-    pub fn put_last_tick(&self, repo: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.remember(&Key::LastTick(repo).text(), &at)
+    pub fn put_last_look(&self, repo: &str, look: &LastLook) -> Result<(), StoreError> {
+        self.remember(&Key::LastTick(repo).text(), look)
     }
 
-    pub fn digest(&self, repo: &str, day: chrono::NaiveDate) -> Result<Option<String>, StoreError> {
+    pub fn digest(&self, repo: &str, day: chrono::NaiveDate) -> Result<Option<Digest>, StoreError> {
         self.recall(&Key::Digest { repo, day }.text())
     }
 
@@ -266,9 +287,9 @@ impl Store {
         &self,
         repo: &str,
         day: chrono::NaiveDate,
-        text: &str,
+        digest: &Digest,
     ) -> Result<(), StoreError> {
-        self.remember(&Key::Digest { repo, day }.text(), &text)
+        self.remember(&Key::Digest { repo, day }.text(), digest)
     }
 
     /// When the model calls of the last hour were made.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use log::{LogEntry, LogKind};
-pub use memory::{Reviewed, RunMark};
+pub use memory::{Digest, LastLook, Reviewed, RunMark};
 
 use crate::proposal::{Proposal, ProposalId, State, UndoRecord};
 

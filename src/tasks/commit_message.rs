@@ -11,8 +11,6 @@ use crate::action::Action;
 use crate::llm::{ContractError, Question, Reply, material, prompt::data};
 use crate::proposal::{Change, Draft, Origin, Provenance};
 
-/// The most diff lines sent; larger changes send the most-changed files first.
-const MAX_DIFF_LINES: usize = 1500;
 /// How many recent subjects show the project's style.
 const RECENT: usize = 8;
 /// A subject and a short body fit well within this.
@@ -35,8 +33,13 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     if (ctx.would_skip)(&fingerprint) {
         return Ok(vec![]);
     }
-    let staged =
-        material::tree_diff(repo, parent_tree, tree, model.max_file_size(), MAX_DIFF_LINES)?;
+    let staged = material::tree_diff(
+        repo,
+        parent_tree,
+        tree,
+        model.max_file_size(),
+        ctx.settings.model.max_diff_lines,
+    )?;
     if staged.diff.trim().is_empty() {
         // Everything staged is something kairos does not send: nothing to ask about.
         return Ok(vec![]);
@@ -60,7 +63,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         }
     };
     let question = Question { user, fields: &["commit_message"], max_tokens: MAX_REPLY_TOKENS };
-    let answer = model.ask(ctx.name, question, &check)?;
+    let answer = model.ask(&ctx.caller(), question, &check)?;
     // An empty reply is silence.
     let Some(message) = answer.reply.commit_message.filter(|m| !m.subject.trim().is_empty()) else {
         return Ok(vec![]);

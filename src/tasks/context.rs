@@ -92,3 +92,14 @@ pub struct RunContext<'a> {
     /// decided, or failed lately): a task asks before it spends a model call on one.
     pub would_skip: &'a dyn Fn(&str) -> bool,
 }
+
+impl RunContext<'_> {
+    /// Who asks the model, for its log line: this task, in this repository, and why.
+    pub fn caller(&self) -> crate::llm::Caller {
+        crate::llm::Caller {
+            task: self.name.to_owned(),
+            repo: self.memory.map(|m| m.repo_key()).unwrap_or_default(),
+            why: self.trigger.to_string(),
+        }
+    }
+}

@@ -20,13 +20,17 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut text = material.clone();
     let mut provenance = Provenance::BUILTIN;
-    if let Some(model) = ctx.model {
+    let written = memory.digest(day).filter(|d| d.material == material);
+    if let Some(written) = written {
+        // Nothing new since it was written: the same digest, at no cost.
+        text = written.text;
+    } else if let Some(model) = ctx.model {
         let user = model
             .render(super::DIGEST, &json!({ "repo": data(&name), "material": data(&material) }))
             .map_err(TaskError::Prompt)?;
         let question = Question { user, fields: &["notes"], max_tokens: 600 };
         // Without an answer the plain digest stands: it is the same material.
-        if let Ok(answer) = model.ask(ctx.name, question, &|_| Ok(()))
+        if let Ok(answer) = model.ask(&ctx.caller(), question, &|_| Ok(()))
             && let Some(note) = answer.reply.notes.first()
             && !note.body.trim().is_empty()
         {
@@ -35,7 +39,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
                 Provenance { origin: Origin::Model { model: answer.model }, read_untrusted: true };
         }
     }
-    memory.put_digest(day, &text);
+    memory.put_digest(day, &crate::store::Digest { material, text: text.clone() });
     Ok(vec![Draft {
         action: Action::Notice,
         changed_lines: 0,

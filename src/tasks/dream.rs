@@ -15,10 +15,16 @@ use crate::proposal::Draft;
 pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let (Some(model), Some(memory)) = (ctx.model, ctx.memory) else { return Ok(vec![]) };
     let now = Utc::now();
+    let current = memory.notes();
+    // What happened since the last consolidation (at most a day): a night with nothing
+    // new costs nothing.
+    let since = current
+        .consolidated_at
+        .map_or(now - chrono::TimeDelta::days(1), |t| t.max(now - chrono::TimeDelta::days(1)));
     let log: Vec<String> = memory
-        .log_since(now - chrono::TimeDelta::days(1), 400)
+        .log_since(since, 400)
         .into_iter()
-        .filter(|e| e.task.as_deref() != Some(super::DREAM))
+        .filter(worth_keeping)
         .map(|e| {
             format!(
                 "{} {} {}",
@@ -31,7 +37,6 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     if log.is_empty() {
         return Ok(vec![]);
     }
-    let current = memory.notes();
     let notes: Vec<String> = current.notes.iter().map(|n| n.text.clone()).collect();
     let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let context = json!({
@@ -42,15 +47,22 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         "log": data(&log.join("\n")),
     });
     let user = model.render(super::DREAM, &context).map_err(TaskError::Prompt)?;
-    let answer =
-        model.ask(ctx.name, Question { user, fields: &["remember"], max_tokens: 4096 }, &|_| {
-            Ok(())
-        })?;
+    let answer = model.ask(
+        &ctx.caller(),
+        Question { user, fields: &["remember"], max_tokens: 4096 },
+        &|_| Ok(()),
+    )?;
     if answer.reply.remember.is_empty() {
+        // Nothing to keep: the notes stay, and this day's log is not read again.
+        memory.put_notes(&Notes { consolidated_at: Some(now), ..current });
         return Ok(vec![]);
     }
-    let mut consolidated =
-        Notes { version: current.version + 1, next_id: current.next_id, ..Notes::default() };
+    let mut consolidated = Notes {
+        version: current.version + 1,
+        next_id: current.next_id,
+        consolidated_at: Some(now),
+        ..Notes::default()
+    };
     for item in answer.reply.remember.iter().take(MAX_NOTES) {
         consolidated.remember(item, "dream", now);
     }
@@ -60,4 +72,10 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         "dream: {before} notes consolidated into {after} (`kairos memory undo` puts the {before} back)"
     ));
     Ok(vec![])
+}
+
+/// Whether a log entry says something about the project or the user (news, and not the
+/// dream's own).
+fn worth_keeping(e: &crate::store::LogEntry) -> bool {
+    e.is_news() && e.task.as_deref() != Some(super::DREAM) && !e.message.starts_with("dream:")
 }

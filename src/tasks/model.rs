@@ -41,7 +41,7 @@ pub fn answer(
 ) -> Result<Vec<Draft>, TaskError> {
     let model = ctx.model.expect("model tasks run with a model");
     let check = |reply: &Reply| reply.check(ctx.root, |p| may_send(ctx, p));
-    let answer = model.ask(ctx.name, question.clone(), &check)?;
+    let answer = model.ask(&ctx.caller(), question.clone(), &check)?;
     let provenance =
         Provenance { origin: Origin::Model { model: answer.model.clone() }, read_untrusted: true };
     if let Some(memory) = ctx.memory {
@@ -75,7 +75,7 @@ pub fn answer(
                     ),
                     ..question
                 };
-                let second = model.ask(ctx.name, again, &check)?;
+                let second = model.ask(&ctx.caller(), again, &check)?;
                 let tried = if second.reply.edits.is_empty() {
                     Tried::NoChange
                 } else {

@@ -24,11 +24,18 @@ pub fn run(ctx: &RunContext) -> Result<Vec<super::Draft>, TaskError> {
     let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else { return Ok(vec![]) };
     let mut reviewed = memory.reviewed();
     if !reviewed.baseline {
-        // First sight of this repository: what is there already is not news.
+        // First sight: the history already there is not news. At start nothing is
+        // reviewed; after a commit (or when asked), that commit alone.
         reviewed.baseline = true;
-        remember(&mut reviewed, head.id(), None);
-        memory.put_reviewed(&reviewed);
-        return Ok(vec![]);
+        reviewed.since = Some(head.committer().when().seconds());
+        for parent in head.parent_ids() {
+            remember(&mut reviewed, parent, None);
+        }
+        if *ctx.trigger == super::Trigger::Start {
+            remember(&mut reviewed, head.id(), None);
+            memory.put_reviewed(&reviewed);
+            return Ok(vec![]);
+        }
     }
     let fresh = new_commits(repo, head.id(), &reviewed)?;
     if fresh.is_empty() {
@@ -74,8 +81,9 @@ pub fn run(ctx: &RunContext) -> Result<Vec<super::Draft>, TaskError> {
 }
 
 /// The commits reachable from `head` and not reviewed, oldest first, each with its patch
-/// id; only the user's own (a pull brings others' work, theirs to review), and not those
-/// whose change was reviewed under another id (a rebase, an amend).
+/// id; only the user's own (a pull brings others' work, theirs to review), none from
+/// before kairos first looked, and not those whose change was reviewed under another id
+/// (a rebase, an amend). Newest first, so a long history is never walked.
 fn new_commits(
     repo: &Repository,
     head: Oid,
@@ -83,7 +91,7 @@ fn new_commits(
 ) -> Result<Vec<(Oid, Option<String>)>, git2::Error> {
     let me = repo.config().ok().and_then(|c| c.get_string("user.email").ok());
     let mut walk = repo.revwalk()?;
-    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
     walk.push(head)?;
     for id in &reviewed.commits {
         if let Ok(oid) = Oid::from_str(id)
@@ -94,25 +102,24 @@ fn new_commits(
     }
     let mut fresh = Vec::new();
     for id in walk.take(MAX_COMMITS * 10) {
-        let id = id?;
-        let commit = repo.find_commit(id)?;
-        if commit.parent_count() > 1 {
-            continue;
-        }
-        if let Some(me) = &me
-            && commit.author().email().ok() != Some(me.as_str())
-        {
+        let commit = repo.find_commit(id?)?;
+        let before_us = reviewed.since.is_some_and(|t| commit.committer().when().seconds() < t);
+        let theirs =
+            me.as_ref().is_some_and(|me| commit.author().email().ok() != Some(me.as_str()));
+        if commit.parent_count() > 1 || before_us || theirs {
             continue;
         }
         let patch = patch_id(repo, &commit);
         if patch.as_ref().is_some_and(|p| reviewed.patches.contains(p)) {
             continue;
         }
-        fresh.push((id, patch));
+        fresh.push((commit.id(), patch));
+        if fresh.len() == MAX_COMMITS {
+            break;
+        }
     }
-    // The newest ones, when there are many.
-    let skip = fresh.len().saturating_sub(MAX_COMMITS);
-    Ok(fresh.into_iter().skip(skip).collect())
+    fresh.reverse();
+    Ok(fresh)
 }
 
 fn patch_id(repo: &Repository, commit: &git2::Commit) -> Option<String> {

@@ -12,7 +12,7 @@ use super::model::ask_with_edits;
 use super::{RunContext, TaskError, Trigger};
 use crate::llm::{Question, material, prompt::data};
 use crate::proposal::Draft;
-use crate::store::{LogEntry, LogKind};
+use crate::store::{LastLook, LogEntry, LogKind};
 
 pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let (Some(model), Some(memory)) = (ctx.model, ctx.memory) else { return Ok(vec![]) };
@@ -24,21 +24,25 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         return Ok(vec![]);
     }
     let now = Utc::now();
-    let last = memory.last_tick();
+    let last = memory.last_look();
     let interval = chrono::TimeDelta::from_std(ctx.settings.model.min_interval)
         .unwrap_or(chrono::TimeDelta::MAX);
-    if !manual && last.is_some_and(|t| now - t < interval) {
+    if !manual && last.as_ref().is_some_and(|l| now - l.at < interval) {
         return Ok(vec![]);
     }
-    let since = last.unwrap_or(now - chrono::TimeDelta::days(1));
+    let since = last.as_ref().map_or(now - chrono::TimeDelta::days(1), |l| l.at);
     let events: Vec<LogEntry> =
         memory.log_since(since, 200).into_iter().filter(worth_a_look).collect();
-    if events.is_empty() && !manual {
+    let worktree = crate::git::worktree_signature(ctx.root);
+    let edited = last.as_ref().is_none_or(|l| l.worktree != worktree);
+    if events.is_empty() && !edited && !manual {
         // Nothing happened since the last look: nothing to ask about.
         return Ok(vec![]);
     }
-    memory.put_last_tick(now);
-    let away = events.last().map_or(chrono::TimeDelta::zero(), |e| now - e.at);
+    memory.put_last_look(&LastLook { at: now, worktree });
+    let idle = chrono::TimeDelta::from_std(ctx.settings.triggers.idle.unwrap_or_default())
+        .unwrap_or_default();
+    let away = events.last().map_or(idle, |e| (now - e.at).max(idle));
     let shown: Vec<String> = events
         .iter()
         .rev()
@@ -84,17 +88,12 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     ask_with_edits(ctx, question, &what, "suggested fix")
 }
 
-/// Whether a log entry is something that happened (not the look itself, nor a pause).
+/// Whether a log entry is news worth a look: not the look itself, and of the decisions
+/// only what was queued or applied.
 fn worth_a_look(e: &LogEntry) -> bool {
-    if e.task.as_deref() == Some(super::TICK) || e.message.starts_with("idle:") {
-        return false;
-    }
-    match e.kind {
-        LogKind::Event | LogKind::Error => !e.message.starts_with("remembered"),
-        LogKind::Decision => e.message.contains("queued") || e.message.contains("applied"),
-        LogKind::Run => e.message.contains("failed"),
-        LogKind::Daemon => false,
-    }
+    let decided_elsewhere = e.kind == LogKind::Decision
+        && !(e.message.contains("queued") || e.message.contains("applied"));
+    e.is_news() && e.task.as_deref() != Some(super::TICK) && !decided_elsewhere
 }
 
 fn status(repo: &git2::Repository) -> String {

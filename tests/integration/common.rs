@@ -175,6 +175,11 @@ impl Env {
         Repo { path, ..repo }
     }
 
+    /// A repository made some other way (a clone) at `path`, run with this home.
+    pub fn existing_repo(&self, path: &Path) -> Repo {
+        Repo { path: path.to_owned(), home: self.path("home") }
+    }
+
     /// Queue entries as JSON.
     pub fn queue(&self, all: bool) -> Vec<Value> {
         let args: &[&str] = if all { &["queue", "--all", "--json"] } else { &["queue", "--json"] };

@@ -8,13 +8,15 @@ use serde_json::json;
 use crate::common::*;
 use crate::llm_server::{LlmServer, Scripted};
 
-/// `[llm]` pointing at `server`, quick to notice staged changes, snapshots off.
+/// `[llm]` pointing at `server`, quick to notice staged changes, snapshots and reviews
+/// off (the commit kairos makes would be reviewed).
 fn configure(env: &Env, server: &LlmServer, llm_extra: &str) {
     let anthropic = llm_extra.contains("anthropic");
     let base = if anthropic { server.url.clone() } else { format!("{}/v1", server.url) };
     env.write_config(&format!(
         "[llm]\nbase_url = \"{base}\"\nmodel = \"test-model\"\n{llm_extra}\n\n\
-         [tasks.commit-message]\nquiet = \"200ms\"\n\n[tasks.snapshot]\nenabled = false\n"
+         [tasks.commit-message]\nquiet = \"200ms\"\n\n[tasks.snapshot]\nenabled = false\n\n\
+         [tasks.review]\nenabled = false\n"
     ));
 }
 

@@ -92,7 +92,7 @@ fn a_real_model_answers_through_the_openai_wire_with_a_json_schema_and_a_stream(
     let runs = || -> Vec<String> {
         let log = env.ok(&["log", "-n", "200"]);
         log.lines()
-            .filter(|l| l.contains("commit-message (index quiet):"))
+            .filter(|l| l.contains("commit-message (index quiet):") && !l.contains(": asked "))
             .map(str::to_owned)
             .collect()
     };
@@ -110,7 +110,7 @@ fn a_real_model_answers_through_the_openai_wire_with_a_json_schema_and_a_stream(
     );
     let round_trip = staged_at.elapsed();
     let log = env.ok(&["log", "-n", "200"]);
-    assert!(log.contains("commit-message: asked smollm2-135m (openai)"), "{log}");
+    assert!(log.contains("commit-message (index quiet): asked smollm2-135m (openai)"), "{log}");
     let status = env.json(&["status", "--json"]);
     let usage = &status["llm"]["today"]["commit-message"];
     assert!(usage["tokens"]["input"].as_u64().unwrap() > 0, "{status}");

@@ -1,6 +1,7 @@
 //! Integration tests: the real `kairos` binary, real git repositories, real inotify, in
 //! a temporary home per test.
 
+mod brain;
 mod bus;
 mod common;
 mod daemon;

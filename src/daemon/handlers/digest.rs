@@ -27,7 +27,7 @@ pub async fn handle(
             .into_iter()
             .map(|root| {
                 let key = root.to_string_lossy().into_owned();
-                let stored = core.store.digest(&key, date).ok().flatten();
+                let stored = core.store.digest(&key, date).ok().flatten().map(|d| d.text);
                 let text = stored.or_else(|| {
                     let repo = crate::git::open(&root).ok()?;
                     let memory = DaemonMemory { core: &core, repo: key.clone() };

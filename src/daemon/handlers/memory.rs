@@ -1,4 +1,4 @@
-//! `kairos memory show|search|forget|export|undo`.
+//! `kairos memory show|search|add|forget|export|undo`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +72,30 @@ pub async fn forget(core: &Arc<Core>, repo: Option<PathBuf>, id: u64) -> Respons
         format!("note #{id} forgotten by user"),
     ));
     done(format!("note #{id} forgotten"))
+}
+
+pub async fn add(core: &Arc<Core>, repo: Option<PathBuf>, text: String) -> Response {
+    let repo = match repo.map(key).transpose() {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => return *e,
+    };
+    let mut notes = core.store.notes(&repo).unwrap_or_default();
+    let Some(id) = notes.remember(&text, "you", chrono::Utc::now()) else {
+        return Response::error(
+            ErrorCode::BadRequest,
+            "that note is empty or there already",
+            Some("`kairos memory search TEXT` finds it".into()),
+        );
+    };
+    if let Err(e) = core.store.put_notes(&repo, &notes).and(core.store.flush().await) {
+        return super::internal(e);
+    }
+    core.log(LogEntry::new(
+        LogKind::Decision,
+        (!repo.is_empty()).then_some(repo.as_str()),
+        format!("note #{id} added by user"),
+    ));
+    done(format!("note #{id} added"))
 }
 
 pub async fn undo(core: &Arc<Core>, repo: PathBuf) -> Response {

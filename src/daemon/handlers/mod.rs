@@ -65,6 +65,7 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::MemorySearch { text } => memory::search(core, text).await,
         Request::MemoryForget { repo, id } => memory::forget(core, repo, id).await,
         Request::MemoryUndo { repo } => memory::undo(core, repo).await,
+        Request::MemoryAdd { repo, text } => memory::add(core, repo, text).await,
         Request::Digest { repo, date } => digest::handle(core, repo, date).await,
         Request::Restore { repo, snapshot, paths } => {
             restore::handle(core, repo, snapshot, paths).await

@@ -151,6 +151,11 @@ impl RepoActor {
             for task in self.tasks_where(|t| t.triggers.git_refs) {
                 self.trigger(&task, Trigger::Start).await;
             }
+            // The review takes what is there as seen (once), and reviews what was
+            // committed while the daemon was down.
+            if self.settings(crate::tasks::REVIEW).is_some_and(|s| s.enabled) {
+                self.trigger(crate::tasks::REVIEW, Trigger::Start).await;
+            }
             // Anything edited while the daemon was down is snapshotted after the quiet period.
             if let Some(settings) = self.settings(SNAPSHOT).filter(|s| s.enabled) {
                 self.due.insert(SNAPSHOT.into(), Instant::now() + settings.quiet);
