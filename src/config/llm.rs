@@ -71,6 +71,9 @@ pub struct LlmSettings {
     pub max_file_size: u64,
     /// Ask for a streamed reply (the default), or one body.
     pub stream: bool,
+    /// The most tokens any reply may take (each task asks for what it needs, up to this):
+    /// a slow local model is kept short.
+    pub max_reply_tokens: Option<u32>,
 }
 
 /// A stream that sends nothing for this long is cut off: the call failed.
@@ -90,6 +93,7 @@ pub struct RawLlm {
     pub structured: Option<Spanned<String>>,
     pub max_file_size: Option<Spanned<String>>,
     pub stream: Option<bool>,
+    pub max_reply_tokens: Option<Spanned<u32>>,
 }
 
 impl LlmSettings {
@@ -215,6 +219,12 @@ impl LlmSettings {
             structured,
             max_file_size,
             stream: raw.stream.unwrap_or(true),
+            max_reply_tokens: match &raw.max_reply_tokens {
+                Some(n) if *n.get_ref() < 64 => {
+                    return Err((n.span(), "max_reply_tokens must be at least 64".into()));
+                }
+                n => n.as_ref().map(|n| *n.get_ref()),
+            },
         })
     }
 }

@@ -136,7 +136,9 @@ impl LlmService {
             model: s.model.clone(),
             system,
             user: question.user.clone(),
-            max_tokens: question.max_tokens,
+            max_tokens: s
+                .max_reply_tokens
+                .map_or(question.max_tokens, |m| m.min(question.max_tokens)),
             fields: question.fields,
         };
         let result = self.client.complete(&request).await;
@@ -168,7 +170,14 @@ impl LlmService {
                         done.latency.as_secs_f64()
                     ),
                 );
-                let reply = Reply::parse(&done.json);
+                let cut = matches!(done.collected.stop.as_deref(), Some("length" | "max_tokens"));
+                let reply = Reply::parse(&done.json).map_err(|e| match e {
+                    // Cut off mid-reply: asking again with the same limit ends the same way.
+                    ContractError::NotJson(_) if cut => {
+                        ContractError::Truncated(request.max_tokens)
+                    }
+                    e => e,
+                });
                 let answer = Answer {
                     reply: reply.clone().unwrap_or_default(),
                     usage,
@@ -266,6 +275,10 @@ impl Model for LlmService {
                 Ok(()) => return Ok(answer),
                 Err(why) => why,
             },
+            // Cut off at the token limit: the same question would be cut off again.
+            Err(LlmError::Contract(why @ ContractError::Truncated(_))) => {
+                return Err(LlmError::Contract(why));
+            }
             Err(LlmError::Contract(why)) => why,
             Err(e) => return Err(e),
         };

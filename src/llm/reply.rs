@@ -61,6 +61,10 @@ pub enum ContractError {
     Edit { index: usize, path: String, why: String },
     #[error("the commit message has an empty subject")]
     EmptySubject,
+    #[error(
+        "the reply was cut off at its limit of {0} tokens (max_reply_tokens, or the task's own)"
+    )]
+    Truncated(u32),
 }
 
 impl Reply {

@@ -126,6 +126,31 @@ fn a_reviewed_bug_is_told_at_its_line_and_its_verified_fix_waits_even_under_an_a
     assert_eq!(repo.read("calc.py").unwrap(), "def add(a, b):\n    return a - b\n");
 }
 
+#[test]
+fn a_rejected_fix_teaches_the_next_prompts_and_is_never_proposed_again() {
+    let server = LlmServer::start();
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "[tasks.review]\ncheck = []\n");
+    let daemon = start_watching(&env, &repo);
+    server.push(planted_bug_review());
+    repo.commit_file("calc.py", "def add(a, b):\n    return a - b\n", "Add calc.add");
+    let p = wait_for("the suggested fix", || patches(&env).into_iter().next(), &daemon);
+    env.ok(&["reject", &p["id"].to_string(), "--reason", "add subtracts on purpose here"]);
+
+    // The next review hears why, and the very same fix suggested again is dropped.
+    server.push(planted_bug_review());
+    let reviews = runs_of(&env, "review").len();
+    repo.commit_file("notes.txt", "calc is odd\n", "Explain calc");
+    next_run(&env, "review", reviews, &daemon);
+    let second = &server.requests()[1].raw;
+    assert!(
+        second.contains("the user rejected \\\"suggested fix: make add add\\\" because: add subtracts on purpose here"),
+        "{second}"
+    );
+    assert_eq!(patches(&env).len(), 1, "the rejected fix came back: {:?}", patches(&env));
+}
+
 fn cargo_project(env: &Env) -> Repo {
     let repo = env.repo("crate");
     repo.write(

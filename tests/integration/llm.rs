@@ -366,6 +366,31 @@ fn nothing_changing_costs_no_request_and_the_budget_holds_calls_back() {
 }
 
 #[test]
+fn a_reply_cut_off_at_the_token_limit_is_not_asked_again() {
+    let server = LlmServer::start();
+    server.push(Scripted::AtLimit("{\"commit_message\": {\"subject\": \"Add a".into()));
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "max_reply_tokens = 100");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    stage(&repo, "a.txt", "a\n");
+    let failed = wait_for(
+        "the failed run",
+        || {
+            let log = env.ok(&["log", "-n", "100"]);
+            log.lines()
+                .find(|l| l.contains("commit-message (index quiet): failed"))
+                .map(str::to_owned)
+        },
+        &daemon,
+    );
+    assert!(failed.contains("cut off at its limit of 100 tokens"), "{failed}");
+    assert_eq!(server.count(), 1, "the same question was asked again");
+    assert_eq!(server.requests()[0].body["max_tokens"], 100);
+}
+
+#[test]
 fn llm_test_reports_and_prompts_show_tells_where_the_template_comes_from() {
     let server = LlmServer::start();
     server.push(Scripted::Reply(json!({ "notes": [{ "title": "hello", "body": "" }] })));

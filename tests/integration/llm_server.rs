@@ -27,6 +27,9 @@ pub enum Scripted {
     ErrorEvent,
     /// The stream stops before its end.
     CutOff,
+    /// OpenAI only: this much of a reply, and the model stopped at its token limit
+    /// (`finish_reason: "length"`).
+    AtLimit(String),
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +143,16 @@ fn serve(stream: TcpStream, script: &Mutex<VecDeque<Scripted>>, requests: &Mutex
                     r#"{"error":{"type":"server_error","message":"overloaded"}}"#.into(),
                 )])
             }
+        }
+        Scripted::AtLimit(text) => {
+            let mut chunks = openai_chunks(&text, schema, true);
+            chunks.push((
+                String::new(),
+                json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": "length" }] })
+                    .to_string(),
+            ));
+            chunks.push((String::new(), "[DONE]".into()));
+            sse(&chunks)
         }
         Scripted::CutOff => {
             if anthropic {
