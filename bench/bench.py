@@ -14,6 +14,12 @@
       GGUF model (tests/support/serve_model.py, xllamacpp): the commit-message round
       trip (staging to proposal), beside the same request sent straight to the model
       server (recorded by a proxy in front of it, then replayed).
+  bench.py replay KAIROS [--source REPO] [--commits 25] [--gguf PATH] [--pause 10] [--idle 120]
+      A real history (default: this repository's) replayed commit by commit into a
+      watched clone, with a pause every five commits, then an idle stretch: requests,
+      tokens, notices and proposals the brain produced, requests per pause and while
+      idle. With --gguf the offline model answers; without, a server that is always
+      silent (what is counted is then what kairos asks, not what a model says).
 
 Speed and memory are measured here, never asserted in tests. Build with
 `cargo build --release` and pass target/release/kairos.
@@ -282,17 +288,7 @@ def model(args):
 
 
 def round_trip(args, gguf):
-    port = free_port()
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support", "serve_model.py")
-    model_server = subprocess.Popen(["python3", script, gguf, str(port)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-    upstream = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(upstream + "/v1/models", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    model_server, upstream = start_model_server(gguf)
     proxy, url = serve(upstream)
     root = tempfile.mkdtemp(prefix="kairos-bench-")
     env = env_for(root)
@@ -336,6 +332,128 @@ def round_trip(args, gguf):
             "same_request_straight_to_the_model_median_s": round(d, 2), "round_trip_ratio": round(k / d, 2)}
 
 
+def start_model_server(gguf):
+    """The offline model behind llama.cpp's server, as the tests run it; its URL."""
+    port = free_port()
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support", "serve_model.py")
+    proc = subprocess.Popen(["python3", script, gguf, str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    upstream = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(upstream + "/v1/models", timeout=1)
+            return proc, upstream
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("the model server did not start")
+
+
+def log_lines(kairos, env, needle, n=5000):
+    out = subprocess.run([kairos, "log", "-n", str(n)], env=env, capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if needle in line and ": asked " not in line]
+
+
+def replay(args):
+    """A real history replayed commit by commit into a watched clone: what the brain costs
+    (requests, tokens) and says (notices, proposals) as a developer works, with pauses,
+    and what it asks during a long idle stretch at the end."""
+    source = os.path.abspath(args.source)
+    commits = subprocess.run(["git", "-C", source, "rev-list", "--first-parent", "--no-merges", "--reverse",
+                              f"-n{args.commits + 1}", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    base, commits = commits[0], commits[1:]
+    author = subprocess.run(["git", "-C", source, "log", "-1", "--format=%an%n%ae", commits[-1]],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    root = tempfile.mkdtemp(prefix="kairos-bench-")
+    env = env_for(root)
+    repo = f"{root}/repo"
+    subprocess.run(["git", "clone", "-q", "--no-checkout", source, repo], check=True, env=env)
+    git(repo, "checkout", "-q", "-b", "replay", base, env=env)
+    git(repo, "remote", "remove", "origin", env=env)
+    git(repo, "config", "user.name", author[0], env=env)
+    git(repo, "config", "user.email", author[1], env=env)
+    model_server, upstream = (None, None)
+    if args.gguf:
+        model_server, upstream = start_model_server(args.gguf)
+    proxy, url = serve(upstream)
+    os.makedirs(f"{root}/config/kairos", exist_ok=True)
+    with open(f"{root}/config/kairos/config.toml", "w") as fh:
+        fh.write(f'[llm]\nbase_url = "{url}/v1"\nmodel = "smollm2-135m"\nstructured = "json_schema"\n'
+                 'max_reply_tokens = 256\nmax_calls_per_hour = 1000\n'
+                 # The silent server answers with one body, not a stream.
+                 + ("" if args.gguf else "stream = false\n") + '\n'
+                 
+                 f'[tasks.review]\nmax_diff_lines = {args.diff_lines}\ncheck = []\n\n'
+                 f'[tasks.tick]\nidle = "{args.pause // 2}s"\nmin_interval = "{args.pause}s"\n'
+                 f'max_diff_lines = {args.diff_lines}\n')
+    subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
+    daemon, _ = start_daemon(args.kairos, env, root)
+    deadline = time.monotonic() + 60
+    while not log_lines(args.kairos, env, "review (start)"):
+        if time.monotonic() > deadline:
+            sys.exit("the review did not take the history as seen")
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    review_s = []
+    pauses = []
+    for i, commit in enumerate(commits, 1):
+        reviews = len(log_lines(args.kairos, env, "review (git: HEAD moved)"))
+        started = time.monotonic()
+        git(repo, "cherry-pick", "--allow-empty", "--keep-redundant-commits", commit, env=env,
+            stdin=None)
+        while len(log_lines(args.kairos, env, "review (git: HEAD moved)")) <= reviews:
+            if time.monotonic() - started > 600:
+                sys.exit(f"no review of commit {i}")
+            time.sleep(0.2)
+        review_s.append(time.monotonic() - started)
+        if i % 5 == 0:
+            # The developer pauses: a look is due once the repository is idle.
+            before = len(Recorder.bodies)
+            ticks = len(log_lines(args.kairos, env, "tick (idle)"))
+            pause_end = time.monotonic() + args.pause
+            while time.monotonic() < pause_end or len(log_lines(args.kairos, env, "tick (idle)")) == ticks:
+                if time.monotonic() > pause_end + 300:
+                    break
+                time.sleep(0.2)
+            pauses.append(len(Recorder.bodies) - before)
+    busy_s = time.monotonic() - t0
+    # Then nothing: a long idle stretch.
+    time.sleep(args.pause)
+    before = len(Recorder.bodies)
+    time.sleep(args.idle)
+    idle_requests = len(Recorder.bodies) - before
+    status = json.loads(subprocess.run([args.kairos, "status", "--json"], env=env, capture_output=True,
+                                       text=True, check=True).stdout)
+    queue_all = json.loads(subprocess.run([args.kairos, "queue", "--all", "--json"], env=env,
+                                          capture_output=True, text=True, check=True).stdout)
+    log = subprocess.run([args.kairos, "log", "-n", "5000"], env=env, capture_output=True, text=True).stdout
+    today = status["llm"]["today"]
+    result = {
+        "source": source,
+        "commits": len(commits),
+        "model": "SmolLM2-135M-Instruct Q4_1 (llama.cpp)" if args.gguf else "scripted (always silent)",
+        "requests": len(Recorder.bodies),
+        "requests_by_task": {t: u["calls"] for t, u in today.items() if isinstance(u, dict) and "calls" in u},
+        "tokens_in": sum(u["tokens"]["input"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
+        "tokens_out": sum(u["tokens"]["output"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
+        "notices": sum(1 for line in log.splitlines() if "noticed (not proposed" in line),
+        "proposals": len(queue_all),
+        "failed_runs": sum(1 for line in log.splitlines() if "): failed:" in line),
+        "requests_per_pause": pauses,
+        "idle_seconds": args.idle,
+        "requests_while_idle": idle_requests,
+        "review_seconds_median": round(statistics.median(review_s), 2),
+        "replay_seconds": round(busy_s, 1),
+        "rss_mib": round(rss_mib(daemon.pid), 1),
+    }
+    stop(daemon)
+    proxy.shutdown()
+    if model_server:
+        model_server.kill()
+    shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -349,9 +467,12 @@ def main():
     p = sub.add_parser("idle"); p.add_argument("kairos"); p.add_argument("--files", type=int, default=50000); p.add_argument("--build-dirs", type=int, default=5000); p.add_argument("--seconds", type=int, default=60)
     q = sub.add_parser("queue"); q.add_argument("kairos"); q.add_argument("--proposals", type=int, default=1000); q.add_argument("--runs", type=int, default=21)
     m = sub.add_parser("model"); m.add_argument("kairos"); m.add_argument("--seconds", type=int, default=60); m.add_argument("--runs", type=int, default=5); m.add_argument("--gguf")
+    r = sub.add_parser("replay"); r.add_argument("kairos"); r.add_argument("--source", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    r.add_argument("--commits", type=int, default=25); r.add_argument("--gguf"); r.add_argument("--pause", type=int, default=10)
+    r.add_argument("--idle", type=int, default=120); r.add_argument("--diff-lines", type=int, default=150)
     args = parser.parse_args()
     args.kairos = os.path.abspath(args.kairos)
-    {"idle": idle, "queue": queue, "model": model}[args.what](args)
+    {"idle": idle, "queue": queue, "model": model, "replay": replay}[args.what](args)
 
 
 if __name__ == "__main__":
