@@ -14,7 +14,8 @@
       GGUF model (tests/support/serve_model.py, xllamacpp): the commit-message round
       trip (staging to proposal), beside the same request sent straight to the model
       server (recorded by a proxy in front of it, then replayed).
-  bench.py replay KAIROS [--source REPO] [--commits 25] [--gguf PATH] [--pause 10] [--idle 120]
+  bench.py replay KAIROS [--source REPO] [--commits 25] [--gguf PATH] [--pause 60]
+                 [--tick-idle 30] [--idle 120] [--diff-lines 60]
       A real history (default: this repository's) replayed commit by commit into a
       watched clone, with a pause every five commits, then an idle stretch: requests,
       tokens, notices and proposals the brain produced, requests per pause and while
@@ -384,7 +385,7 @@ def replay(args):
                  + ("" if args.gguf else "stream = false\n") + '\n'
                  
                  f'[tasks.review]\nmax_diff_lines = {args.diff_lines}\ncheck = []\n\n'
-                 f'[tasks.tick]\nidle = "{args.pause // 2}s"\nmin_interval = "{args.pause}s"\n'
+                 f'[tasks.tick]\nidle = "{args.tick_idle}s"\nmin_interval = "{args.pause}s"\n'
                  f'max_diff_lines = {args.diff_lines}\n')
     subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
     daemon, _ = start_daemon(args.kairos, env, root)
@@ -468,8 +469,9 @@ def main():
     q = sub.add_parser("queue"); q.add_argument("kairos"); q.add_argument("--proposals", type=int, default=1000); q.add_argument("--runs", type=int, default=21)
     m = sub.add_parser("model"); m.add_argument("kairos"); m.add_argument("--seconds", type=int, default=60); m.add_argument("--runs", type=int, default=5); m.add_argument("--gguf")
     r = sub.add_parser("replay"); r.add_argument("kairos"); r.add_argument("--source", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    r.add_argument("--commits", type=int, default=25); r.add_argument("--gguf"); r.add_argument("--pause", type=int, default=10)
-    r.add_argument("--idle", type=int, default=120); r.add_argument("--diff-lines", type=int, default=150)
+    r.add_argument("--commits", type=int, default=25); r.add_argument("--gguf"); r.add_argument("--pause", type=int, default=60)
+    r.add_argument("--tick-idle", type=int, default=30)
+    r.add_argument("--idle", type=int, default=120); r.add_argument("--diff-lines", type=int, default=60)
     args = parser.parse_args()
     args.kairos = os.path.abspath(args.kairos)
     {"idle": idle, "queue": queue, "model": model, "replay": replay}[args.what](args)

@@ -62,7 +62,8 @@ pub struct LlmSettings {
     pub base_url: String,
     pub model: String,
     pub key: KeySource,
-    /// Per request; a stream silent for `STREAM_SILENCE` is cut off sooner.
+    /// Per request; a stream that has started and then goes silent for `STREAM_SILENCE`
+    /// is cut off sooner (before its first event, the server may still be reading).
     pub timeout: Duration,
     pub max_calls_per_hour: u32,
     pub max_tokens_per_day: u64,

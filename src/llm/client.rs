@@ -138,9 +138,13 @@ impl Client {
         let mut events = response.bytes_stream().eventsource();
         let mut openai_stream = openai::Stream::default();
         let mut anthropic_stream = anthropic::Stream::default();
+        // Until the first event the server may still be reading the prompt (a local
+        // model on a CPU takes a while with a long diff): only the timeout applies. Once
+        // it speaks, a silence is a dead stream.
+        let mut spoke = false;
         loop {
-            let wait =
-                STREAM_SILENCE.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let wait = if spoke { STREAM_SILENCE.min(left) } else { left };
             let next = match tokio::time::timeout(wait, events.next()).await {
                 Ok(next) => next,
                 Err(_) => {
@@ -150,6 +154,7 @@ impl Client {
                     });
                 }
             };
+            spoke = true;
             let event = match next {
                 Some(Ok(event)) => event,
                 Some(Err(e)) => {

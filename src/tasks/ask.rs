@@ -89,6 +89,13 @@ pub fn requests(
         .recurse_untracked_dirs(true)
         .show_untracked_content(true)
         .context_lines(0);
+    if let Some(paths) = &only {
+        // Only the files that changed are diffed, taken literally (not as patterns).
+        opts.disable_pathspec_match(true);
+        for path in paths {
+            opts.pathspec(path);
+        }
+    }
     let diff = repo.diff_tree_to_workdir_with_index(head.as_ref(), Some(&mut opts))?;
     let mut found = Vec::new();
     diff.foreach(
