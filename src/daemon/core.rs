@@ -176,6 +176,18 @@ impl Core {
         self.locks.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
+    /// Stores `proposal`; once it no longer waits, its popups stop saying it does.
+    pub fn put_proposal(
+        &self,
+        proposal: &crate::proposal::Proposal,
+    ) -> Result<(), crate::store::StoreError> {
+        self.store.put_proposal(proposal)?;
+        if proposal.state != crate::proposal::State::Pending {
+            self.notifier.settled(proposal.id, proposal.state);
+        }
+        Ok(())
+    }
+
     /// Records `entry` in the store and shows it to `kairos log --follow` readers.
     pub fn log(&self, entry: LogEntry) {
         match entry.kind {

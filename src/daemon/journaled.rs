@@ -30,7 +30,7 @@ pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: Actor) {
     let root = Path::new(&proposal.repo).to_owned();
     let id = proposal.id;
     // The approval is stored first; the journal's flush makes it durable with the plan.
-    if let Err(e) = core.store.put_proposal(proposal) {
+    if let Err(e) = core.put_proposal(proposal) {
         tracing::error!("cannot record proposal #{id}: {e}");
     }
     let mut written = None;
@@ -137,7 +137,6 @@ fn journal_for<'a>(
 /// in between leaves an intent that recovery settles to the same state.
 fn finish(core: &Core, proposal: &Proposal, keep_intent: bool) {
     let result = core
-        .store
         .put_proposal(proposal)
         .and_then(|_| core.store.flush_blocking())
         .and_then(|_| if keep_intent { Ok(()) } else { core.store.clear_intent(proposal.id) })

@@ -87,7 +87,7 @@ pub fn take_in(
             }
             Effect::ApplyNow => {
                 proposal.id = core.store.next_proposal_id()?;
-                core.store.put_proposal(&proposal)?;
+                core.put_proposal(&proposal)?;
                 let by = Actor::Policy { decided_by: evaluation.decided_by };
                 proposal.advance(Step::Approve, by.clone(), Some("autonomy auto".into()), now)?;
                 apply_approved(core, &mut proposal, by);
@@ -162,7 +162,7 @@ fn queue(
     if waiting.is_some() {
         proposal.history[0].note = Some(how.clone());
     }
-    core.store.put_proposal(proposal)?;
+    core.put_proposal(proposal)?;
     let message = format!("#{} queued: {} ({how})", proposal.id, proposal.title);
     core.log(
         LogEntry::new(LogKind::Decision, Some(&proposal.repo), message)
@@ -222,7 +222,7 @@ pub fn refresh_pending(core: &Core, root: &Path, task: &str) -> Result<usize, Pi
     for mut p in pending {
         if let Ok(Some(why)) = crate::apply::stale_reason(root, &p.change) {
             p.advance(Step::MarkStale, Actor::Kairos, Some(why.clone()), Utc::now())?;
-            core.store.put_proposal(&p)?;
+            core.put_proposal(&p)?;
             core.log(
                 LogEntry::new(LogKind::Decision, Some(&repo), format!("#{} is stale: {why}", p.id))
                     .task(task)

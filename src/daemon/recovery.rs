@@ -65,7 +65,7 @@ pub fn settle_intents(core: &Core) {
             Err(_) => format!("#{}: {}", proposal.id, s.note),
         };
         if !s.keep_intent {
-            let _ = core.store.put_proposal(&proposal);
+            let _ = core.put_proposal(&proposal);
             let _ = core.store.clear_intent(proposal.id);
         }
         core.log(
@@ -112,7 +112,7 @@ fn release_unjournaled_approvals(core: &Core) {
         let s = interrupted(&proposal.action, by_user, note);
         let (Some(step), note) = (s.step, s.note) else { continue };
         if proposal.advance(step, Actor::Recovery, Some(note.clone()), Utc::now()).is_ok() {
-            let _ = core.store.put_proposal(&proposal);
+            let _ = core.put_proposal(&proposal);
             core.log(
                 LogEntry::new(
                     LogKind::Daemon,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::proposal::ProposalId;
+use crate::proposal::{ProposalId, State};
 
 /// Something the user should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,57 @@ pub struct Message {
     pub urgency: Urgency,
     /// The proposals the buttons act on.
     pub proposals: Vec<ProposalId>,
+    /// The notices it was made from, so it can be made again when some are no longer
+    /// true (their proposal was decided elsewhere).
+    pub made_from: Vec<Notice>,
+    /// Made by `digest` rather than `compose`.
+    pub is_digest: bool,
+}
+
+impl Notice {
+    /// Whether this notice still tells the truth now that its proposal is in `state`:
+    /// "waits for you" only while it waits, "applied (undo)" only while it is applied.
+    pub fn true_in(&self, proposal: ProposalId, state: State) -> bool {
+        if self.proposal != Some(proposal) {
+            return true;
+        }
+        match self.kind {
+            NoticeKind::Waiting => state == State::Pending,
+            NoticeKind::Applied => state == State::Applied,
+            NoticeKind::Failure | NoticeKind::Info => true,
+        }
+    }
+}
+
+impl Message {
+    /// The message once `proposal` reached `state`: unchanged (`Keep`), made again from
+    /// the notices still true (`Replace`), or nothing left to say (`Close`).
+    pub fn after(&self, proposal: ProposalId, state: State) -> Revision {
+        if self.made_from.iter().all(|n| n.true_in(proposal, state)) {
+            return Revision::Keep;
+        }
+        let left: Vec<Notice> =
+            self.made_from.iter().filter(|n| n.true_in(proposal, state)).cloned().collect();
+        if !left.iter().any(|n| n.proposal.is_some()) {
+            return Revision::Close;
+        }
+        if self.is_digest {
+            return Revision::Replace(digest(&left));
+        }
+        // The members share a repository and a kind: they make one message again.
+        match compose(&left).into_iter().next() {
+            Some(message) => Revision::Replace(message),
+            None => Revision::Close,
+        }
+    }
+}
+
+/// What becomes of a shown notification when one of its proposals is decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revision {
+    Keep,
+    Replace(Message),
+    Close,
 }
 
 fn repo_name(repo: &str) -> String {
@@ -94,6 +145,8 @@ pub fn compose(batch: &[Notice]) -> Vec<Message> {
                     actions,
                     urgency: urgency(&members),
                     proposals,
+                    made_from: vec![(*one).clone()],
+                    is_digest: false,
                 };
             }
             let name = repo_name(repo);
@@ -112,7 +165,15 @@ pub fn compose(batch: &[Notice]) -> Vec<Message> {
             };
             let body =
                 members.iter().map(|m| format!("• {}", m.summary)).collect::<Vec<_>>().join("\n");
-            Message { summary, body, actions, urgency: urgency(&members), proposals }
+            Message {
+                summary,
+                body,
+                actions,
+                urgency: urgency(&members),
+                proposals,
+                made_from: members.into_iter().cloned().collect(),
+                is_digest: false,
+            }
         })
         .collect()
 }
@@ -145,6 +206,8 @@ pub fn digest(held: &[Notice]) -> Message {
             Urgency::Normal
         },
         proposals: waiting,
+        made_from: held.to_vec(),
+        is_digest: true,
     }
 }
 
@@ -196,6 +259,31 @@ mod tests {
         let mut applied = waiting("/r", 2);
         applied.kind = NoticeKind::Applied;
         assert_eq!(compose(&[applied])[0].urgency, Urgency::Low);
+    }
+
+    #[test]
+    fn a_decided_proposal_leaves_its_batch_and_closes_its_own_popup() {
+        let batch = &compose(&[waiting("/r", 1), waiting("/r", 2), waiting("/r", 3)])[0];
+        assert_eq!(batch.after(2, State::Pending), Revision::Keep);
+        assert_eq!(batch.after(9, State::Rejected), Revision::Keep, "not a member");
+        let Revision::Replace(fewer) = batch.after(2, State::Approved) else { panic!() };
+        assert_eq!(fewer.summary, "2 proposals in r");
+        assert_eq!(fewer.proposals, [1, 3]);
+        let Revision::Replace(one) = fewer.after(1, State::Stale) else { panic!() };
+        assert_eq!(one.summary, "change 3");
+        assert_eq!(one.actions.len(), 3, "one proposal gets its own buttons back");
+        assert_eq!(one.after(3, State::Rejected), Revision::Close);
+
+        let mut applied = waiting("/r", 4);
+        applied.kind = NoticeKind::Applied;
+        let applied = &compose(&[applied])[0];
+        assert_eq!(applied.after(4, State::Applied), Revision::Keep);
+        assert_eq!(applied.after(4, State::Undone), Revision::Close, "its undo button is spent");
+
+        let d = digest(&[waiting("/r", 5), waiting("/r", 6)]);
+        let Revision::Replace(d) = d.after(5, State::Rejected) else { panic!() };
+        assert_eq!(d.summary, "While you were away: 1 waiting for you");
+        assert!(d.is_digest);
     }
 
     #[test]

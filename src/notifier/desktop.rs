@@ -66,7 +66,6 @@ impl DesktopSink {
             let rule = zbus::MatchRule::builder()
                 .msg_type(zbus::message::Type::Signal)
                 .interface(SERVICE)
-                .member("ActionInvoked")
                 .build()
                 .map_err(|e| e.to_string())?;
             let stream = zbus::MessageStream::for_match_rule(
@@ -104,7 +103,9 @@ impl DesktopSink {
         }
     }
 
-    pub async fn deliver(&mut self, message: &Message) -> Result<(), String> {
+    /// Shows `message`, in place of notification `replaces` when it is not 0; the id
+    /// the server gave it.
+    pub async fn deliver(&mut self, message: &Message, replaces: u32) -> Result<u32, String> {
         self.connect().await?;
         let urgency = match message.urgency {
             Urgency::Low => notify_rust::Urgency::Low,
@@ -130,7 +131,7 @@ impl DesktopSink {
         let Some(connection) = self.connection.clone() else { return Err("not connected".into()) };
         let args = (
             &n.appname,
-            0u32,
+            replaces,
             &n.icon,
             &n.summary,
             &n.body,
@@ -154,25 +155,63 @@ impl DesktopSink {
         match reply.and_then(|r| r.body().deserialize::<u32>()) {
             Ok(id) => {
                 let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                sent.retain(|(sent_id, _)| *sent_id != replaces);
                 sent.push_back((id, message.proposals.clone()));
                 if sent.len() > REMEMBERED {
                     sent.pop_front();
                 }
-                Ok(())
+                Ok(id)
             }
             Err(e) => {
-                if let Some(l) = self.listener.take() {
-                    l.abort();
-                }
-                self.connection = None;
-                self.state = format!("unavailable: {e}; kairos logs instead and tries again");
+                self.disconnect(&e.to_string());
                 Err(e.to_string())
             }
         }
     }
+
+    /// Whether notification `id` is still on screen as far as kairos knows: sent by it,
+    /// and neither pressed nor closed since.
+    pub fn is_open(&self, id: u32) -> bool {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(sent, _)| *sent == id)
+    }
+
+    /// Takes notification `id` off the screen (`CloseNotification`).
+    pub async fn close(&mut self, id: u32) -> Result<(), String> {
+        forget(&self.sent, id);
+        let Some(connection) = self.connection.clone() else { return Err("not connected".into()) };
+        let call = connection.call_method(
+            Some(SERVICE),
+            "/org/freedesktop/Notifications",
+            Some(SERVICE),
+            "CloseNotification",
+            &id,
+        );
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                self.disconnect(&e.to_string());
+                Err(e.to_string())
+            }
+            Err(_) => Err("the notification server did not answer".into()),
+        }
+    }
+
+    fn disconnect(&mut self, why: &str) {
+        if let Some(l) = self.listener.take() {
+            l.abort();
+        }
+        self.connection = None;
+        self.state = format!("unavailable: {why}; kairos logs instead and tries again");
+    }
 }
 
-/// Hears `ActionInvoked(id, key)` and passes genuine presses on.
+fn forget(sent: &Sent, id: u32) {
+    sent.lock().unwrap_or_else(|e| e.into_inner()).retain(|(sent_id, _)| *sent_id != id);
+}
+
+/// Hears `ActionInvoked(id, key)` and passes genuine presses on; hears
+/// `NotificationClosed(id, reason)` so a notification the user dismissed is not brought
+/// back by replacing it.
 async fn listen(
     connection: zbus::Connection,
     mut stream: zbus::MessageStream,
@@ -181,13 +220,22 @@ async fn listen(
 ) {
     let Ok(dbus) = zbus::fdo::DBusProxy::new(&connection).await else { return };
     while let Some(Ok(message)) = stream.next().await {
-        let Ok((id, key)) = message.body().deserialize::<(u32, String)>() else { continue };
+        let member = message.header().member().map(|m| m.to_string());
         let sender = message.header().sender().map(|s| s.to_string());
-        let owner = match zbus::names::BusName::try_from(SERVICE) {
-            Ok(name) => dbus.get_name_owner(name).await.ok().map(|o| o.to_string()),
-            Err(_) => None,
-        };
-        if sender.is_none() || sender != owner {
+        if member.as_deref() == Some("NotificationClosed") {
+            if let Ok((id, _reason)) = message.body().deserialize::<(u32, u32)>()
+                && sender.is_some()
+                && sender == owner_of_service(&dbus).await
+            {
+                forget(&sent, id);
+            }
+            continue;
+        }
+        if member.as_deref() != Some("ActionInvoked") {
+            continue;
+        }
+        let Ok((id, key)) = message.body().deserialize::<(u32, String)>() else { continue };
+        if sender.is_none() || sender != owner_of_service(&dbus).await {
             tracing::warn!(
                 "ignored a notification action from {sender:?}: only the notification server may press buttons"
             );
@@ -204,8 +252,17 @@ async fn listen(
             tracing::warn!("ignored an action for notification {id}, which kairos did not send");
             continue;
         };
+        // A pressed button closes the notification (the spec's default): it must not be
+        // replaced or closed again later.
+        forget(&sent, id);
         let _ = actions.send(UserAction { key, proposals }).await;
     }
+}
+
+/// The unique name that owns `org.freedesktop.Notifications` now.
+async fn owner_of_service(dbus: &zbus::fdo::DBusProxy<'_>) -> Option<String> {
+    let name = zbus::names::BusName::try_from(SERVICE).ok()?;
+    dbus.get_name_owner(name).await.ok().map(|o| o.to_string())
 }
 
 /// The server's capabilities; none when it does not say (in time).

@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-pub use compose::{Message, Notice, NoticeKind, Urgency, compose, digest};
+pub use compose::{Message, Notice, NoticeKind, Revision, Urgency, compose, digest};
 pub use webhook::{WebhookConfig, read_token, shown as shown_url};
 
 use crate::policy::{LocalTime, Window};
-use crate::proposal::ProposalId;
+use crate::proposal::{ProposalId, State};
 
 /// A button pressed on a notification: its key and the proposals it acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,7 @@ impl Default for NotifierConfig {
 
 enum Command {
     Notice(Notice),
+    Settled(ProposalId, State),
     Test(oneshot::Sender<Vec<String>>),
     Reconfigure(Box<NotifierConfig>),
 }
@@ -89,6 +90,7 @@ impl Notifier {
             held: Vec::new(),
             sent_recently: VecDeque::new(),
             told: Told::default(),
+            shown: VecDeque::new(),
             retry_at: Some(Instant::now()),
         };
         tokio::spawn(worker.run(rx));
@@ -100,6 +102,15 @@ impl Notifier {
     pub fn send(&self, notice: Notice) {
         if let Err(e) = self.tx.try_send(Command::Notice(notice)) {
             tracing::warn!("notifier busy, notice not shown: {e}");
+        }
+    }
+
+    /// Says that a proposal moved to `state`: what no longer holds about it is taken
+    /// back, from what waits to be shown and from the screen (a popup closed, a batch
+    /// made again without it).
+    pub fn settled(&self, proposal: ProposalId, state: State) {
+        if let Err(e) = self.tx.try_send(Command::Settled(proposal, state)) {
+            tracing::warn!("notifier busy, the popup of #{proposal} stays: {e}");
         }
     }
 
@@ -138,6 +149,8 @@ struct Worker {
     sent_recently: VecDeque<Instant>,
     /// (proposal, kind) already told: nothing is said twice.
     told: Told,
+    /// What the desktop shows, newest last: its notification id and the message.
+    shown: VecDeque<(u32, Message)>,
     /// When to try the desktop again while it is unavailable.
     retry_at: Option<Instant>,
 }
@@ -152,6 +165,9 @@ struct Told {
 }
 
 const TOLD_KEPT: usize = 4096;
+
+/// How many shown notifications kairos keeps track of (to update or close them).
+const SHOWN_KEPT: usize = 1024;
 
 impl Told {
     /// False when it was told already.
@@ -178,6 +194,7 @@ impl Worker {
                 command = rx.recv() => match command {
                     None => return,
                     Some(Command::Notice(n)) => self.take(n),
+                    Some(Command::Settled(id, state)) => self.settle(id, state).await,
                     Some(Command::Test(reply)) => {
                         let _ = reply.send(self.test().await);
                     }
@@ -278,11 +295,19 @@ impl Worker {
 
     async fn deliver(&mut self, message: &Message) {
         self.sent_recently.push_back(Instant::now());
-        if let Some(desktop) = self.desktop.as_mut()
-            && let Err(e) = desktop.deliver(message).await
-        {
-            tracing::info!("desktop notification not shown ({e}); it is in the log");
-            self.retry_at.get_or_insert_with(|| Instant::now() + self.config.reconnect);
+        if let Some(desktop) = self.desktop.as_mut() {
+            match desktop.deliver(message, 0).await {
+                Ok(id) => {
+                    self.shown.push_back((id, message.clone()));
+                    if self.shown.len() > SHOWN_KEPT {
+                        self.shown.pop_front();
+                    }
+                }
+                Err(e) => {
+                    tracing::info!("desktop notification not shown ({e}); it is in the log");
+                    self.retry_at.get_or_insert_with(|| Instant::now() + self.config.reconnect);
+                }
+            }
         }
         if let Some(webhook) = self.webhook.as_mut()
             && let Err(e) = webhook.deliver(message).await
@@ -290,6 +315,32 @@ impl Worker {
             tracing::warn!("webhook: {e}");
         }
         self.publish_states();
+    }
+
+    /// Proposal `id` reached `state`: notices no longer true are not shown, and what is on
+    /// screen about it is made again or closed. A webhook's messages are already gone.
+    async fn settle(&mut self, id: ProposalId, state: State) {
+        self.batch.retain(|n| n.true_in(id, state));
+        self.held.retain(|n| n.true_in(id, state));
+        let Some(desktop) = self.desktop.as_mut() else { return };
+        let mut kept = VecDeque::with_capacity(self.shown.len());
+        for (shown_id, message) in std::mem::take(&mut self.shown) {
+            match message.after(id, state) {
+                Revision::Keep => kept.push_back((shown_id, message)),
+                // Dismissed or pressed already: replacing it would bring it back.
+                _ if !desktop.is_open(shown_id) => {}
+                Revision::Replace(again) => match desktop.deliver(&again, shown_id).await {
+                    Ok(new_id) => kept.push_back((new_id, again)),
+                    Err(e) => tracing::info!("notification {shown_id} not updated: {e}"),
+                },
+                Revision::Close => {
+                    if let Err(e) = desktop.close(shown_id).await {
+                        tracing::info!("notification {shown_id} not closed: {e}");
+                    }
+                }
+            }
+        }
+        self.shown = kept;
     }
 
     fn reconfigure(&mut self, config: NotifierConfig) {
@@ -323,12 +374,14 @@ impl Worker {
             actions: vec![],
             urgency: Urgency::Normal,
             proposals: vec![],
+            made_from: vec![],
+            is_digest: false,
         };
         tracing::info!(target: "kairos::notice", "{}", message.summary);
         let mut lines = vec!["log: sent".to_owned()];
         if let Some(desktop) = self.desktop.as_mut() {
-            lines.push(match desktop.deliver(&message).await {
-                Ok(()) => format!("desktop: sent ({})", desktop.state),
+            lines.push(match desktop.deliver(&message, 0).await {
+                Ok(_) => format!("desktop: sent ({})", desktop.state),
                 Err(e) => format!("desktop: not sent: {e}"),
             });
         } else {

@@ -12,6 +12,8 @@ use zbus::object_server::SignalEmitter;
 #[derive(Debug, Clone)]
 pub struct Call {
     pub id: u32,
+    /// The notification it replaces (0: a new one).
+    pub replaces: u32,
     pub app: String,
     pub summary: String,
     pub body: String,
@@ -52,6 +54,7 @@ impl Drop for Bus {
 
 struct Server {
     calls: Arc<Mutex<Vec<Call>>>,
+    closed: Arc<Mutex<Vec<u32>>>,
     next: u32,
 }
 
@@ -61,7 +64,7 @@ impl Server {
     async fn notify(
         &mut self,
         app_name: String,
-        _replaces_id: u32,
+        replaces_id: u32,
         _app_icon: String,
         summary: String,
         body: String,
@@ -69,17 +72,25 @@ impl Server {
         hints: std::collections::HashMap<String, zbus::OwnedVariant>,
         _expire_timeout: i32,
     ) -> u32 {
-        self.next += 1;
         let urgency = hints.get("urgency").and_then(|v| v.downcast_ref::<u8>().ok());
-        self.calls.lock().unwrap().push(Call {
-            id: self.next,
+        let mut calls = self.calls.lock().unwrap();
+        // As the spec says: a replacement keeps the id of the notification it replaces.
+        let id = if replaces_id != 0 && calls.iter().any(|c| c.id == replaces_id) {
+            replaces_id
+        } else {
+            self.next += 1;
+            self.next
+        };
+        calls.push(Call {
+            id,
+            replaces: replaces_id,
             app: app_name,
             summary,
             body,
             actions,
             urgency,
         });
-        self.next
+        id
     }
 
     fn get_capabilities(&self) -> Vec<String> {
@@ -90,7 +101,9 @@ impl Server {
         ("kairos-test-server".into(), "kairos".into(), "1.0".into(), "1.2".into())
     }
 
-    fn close_notification(&self, _id: u32) {}
+    fn close_notification(&self, id: u32) {
+        self.closed.lock().unwrap().push(id);
+    }
 
     #[zbus(signal)]
     async fn action_invoked(
@@ -109,6 +122,7 @@ impl Server {
 
 pub struct NotificationServer {
     pub calls: Arc<Mutex<Vec<Call>>>,
+    closed: Arc<Mutex<Vec<u32>>>,
     runtime: tokio::runtime::Runtime,
     connection: zbus::Connection,
 }
@@ -121,7 +135,8 @@ impl NotificationServer {
             .build()
             .unwrap();
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let server = Server { calls: calls.clone(), next: 0 };
+        let closed = Arc::new(Mutex::new(Vec::new()));
+        let server = Server { calls: calls.clone(), closed: closed.clone(), next: 0 };
         let connection = runtime.block_on(async {
             zbus::connection::Builder::address(address)
                 .name("org.freedesktop.Notifications")
@@ -130,11 +145,16 @@ impl NotificationServer {
                 .await
                 .unwrap()
         });
-        NotificationServer { calls, runtime, connection }
+        NotificationServer { calls, closed, runtime, connection }
     }
 
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// The ids kairos asked to close (`CloseNotification`), in order.
+    pub fn closed(&self) -> Vec<u32> {
+        self.closed.lock().unwrap().clone()
     }
 
     /// Presses a button, as the desktop does: `ActionInvoked` then `NotificationClosed`.

@@ -101,6 +101,60 @@ fn several_proposals_at_once_become_one_notification() {
 }
 
 #[test]
+fn a_proposal_decided_from_the_command_line_takes_its_popup_with_it() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("api-server");
+    repo.merged_branch("done");
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let popup = wait_calls(&server, 1, &daemon).remove(0);
+    let id = env.queue(false)[0]["id"].as_u64().unwrap().to_string();
+    env.ok(&["approve", &id]);
+    wait_for(
+        "the popup of the approved proposal to be closed",
+        || server.closed().contains(&popup.id).then_some(()),
+        &daemon,
+    );
+    assert_eq!(server.calls().len(), 1, "closed, not shown again: {:?}", server.calls());
+}
+
+#[test]
+fn a_batch_popup_is_made_again_as_its_members_are_decided_and_closed_with_the_last() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("api-server");
+    for b in ["a", "b", "c"] {
+        repo.merged_branch(b);
+    }
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let batch = wait_calls(&server, 1, &daemon).remove(0);
+    assert_eq!(batch.summary, "3 proposals in api-server");
+    let ids: Vec<String> =
+        env.queue(false).iter().map(|p| p["id"].as_u64().unwrap().to_string()).collect();
+    env.ok(&["reject", &ids[0], "--reason", "keep it"]);
+    let again = wait_calls(&server, 2, &daemon).remove(1);
+    assert_eq!((again.id, again.replaces), (batch.id, batch.id), "replaced in place: {again:?}");
+    assert_eq!(again.summary, "2 proposals in api-server");
+    assert!(!again.body.contains("branch a"), "{again:?}");
+    env.ok(&["approve", &ids[1]]);
+    let one = wait_calls(&server, 3, &daemon).remove(2);
+    assert_eq!(one.replaces, batch.id);
+    assert!(one.summary.contains("delete merged branch c"), "{one:?}");
+    assert_eq!(one.actions, ["approve", "Approve", "reject", "Reject", "show", "Show"]);
+    env.ok(&["approve", &ids[2]]);
+    wait_for(
+        "the last member's decision to close the popup",
+        || server.closed().contains(&batch.id).then_some(()),
+        &daemon,
+    );
+    assert_eq!(server.calls().len(), 3, "{:?}", server.calls());
+}
+
+#[test]
 fn quiet_hours_hold_notifications_and_release_one_digest() {
     use chrono::Timelike;
     let env = Env::new();

@@ -41,7 +41,7 @@ fn reject_one(core: &Core, id: ProposalId, reason: Option<String>) -> Outcome {
     if let Err(e) = p.advance(Step::Reject, Actor::User, reason.clone(), Utc::now()) {
         return super::failure(id, format!("#{id}: {e}"));
     }
-    if let Err(e) = core.store.put_proposal(&p) {
+    if let Err(e) = core.put_proposal(&p) {
         return super::failure(id, e.to_string());
     }
     let why = reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();

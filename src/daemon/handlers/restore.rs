@@ -118,7 +118,7 @@ fn restore(
         provenance: crate::proposal::Provenance::BUILTIN,
     };
     p.advance(Step::Approve, Actor::User, None, now).map_err(|e| e.to_string())?;
-    core.store.put_proposal(&p).map_err(|e| e.to_string())?;
+    core.put_proposal(&p).map_err(|e| e.to_string())?;
     journaled::apply_approved(core, &mut p, Actor::User);
     Ok(p)
 }
