@@ -25,8 +25,11 @@ pub fn default_branch(repo: &Repository) -> Option<String> {
 }
 
 /// Local branches other than `default` whose tip is contained in `default`, with that
-/// tip, skipping checked-out branches and branches nobody has committed on yet (a
-/// branch just created from the default branch is work about to start, not work done).
+/// tip, skipping checked-out branches, branches nobody has committed on yet (a branch
+/// just created from the default branch is work about to start, not work done) and
+/// branches whose upstream still exists on the remote (a release line such as `3.7.x`
+/// is merged and still someone's line of work; a topic whose remote branch was deleted
+/// after its pull request merged is done).
 pub fn merged_branches(
     repo: &Repository,
     default: &str,
@@ -51,6 +54,11 @@ pub fn merged_branches(
         };
         let contained = tip == default_tip || repo.graph_descendant_of(default_tip, tip)?;
         if !contained || (tip == default_tip && never_committed_on(repo, name)) {
+            continue;
+        }
+        // `upstream()` finds the remote-tracking branch only while it exists (fetch
+        // --prune removes it when the remote branch is deleted).
+        if branch.upstream().is_ok() {
             continue;
         }
         merged.push((name.to_owned(), tip));

@@ -1,5 +1,6 @@
 //! `prune-branches`: proposes deleting local branches that are fully merged into the
-//! default branch and not checked out anywhere.
+//! default branch, not checked out anywhere, and without an upstream still on the
+//! remote.
 
 use git2::Repository;
 
@@ -20,17 +21,26 @@ pub fn run(repo: &Repository) -> Result<Vec<Draft>, git2::Error> {
                 .ok()
                 .and_then(|c| c.summary().ok().flatten().map(str::to_owned))
                 .unwrap_or_default();
+            let upstream = git::upstream_of(repo, &branch);
+            let gone = match &upstream {
+                Some(u) => format!(
+                    "; its upstream {}/{} is gone from the remote",
+                    u.remote,
+                    u.merge.strip_prefix("refs/heads/").unwrap_or(&u.merge)
+                ),
+                None => String::new(),
+            };
             Draft {
                 action: crate::action::Action::BranchDelete,
                 changed_lines: 0,
                 title: format!("delete merged branch {branch}"),
                 why: format!(
-                    "{branch} ({}: {summary}) is fully merged into {default} and not checked out",
+                    "{branch} ({}: {summary}) is fully merged into {default} and not checked out{gone}",
                     &tip.to_string()[..8]
                 ),
                 fingerprint: format!("git.branch.delete:{branch}:{tip}"),
                 change: Change::BranchDelete {
-                    upstream: git::upstream_of(repo, &branch),
+                    upstream,
                     branch,
                     target: tip.to_string(),
                 },

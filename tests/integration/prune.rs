@@ -55,6 +55,43 @@ fn a_merged_branch_is_proposed_approved_and_undone_with_its_upstream() {
 }
 
 #[test]
+fn a_merged_branch_whose_upstream_is_still_on_the_remote_is_kept_until_it_is_gone() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    let remote = env.path("origin.git");
+    let git_on_remote = |args: &[&str]| {
+        let status = std::process::Command::new("git").arg("-C").arg(&remote).args(args).status();
+        assert!(status.unwrap().success(), "git {args:?} on the remote");
+    };
+    std::fs::create_dir(&remote).unwrap();
+    git_on_remote(&["init", "-q", "--bare", "-b", "main"]);
+    repo.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    repo.git(&["push", "-q", "-u", "origin", "main"]);
+    // A release line, merged and still on the remote, and a topic never pushed.
+    repo.merged_branch("3.7.x");
+    repo.git(&["push", "-q", "-u", "origin", "3.7.x"]);
+    repo.merged_branch("local-topic");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let titles = || -> Vec<String> {
+        branch_proposals(&env).iter().map(|p| p["title"].as_str().unwrap().to_owned()).collect()
+    };
+    wait_for("the local topic's proposal", || (!titles().is_empty()).then_some(()), &daemon);
+    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    assert_eq!(titles(), ["delete merged branch local-topic"]);
+
+    // The team deletes the line on the remote; a pruning fetch drops origin/3.7.x.
+    git_on_remote(&["branch", "-q", "-D", "3.7.x"]);
+    repo.git(&["fetch", "-q", "--prune", "origin"]);
+    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    let deletes = branch_proposals(&env);
+    let release = deletes.iter().find(|p| p["title"] == "delete merged branch 3.7.x");
+    let release = release.unwrap_or_else(|| panic!("3.7.x is not proposed: {deletes:?}"));
+    let shown = env.ok(&["show", &release["id"].to_string()]);
+    assert!(shown.contains("its upstream origin/3.7.x is gone from the remote"), "{shown}");
+}
+
+#[test]
 fn a_rejection_is_remembered_across_runs_and_restarts() {
     let env = Env::new();
     let repo = env.repo("work");
