@@ -1,6 +1,12 @@
-//! `format`: runs the formatter the project already uses on the files you changed, in a
-//! scratch copy, and proposes the result.
+//! `format`: runs the formatter the project already uses, in a scratch copy, on the files
+//! you changed since your branch was last pushed (committed or not), and proposes the
+//! result for the files the project keeps formatted. A formatter is the project's
+//! convention, not ours: a file counts as kept formatted when its content at the pushed
+//! commit comes out of the same formatter unchanged (a new file: its nearest neighbour
+//! of the same kind at that commit). Everything else is left alone, and the proposal
+//! says what was.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,7 +15,7 @@ use git2::Repository;
 use super::scratch::Scratch;
 use super::{RunContext, TaskError, patch};
 use crate::process;
-use crate::proposal::{Draft, Provenance};
+use crate::proposal::{Draft, FileChange, Provenance};
 
 /// A formatter found for this repository, and the files it takes.
 struct Formatter {
@@ -23,10 +29,15 @@ const JS_EXTENSIONS: &[&str] = &[
     "html", "vue",
 ];
 
+/// More changed files than this in one run are not formatted (a mass rename or a vendored
+/// drop is not an edit to tidy up after).
+const MAX_FILES: usize = 500;
+
 pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let (repo, settings, root) = (ctx.repo, ctx.settings, ctx.root.to_owned());
-    let changed = changed_files(repo)?;
-    if changed.is_empty() {
+    let base = Base::of(repo);
+    let changed = changed_files(repo, base.tree.as_ref())?;
+    if changed.is_empty() || changed.len() > MAX_FILES {
         return Ok(vec![]);
     }
     let formatters: Vec<Formatter> =
@@ -43,9 +54,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         }
         let files: Vec<String> = changed
             .iter()
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| f.extensions.contains(&e))
-            })
+            .filter(|p| extension(p).is_some_and(|e| f.extensions.contains(&e)))
             .filter_map(|p| p.to_str().map(str::to_owned))
             .collect();
         if !files.is_empty() {
@@ -56,32 +65,251 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         return Ok(vec![]);
     }
     let scratch = Scratch::create(repo, ctx.scratch, settings.max_file_size)?;
-    let mut used = Vec::new();
     for (formatter, files) in &plan {
-        let mut argv = formatter.argv.clone();
-        argv.extend(files.iter().cloned());
-        let done = process::run(&argv, &scratch.dir, &Default::default(), Duration::from_secs(120))
-            .map_err(TaskError::Command)?;
-        if !done.success {
-            return Err(TaskError::Command(format!(
-                "{} failed (exit {}): {}",
-                formatter.name,
-                done.code.map_or("signal".into(), |c| c.to_string()),
-                done.stderr.lines().take(10).collect::<Vec<_>>().join("\n")
-            )));
-        }
-        used.push(formatter.name);
+        format_in(&scratch.dir, formatter, files)?;
     }
-    let names = used.join(", ");
-    let draft = patch::draft(
+    // Taken before the probe below writes the base's contents into the copy.
+    let changes = scratch.changes(repo)?;
+    let mut left_alone = Vec::new();
+    let mut kept = Vec::new();
+    for (formatter, files) in &plan {
+        let verdicts = kept_formatted(repo, &scratch.dir, &base, formatter, files);
+        for file in files {
+            match verdicts.get(file) {
+                Some(Ok(())) => kept.push(file.clone()),
+                Some(Err(why)) => left_alone.push((file.clone(), why.clone())),
+                None => {}
+            }
+        }
+    }
+    // Only the files judged: a formatter that follows `mod` lines (rustfmt) also touches
+    // files nobody changed.
+    let files: Vec<FileChange> =
+        changes.into_iter().filter(|c| kept.contains(&c.path.to_string())).collect();
+    let names: Vec<&str> = plan.iter().map(|(f, _)| f.name).collect();
+    let names = names.join(", ");
+    let lines = patch::changed_lines(repo, &files);
+    let mut why = format!(
+        "{names} would reformat {} ({lines} {}), changed since {}",
+        listed(files.iter().map(|f| f.path.to_string())),
+        if lines == 1 { "line" } else { "lines" },
+        base.name
+    );
+    if !left_alone.is_empty() {
+        why.push_str(&format!(
+            "; left alone, as the project does not keep them formatted: {}",
+            listed(left_alone.iter().map(|(file, reason)| format!("{file} ({reason})")))
+        ));
+    }
+    let draft = patch::draft_from(
         repo,
-        &scratch,
+        files,
         super::FORMAT,
         |n| format!("format {n} {} ({names})", if n == 1 { "file" } else { "files" }),
-        format!("{names} would reformat files you changed"),
+        why,
         Provenance::BUILTIN,
-    )?;
+    );
     Ok(draft.into_iter().collect())
+}
+
+/// "a, b, c and 4 more".
+fn listed(items: impl Iterator<Item = String>) -> String {
+    const SHOWN: usize = 3;
+    let items: Vec<String> = items.collect();
+    match items.as_slice() {
+        [] => "nothing".into(),
+        [one] => one.clone(),
+        _ if items.len() > SHOWN + 1 => {
+            format!("{} and {} more", items[..SHOWN].join(", "), items.len() - SHOWN)
+        }
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn extension(path: &Path) -> Option<&str> {
+    path.extension().and_then(|e| e.to_str())
+}
+
+fn format_in(dir: &Path, formatter: &Formatter, files: &[String]) -> Result<(), TaskError> {
+    let mut argv = formatter.argv.clone();
+    argv.extend(files.iter().cloned());
+    let done = process::run(&argv, dir, &Default::default(), Duration::from_secs(120))
+        .map_err(TaskError::Command)?;
+    if !done.success {
+        return Err(TaskError::Command(format!(
+            "{} failed (exit {}): {}",
+            formatter.name,
+            done.code.map_or("signal".into(), |c| c.to_string()),
+            done.stderr.lines().take(10).collect::<Vec<_>>().join("\n")
+        )));
+    }
+    Ok(())
+}
+
+/// Where the project's formatting is judged and changes are counted from: the commit
+/// the branch has in common with its upstream (what was pushed), else HEAD.
+struct Base<'r> {
+    tree: Option<git2::Tree<'r>>,
+    name: String,
+}
+
+impl<'r> Base<'r> {
+    fn of(repo: &'r Repository) -> Base<'r> {
+        let head = repo.head().ok();
+        let head_commit = head.as_ref().and_then(|h| h.peel_to_commit().ok());
+        let pushed = head
+            .as_ref()
+            .filter(|h| h.is_branch())
+            .and_then(|h| h.shorthand().ok().map(str::to_owned))
+            .and_then(|name| repo.find_branch(&name, git2::BranchType::Local).ok())
+            .and_then(|branch| branch.upstream().ok())
+            .and_then(|upstream| {
+                let name = upstream.name().ok().flatten()?.to_owned();
+                let merge_base =
+                    repo.merge_base(head_commit.as_ref()?.id(), upstream.get().target()?).ok()?;
+                Some((name, repo.find_commit(merge_base).ok()?))
+            });
+        match pushed {
+            Some((name, commit)) => Base { tree: commit.tree().ok(), name },
+            None => Base { tree: head_commit.and_then(|c| c.tree().ok()), name: "HEAD".into() },
+        }
+    }
+
+    /// The content of a regular file at the base.
+    fn blob(&self, repo: &Repository, path: &str) -> Option<Vec<u8>> {
+        let entry = self.tree.as_ref()?.get_path(Path::new(path)).ok()?;
+        is_regular(&entry).then_some(())?;
+        Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
+    }
+
+    /// Up to `NEIGHBOURS` files at the base with the extension of `path`, from its
+    /// directory, else from the closest parent that has some.
+    fn neighbours(&self, repo: &Repository, path: &str) -> Vec<String> {
+        self.neighbours_of(repo, path).unwrap_or_default()
+    }
+
+    fn neighbours_of(&self, repo: &Repository, path: &str) -> Option<Vec<String>> {
+        let tree = self.tree.as_ref()?;
+        let ext = extension(Path::new(path))?;
+        let mut dir = Path::new(path).parent();
+        while let Some(d) = dir {
+            let listing = if d.as_os_str().is_empty() {
+                Some(tree.clone())
+            } else {
+                tree.get_path(d).ok().and_then(|e| repo.find_tree(e.id()).ok())
+            };
+            let found: Vec<String> = listing
+                .iter()
+                .flat_map(|t| t.iter())
+                .filter(is_regular)
+                .filter_map(|e| e.name().ok().map(|n| d.join(n)))
+                .filter(|p| extension(p) == Some(ext))
+                .filter_map(|p| p.to_str().map(str::to_owned))
+                .take(NEIGHBOURS)
+                .collect();
+            if !found.is_empty() {
+                return Some(found);
+            }
+            dir = d.parent();
+        }
+        None
+    }
+}
+
+/// How many files like it a new file is judged by.
+const NEIGHBOURS: usize = 5;
+
+fn is_regular(entry: &git2::TreeEntry) -> bool {
+    matches!(entry.filemode(), 0o100644 | 0o100755)
+}
+
+/// For each of `files`: `Ok` when the project keeps it formatted with `formatter`, or why
+/// not. The base's contents are written over the copy in `dir` and formatted there.
+fn kept_formatted(
+    repo: &Repository,
+    dir: &Path,
+    base: &Base,
+    formatter: &Formatter,
+    files: &[String],
+) -> BTreeMap<String, Result<(), String>> {
+    let mut verdicts = BTreeMap::new();
+    // The files each one is judged by (itself, or its neighbours when it is new), and
+    // their content at the base.
+    let mut probes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut judged_by: Vec<(String, Vec<String>)> = Vec::new();
+    for file in files {
+        let by = match base.blob(repo, file) {
+            Some(content) => {
+                probes.insert(file.clone(), content);
+                vec![file.clone()]
+            }
+            None => {
+                let mut by = Vec::new();
+                for n in base.neighbours(repo, file) {
+                    if let Some(content) = base.blob(repo, &n) {
+                        probes.insert(n.clone(), content);
+                        by.push(n);
+                    }
+                }
+                by
+            }
+        };
+        if by.is_empty() {
+            verdicts
+                .insert(file.clone(), Err(format!("new, and no file like it at {}", base.name)));
+        } else {
+            judged_by.push((file.clone(), by));
+        }
+    }
+    let mut written = Vec::new();
+    for (path, content) in &probes {
+        let at = dir.join(path);
+        // Never through a link, never over a directory the user made there since.
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(m) if m.file_type().is_symlink() => {
+                let _ = std::fs::remove_file(&at);
+            }
+            _ => {}
+        }
+        if at.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+            && std::fs::write(&at, content).is_ok()
+        {
+            written.push(path.clone());
+        }
+    }
+    let ran = format_in(dir, formatter, &written).map_err(|e| e.to_string());
+    let clean = |path: &String| {
+        written.contains(path) && std::fs::read(dir.join(path)).ok().as_ref() == probes.get(path)
+    };
+    for (file, by) in judged_by {
+        let verdict = match &ran {
+            Err(_) => Err(format!("{} could not format it at {}", formatter.name, base.name)),
+            Ok(()) if by == [file.clone()] => {
+                if clean(&file) {
+                    Ok(())
+                } else {
+                    Err(format!("not formatted at {}", base.name))
+                }
+            }
+            // A new file follows the files like it: most of them formatted, it is too.
+            Ok(()) => {
+                let formatted = by.iter().filter(|p| clean(p)).count();
+                if 2 * formatted >= by.len() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "new, and {} of {} files like it are not formatted at {}",
+                        by.len() - formatted,
+                        by.len(),
+                        base.name
+                    ))
+                }
+            }
+        };
+        verdicts.insert(file, verdict);
+    }
+    verdicts
 }
 
 /// Finds formatter `name` if this project uses it.
@@ -122,7 +350,12 @@ fn detect(name: &str, root: &Path) -> Option<Formatter> {
         {
             Some(Formatter {
                 name: "ruff",
-                argv: vec![local_or_path(".venv/bin/ruff", "ruff")?, "format".into()],
+                argv: vec![
+                    local_or_path(".venv/bin/ruff", "ruff")?,
+                    "format".into(),
+                    // Its `exclude` holds for files named on the command line too.
+                    "--force-exclude".into(),
+                ],
                 extensions: &["py", "pyi"],
             })
         }
@@ -156,27 +389,26 @@ fn rust_edition(root: &Path) -> String {
     edition.unwrap_or_else(|| "2021".into())
 }
 
-/// Files with uncommitted changes (staged, unstaged or new) that still exist.
-fn changed_files(repo: &Repository) -> Result<Vec<PathBuf>, git2::Error> {
-    use git2::Status;
-    let mut opts = git2::StatusOptions::new();
+/// Files that differ from `base` in the working tree (committed since, staged, unstaged
+/// or new; not ignored) and still exist as regular files.
+fn changed_files(
+    repo: &Repository,
+    base: Option<&git2::Tree>,
+) -> Result<Vec<PathBuf>, git2::Error> {
+    let mut opts = git2::DiffOptions::new();
     opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
-    let wanted = Status::WT_NEW
-        | Status::WT_MODIFIED
-        | Status::WT_RENAMED
-        | Status::INDEX_NEW
-        | Status::INDEX_MODIFIED
-        | Status::INDEX_RENAMED;
-    let root = repo.workdir().expect("checked by the caller").to_owned();
+    let diff = repo.diff_tree_to_workdir_with_index(base, Some(&mut opts))?;
+    let root = crate::git::workdir(repo)?;
     let mut files = Vec::new();
-    for entry in repo.statuses(Some(&mut opts))?.iter() {
-        if entry.status().intersects(wanted) {
-            let rel =
-                crate::proposal::RepoPath::from_bytes(entry.path_bytes()).as_path().to_owned();
-            // Regular files only: a formatter must never write through a symlink.
-            if std::fs::symlink_metadata(root.join(&rel)).is_ok_and(|m| m.is_file()) {
-                files.push(rel);
-            }
+    for delta in diff.deltas() {
+        if delta.status() == git2::Delta::Deleted {
+            continue;
+        }
+        let Some(bytes) = delta.new_file().path_bytes() else { continue };
+        let rel = crate::proposal::RepoPath::from_bytes(bytes).as_path().to_owned();
+        // Regular files only: a formatter must never write through a symlink.
+        if std::fs::symlink_metadata(root.join(&rel)).is_ok_and(|m| m.is_file()) {
+            files.push(rel);
         }
     }
     Ok(files)

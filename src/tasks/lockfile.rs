@@ -49,23 +49,19 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     }
     // The change is taken before the tests run, so nothing they leave behind is in it,
     // and only lock files: an update must not carry other changes in.
-    let draft = patch::draft(
+    let mut files = scratch.changes(repo)?;
+    files.retain(|f| is_lock_file(f.path.as_path()));
+    let names: Vec<String> = files.iter().map(|f| f.path.to_string()).collect();
+    let title = format!("update dependencies within their ranges ({})", names.join(", "));
+    let draft = patch::draft_from(
         repo,
-        &scratch,
+        files,
         super::LOCKFILE,
-        |_| String::new(),
+        |_| title,
         String::new(),
         Provenance::BUILTIN,
-    )?;
+    );
     let Some(mut draft) = draft else { return Ok(vec![]) };
-    if let crate::proposal::Change::Patch { files } = &mut draft.change {
-        files.retain(|f| is_lock_file(f.path.as_path()));
-        if files.is_empty() {
-            return Ok(vec![]);
-        }
-        let names: Vec<String> = files.iter().map(|f| f.path.to_string()).collect();
-        draft.title = format!("update dependencies within their ranges ({})", names.join(", "));
-    }
     let result = match &test {
         None => "no test command".to_owned(),
         Some(test) => match process::run(test, &scratch.dir, &env, timeout) {

@@ -18,12 +18,23 @@ pub fn draft(
     why: String,
     provenance: Provenance,
 ) -> Result<Option<Draft>, TaskError> {
-    let files = scratch.changes(repo)?;
+    Ok(draft_from(repo, scratch.changes(repo)?, task, title, why, provenance))
+}
+
+/// The draft for `files` (some of a scratch copy's changes), or `None` when there are none.
+pub fn draft_from(
+    repo: &Repository,
+    files: Vec<FileChange>,
+    task: &str,
+    title: impl FnOnce(usize) -> String,
+    why: String,
+    provenance: Provenance,
+) -> Option<Draft> {
     if files.is_empty() {
-        return Ok(None);
+        return None;
     }
     let fingerprint = format!("fs.patch:{task}:{}", digest(&files));
-    Ok(Some(Draft {
+    Some(Draft {
         action: Action::Patch,
         changed_lines: changed_lines(repo, &files),
         title: title(files.len()),
@@ -31,12 +42,12 @@ pub fn draft(
         fingerprint,
         change: Change::Patch { files },
         provenance,
-    }))
+    })
 }
 
 /// Lines added plus removed across text files: the old content is the user's file (it
 /// still holds exactly what was copied), the new one the blob the tool produced.
-fn changed_lines(repo: &Repository, files: &[FileChange]) -> u64 {
+pub fn changed_lines(repo: &Repository, files: &[FileChange]) -> u64 {
     let root = repo.workdir().map(Path::to_path_buf).unwrap_or_default();
     let read_blob = |state: &Option<FileState>| -> Vec<u8> {
         state

@@ -5,6 +5,7 @@ mod brain;
 mod bus;
 mod common;
 mod daemon;
+mod format;
 mod hostile;
 mod llm;
 mod llm_real;
