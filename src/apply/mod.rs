@@ -29,6 +29,8 @@ pub enum Outcome {
     Applied(UndoRecord),
     /// The world moved since the proposal was made; nothing was written.
     Stale(String),
+    /// The result is already in place (the user made the change); nothing was written.
+    AlreadyDone(String),
 }
 
 /// What happened when an undo was asked for.
@@ -93,9 +95,25 @@ pub fn stale_reason(root: &Path, change: &Change) -> Result<Option<String>, Appl
     }
 }
 
+/// What shows that the change's result is already in place, or `None` if it is not.
+pub fn already_done(root: &Path, change: &Change) -> Result<Option<String>, ApplyError> {
+    match change {
+        Change::Patch { files } => patch::already_done(root, files),
+        Change::BranchDelete { branch, .. } => {
+            let repo = crate::git::open(root)?;
+            let gone = repo.find_branch(branch, git2::BranchType::Local).is_err();
+            Ok(gone.then(|| format!("branch {branch} is deleted already")))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Applies `change` to the repository at `root`.
 pub fn apply(root: &Path, change: &Change, journal: Journal) -> Result<Outcome, ApplyError> {
     let repo = crate::git::open(root)?;
+    if let Some(what) = already_done(root, change)? {
+        return Ok(Outcome::AlreadyDone(what));
+    }
     if let Some(why) = stale_reason(root, change)? {
         return Ok(Outcome::Stale(why));
     }

@@ -25,6 +25,20 @@ pub fn stale_reason(root: &Path, files: &[FileChange]) -> Result<Option<String>,
     }))
 }
 
+/// "already in place: FILES" when every file is exactly what the patch would make it.
+pub fn already_done(root: &Path, files: &[FileChange]) -> Result<Option<String>, ApplyError> {
+    for file in files {
+        let full = safe_path(root, file.path.as_path())?;
+        if disk_state(&full)? != file.after {
+            return Ok(None);
+        }
+    }
+    let names: Vec<String> = files.iter().take(5).map(|f| f.path.to_string()).collect();
+    let more = files.len().saturating_sub(names.len());
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    Ok((!files.is_empty()).then(|| format!("already in place: {}{more}", names.join(", "))))
+}
+
 pub fn apply(
     repo: &Repository,
     root: &Path,

@@ -42,6 +42,7 @@ pub fn apply_approved(core: &Core, proposal: &mut Proposal, by: Actor) {
             (Some(Step::Apply), None, false)
         }
         Ok(Outcome::Stale(why)) => (Some(Step::MarkStale), Some(why), false),
+        Ok(Outcome::AlreadyDone(what)) => (Some(Step::FindDone), Some(what), false),
         Err(e) => match written {
             None => (Some(Step::Fail), Some(e.to_string()), false),
             Some(plan) => {

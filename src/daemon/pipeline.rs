@@ -3,7 +3,7 @@
 //! carries out the effect it returns. All blocking: callers hold the repository's lock
 //! and run these in `spawn_blocking`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
@@ -14,7 +14,7 @@ use crate::intake::{self, Effect, Known, Release, Wait};
 use crate::notifier::{Notice, NoticeKind};
 use crate::policy::Subject;
 use crate::policy::{Autonomy, Decision, Evaluation};
-use crate::proposal::{Actor, Draft, InvalidStep, Proposal, State, Step};
+use crate::proposal::{Actor, Change, Draft, InvalidStep, Proposal, ProposalId, State, Step};
 use crate::store::{LogEntry, LogKind, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -209,27 +209,66 @@ pub fn release_deferred(core: &Core, root: &Path) -> usize {
     still
 }
 
-/// Marks pending proposals of `task` in `root` stale when the world moved under them.
+/// Settles the pending proposals of `task` in `root` whose world moved under them (see
+/// `recheck`); returns how many became stale.
 pub fn refresh_pending(core: &Core, root: &Path, task: &str) -> Result<usize, PipelineError> {
+    recheck(core, root, |p| p.task == task)
+}
+
+/// The pending file changes in `root` that touch one of `paths` (relative to it).
+pub fn touching(core: &Core, root: &Path, paths: &[PathBuf]) -> Vec<Proposal> {
+    let repo = root.to_string_lossy();
+    let touches = |p: &Proposal| match &p.change {
+        Change::Patch { files } => {
+            files.iter().any(|f| paths.iter().any(|t| f.path.as_path() == t))
+        }
+        _ => false,
+    };
+    let pending = core.store.proposals_in(State::Pending).unwrap_or_default();
+    pending.into_iter().filter(|p| p.repo == repo && touches(p)).collect()
+}
+
+/// After the user edited `paths`: the pending file changes that touch them are settled
+/// (see `recheck`) at once, so no popup goes on offering what is done or cannot be done.
+pub fn recheck_touched(
+    core: &Core,
+    root: &Path,
+    paths: &[PathBuf],
+) -> Result<usize, PipelineError> {
+    let ids: Vec<ProposalId> = touching(core, root, paths).iter().map(|p| p.id).collect();
+    recheck(core, root, |p| ids.contains(&p.id))
+}
+
+/// Settles the pending proposals of `root` that `concerned` selects: one whose result is
+/// already in place (the user made the same change) is done, one that can no longer be
+/// applied as made is stale. Returns how many became stale.
+fn recheck(
+    core: &Core,
+    root: &Path,
+    concerned: impl Fn(&Proposal) -> bool,
+) -> Result<usize, PipelineError> {
     let repo = root.to_string_lossy();
     let mut marked = 0;
     let pending: Vec<Proposal> = core
         .store
         .proposals_in(State::Pending)?
         .into_iter()
-        .filter(|p| p.task == task && p.repo == repo)
+        .filter(|p| p.repo == repo && concerned(p))
         .collect();
     for mut p in pending {
-        if let Ok(Some(why)) = crate::apply::stale_reason(root, &p.change) {
-            p.advance(Step::MarkStale, Actor::Kairos, Some(why.clone()), Utc::now())?;
-            core.put_proposal(&p)?;
-            core.log(
-                LogEntry::new(LogKind::Decision, Some(&repo), format!("#{} is stale: {why}", p.id))
-                    .task(task)
-                    .proposal(p.id),
-            );
-            marked += 1;
-        }
+        let (step, became, why) =
+            if let Ok(Some(what)) = crate::apply::already_done(root, &p.change) {
+                (Step::FindDone, "done already", what)
+            } else if let Ok(Some(why)) = crate::apply::stale_reason(root, &p.change) {
+                marked += 1;
+                (Step::MarkStale, "stale", why)
+            } else {
+                continue;
+            };
+        let said = format!("#{} is {became}: {why}", p.id);
+        p.advance(step, Actor::Kairos, Some(why), Utc::now())?;
+        core.put_proposal(&p)?;
+        core.log(LogEntry::new(LogKind::Decision, Some(&repo), said).task(&p.task).proposal(p.id));
     }
     Ok(marked)
 }

@@ -29,10 +29,12 @@ pub enum State {
     Stale,
     Expired,
     Failed,
+    /// Its result was already in place (the user made the same change): nothing to do.
+    Done,
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Pending,
         State::Approved,
         State::Applied,
@@ -41,6 +43,7 @@ impl State {
         State::Stale,
         State::Expired,
         State::Failed,
+        State::Done,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl State {
             State::Stale => "stale",
             State::Expired => "expired",
             State::Failed => "failed",
+            State::Done => "done",
         }
     }
 
@@ -70,6 +74,7 @@ impl State {
             (Pending, Step::Reject) => Rejected,
             (Pending | Approved, Step::MarkStale) => Stale,
             (Pending, Step::Expire) => Expired,
+            (Pending | Approved, Step::FindDone) => Done,
             (Approved, Step::Apply) => Applied,
             // An apply that failed and could not be rolled back, found complete when it
             // was settled at the next start: it is applied, and can be undone.
@@ -102,6 +107,7 @@ pub enum Step {
     Expire,
     Interrupt,
     Undo,
+    FindDone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +127,7 @@ fn step_past(step: Step) -> &'static str {
         Step::Expire => "expired",
         Step::Interrupt => "interrupted",
         Step::Undo => "undone",
+        Step::FindDone => "found done",
     }
 }
 
@@ -254,8 +261,9 @@ pub struct Draft {
 mod tests {
     use super::*;
 
-    const ALL_STATES: [State; 8] = State::ALL;
-    const ALL_STEPS: [Step; 8] = [
+    const ALL_STATES: [State; 9] = State::ALL;
+    const ALL_STEPS: [Step; 9] = [
+        Step::FindDone,
         Step::Approve,
         Step::Reject,
         Step::Apply,
@@ -275,7 +283,7 @@ mod tests {
 
     #[test]
     fn final_states_accept_no_step() {
-        for state in [State::Undone, State::Rejected, State::Stale, State::Expired] {
+        for state in [State::Undone, State::Rejected, State::Stale, State::Expired, State::Done] {
             for step in ALL_STEPS {
                 assert!(state.after(step).is_err(), "{state} accepted {step:?}");
             }
@@ -298,6 +306,14 @@ mod tests {
         for state in ALL_STATES {
             let approved_once = matches!(state, State::Approved | State::Failed);
             assert_eq!(state.after(Step::Apply).is_ok(), approved_once, "{state}");
+        }
+    }
+
+    #[test]
+    fn only_what_waits_or_is_about_to_be_applied_can_be_found_done() {
+        for state in ALL_STATES {
+            let open = matches!(state, State::Pending | State::Approved);
+            assert_eq!(state.after(Step::FindDone).is_ok(), open, "{state}");
         }
     }
 

@@ -155,6 +155,50 @@ fn a_batch_popup_is_made_again_as_its_members_are_decided_and_closed_with_the_la
 }
 
 #[test]
+fn a_proposal_the_user_carried_out_themselves_is_done_and_its_popup_closed() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("crate");
+    repo.write(
+        "Cargo.toml",
+        "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    );
+    repo.write("src/main.rs", "fn main() {}\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "crate"]);
+    env.write_config(&format!("{QUICK}\n[tasks.format]\nquiet = \"300ms\"\n"));
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    repo.write("src/main.rs", "fn main(){let x=1;\n    println!(\"{}\",x);}\n");
+    let popup = wait_calls(&server, 1, &daemon).remove(0);
+    assert!(popup.summary.contains("format 1 file"), "{popup:?}");
+    assert!(popup.body.starts_with("rustfmt would reformat src/main.rs ("), "{popup:?}");
+    let id = env.queue(false)[0]["id"].to_string();
+
+    // The developer runs the formatter: the file becomes what kairos proposed.
+    let rustfmt = std::process::Command::new("rustfmt")
+        .args(["--edition", "2021", "src/main.rs"])
+        .current_dir(&repo.path)
+        .status()
+        .unwrap();
+    assert!(rustfmt.success());
+    let shown = wait_for(
+        "the proposal to be found done",
+        || Some(env.json(&["show", &id, "--json"])).filter(|p| p["state"] != "pending"),
+        &daemon,
+    );
+    assert_eq!(shown["state"], "done", "{shown}");
+    let last = shown["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["note"], "already in place: src/main.rs", "{shown}");
+    wait_for(
+        "its popup to be closed",
+        || server.closed().contains(&popup.id).then_some(()),
+        &daemon,
+    );
+    assert!(env.ok(&["log", "-n", "50"]).contains(&format!("#{id} is done already")));
+}
+
+#[test]
 fn quiet_hours_hold_notifications_and_release_one_digest() {
     use chrono::Timelike;
     let env = Env::new();

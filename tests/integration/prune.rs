@@ -154,6 +154,35 @@ fn a_branch_that_moved_is_stale_and_not_deleted() {
 }
 
 #[test]
+fn a_branch_the_user_deleted_themselves_is_done_not_stale() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.merged_branch("topic");
+    repo.merged_branch("other");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let ids = wait_for(
+        "two proposals",
+        || {
+            let ids: Vec<String> =
+                branch_proposals(&env).iter().map(|p| p["id"].to_string()).collect();
+            (ids.len() == 2).then_some(ids)
+        },
+        &daemon,
+    );
+    repo.git(&["branch", "-q", "-D", "topic", "other"]);
+    // Approving one the user already carried out: nothing to do, and said so.
+    let said = env.ok(&["approve", &ids[0]]);
+    assert!(said.contains(&format!("#{} done: branch ", ids[0])), "{said}");
+    assert!(said.contains(" is deleted already"), "{said}");
+    assert_eq!(env.json(&["show", &ids[0], "--json"])["state"], "done");
+    // The other is settled by the next look at the branches.
+    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    assert_eq!(env.json(&["show", &ids[1], "--json"])["state"], "done");
+    assert!(branch_proposals(&env).is_empty());
+}
+
+#[test]
 fn a_delete_that_fails_is_not_proposed_again_in_a_loop() {
     let env = Env::new();
     let repo = env.repo("work");

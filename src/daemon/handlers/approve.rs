@@ -120,7 +120,8 @@ async fn approve_one(core: &Arc<Core>, id: ProposalId) -> Outcome {
                 p.history.last().and_then(|h| h.note.clone()).unwrap_or_default()
             ),
         };
-        if p.state == State::Applied {
+        // Done already (the user made the change): nothing was needed, nothing failed.
+        if matches!(p.state, State::Applied | State::Done) {
             super::success(&p, message)
         } else {
             super::Outcome { ok: false, ..super::success(&p, message) }

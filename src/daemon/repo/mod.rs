@@ -401,7 +401,25 @@ impl RepoActor {
         let text = describe_changes(&relevant);
         self.show_event(&text);
         self.core.log(LogEntry::new(LogKind::Event, Some(&self.key), text).paths(&relevant));
+        self.recheck_touched(&relevant);
         self.worktree_changed(Some(&relevant));
+    }
+
+    /// Settles the pending file changes the user's edit touched (done already, or stale)
+    /// under the repository's lock, off this loop.
+    fn recheck_touched(&self, paths: &[PathBuf]) {
+        if super::pipeline::touching(&self.core, &self.root, paths).is_empty() {
+            return;
+        }
+        let (core, root, paths) = (self.core.clone(), self.root.clone(), paths.to_vec());
+        tokio::spawn(async move {
+            let at = root.clone();
+            let settled =
+                core.act(&at, move |core| super::pipeline::recheck_touched(core, &root, &paths));
+            if let Ok(Err(e)) = settled.await {
+                tracing::warn!("pending changes not checked again: {e}");
+            }
+        });
     }
 
     /// Starts the quiet period of every task whose file trigger matches one of `paths`
