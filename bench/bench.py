@@ -204,6 +204,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
     the last body; without one, answers every request with an empty reply."""
     upstream = None
     bodies = []
+    refused = 0
 
     def log_message(self, *args):
         pass
@@ -222,12 +223,19 @@ class Recorder(http.server.BaseHTTPRequestHandler):
             return
         request = urllib.request.Request(Recorder.upstream + self.path, data=body,
                                          headers={"content-type": "application/json"})
-        with urllib.request.urlopen(request, timeout=300) as upstream:
+        try:
+            upstream = urllib.request.urlopen(request, timeout=300)
+        except urllib.error.HTTPError as refused:
+            # The server's refusal (a prompt beyond its context, say) goes back as it was.
+            Recorder.refused += 1
+            upstream = refused
+        with upstream:
             self.send_response(upstream.status)
             self.send_header("content-type", upstream.headers.get("content-type", "application/json"))
             self.send_header("connection", "close")
             self.end_headers()
-            while chunk := upstream.read1(65536):
+            read = getattr(upstream, "read1", upstream.read)
+            while chunk := read(65536):
                 self.wfile.write(chunk)
                 self.wfile.flush()
 
@@ -434,6 +442,7 @@ def replay(args):
         "commits": len(commits),
         "model": "SmolLM2-135M-Instruct Q4_1 (llama.cpp)" if args.gguf else "scripted (always silent)",
         "requests": len(Recorder.bodies),
+        "refused_by_server": Recorder.refused,
         "requests_by_task": {t: u["calls"] for t, u in today.items() if isinstance(u, dict) and "calls" in u},
         "tokens_in": sum(u["tokens"]["input"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
         "tokens_out": sum(u["tokens"]["output"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
