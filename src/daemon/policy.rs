@@ -148,12 +148,78 @@ pub fn limits(core: &Core, repo: &str) -> Limits {
 }
 
 /// After a rejection: demotes the task in the repository when it was rejected
-/// `demote_after_rejections` times within 30 days. Returns the message to show.
+/// `demote_after_rejections` times within 30 days. A formatter's rejection is about a kind
+/// of file (the changelog's Markdown, not the code): what it demotes is the task for that
+/// kind. Returns the message to show.
 pub fn note_rejection(core: &Core, rejected: &Proposal) -> Option<String> {
-    if core.store.demotion(&rejected.repo, &rejected.task).ok().flatten().is_some() {
+    if rejected.task != crate::tasks::FORMAT {
+        return demote_if_due(
+            core,
+            rejected,
+            &rejected.task,
+            |_| true,
+            |n| {
+                format!(
+                    "{} was rejected {n} times in 30 days in {}: it is demoted to observe there",
+                    rejected.task, rejected.repo
+                )
+            },
+        );
+    }
+    let said: Vec<String> = kinds_of(rejected)
+        .into_iter()
+        .filter_map(|kind| {
+            let scoped = scoped(&rejected.task, &kind);
+            demote_if_due(core, rejected, &scoped, |p| kinds_of(p).contains(&kind), |n| {
+                format!(
+                    "{} was rejected {n} times in 30 days for {kind} files in {}: it leaves them alone there",
+                    rejected.task, rejected.repo
+                )
+            })
+        })
+        .collect();
+    (!said.is_empty()).then(|| said.join("; "))
+}
+
+/// The name a demotion of `task` for one kind of file is kept under: `format:*.md`.
+fn scoped(task: &str, kind: &str) -> String {
+    format!("{task}:{kind}")
+}
+
+/// The kinds of file the user keeps rejecting `task`'s changes to in `repo`.
+pub fn rejected_kinds(core: &Core, repo: &str, task: &str) -> Vec<String> {
+    let prefix = scoped(task, "");
+    let demotions = core.store.demotions().unwrap_or_default();
+    demotions
+        .into_iter()
+        .filter(|d| d.repo == repo)
+        .filter_map(|d| d.task.strip_prefix(&prefix).map(str::to_owned))
+        .collect()
+}
+
+fn kinds_of(p: &Proposal) -> std::collections::BTreeSet<String> {
+    match &p.change {
+        crate::proposal::Change::Patch { files } => {
+            files.iter().map(|f| crate::tasks::file_kind(f.path.as_path())).collect()
+        }
+        _ => Default::default(),
+    }
+}
+
+/// Demotes `demoted` (a task, or a task for one kind of file) in the rejected proposal's
+/// repository when the rejections of its task that `counts` picks reached the threshold
+/// within 30 days (since the user last lifted it).
+fn demote_if_due(
+    core: &Core,
+    rejected: &Proposal,
+    demoted: &str,
+    counts: impl Fn(&Proposal) -> bool,
+    says: impl FnOnce(usize) -> String,
+) -> Option<String> {
+    if core.store.demotion(&rejected.repo, demoted).ok().flatten().is_some() {
         return None;
     }
-    let lifted = core.store.undemoted_at(&rejected.repo, &rejected.task).ok().flatten();
+    let lifted = core.store.undemoted_at(&rejected.repo, demoted).ok().flatten();
     let month_ago = (Utc::now() - Duration::days(30)).max(lifted.unwrap_or_default());
     let rejections = core
         .store
@@ -161,6 +227,7 @@ pub fn note_rejection(core: &Core, rejected: &Proposal) -> Option<String> {
         .unwrap_or_default()
         .iter()
         .filter(|p| p.repo == rejected.repo && p.task == rejected.task && p.updated_at > month_ago)
+        .filter(|p| counts(p))
         .count();
     let threshold = core.policy.set().defaults.demote_after_rejections as usize;
     if rejections < threshold {
@@ -168,14 +235,17 @@ pub fn note_rejection(core: &Core, rejected: &Proposal) -> Option<String> {
     }
     let demotion = Demotion {
         repo: rejected.repo.clone(),
-        task: rejected.task.clone(),
+        task: demoted.to_owned(),
         since: Utc::now(),
         rejections,
     };
     core.store.put_demotion(&demotion).ok()?;
+    // A scoped name (`format:*.md`) is quoted for the shell.
+    let name = if demoted.contains(['*', ':']) { format!("'{demoted}'") } else { demoted.into() };
     let message = format!(
-        "{} was rejected {rejections} times in 30 days in {}: it is demoted to observe there; undo with `kairos policy undemote {} --repo {}`",
-        rejected.task, rejected.repo, rejected.task, rejected.repo
+        "{}; undo with `kairos policy undemote {name} --repo {}`",
+        says(rejections),
+        rejected.repo
     );
     core.log(
         LogEntry::new(LogKind::Decision, Some(&rejected.repo), message.clone())

@@ -71,6 +71,17 @@ pub struct Lent<'a> {
     pub model: Option<&'a dyn Model>,
     pub memory: Option<&'a dyn crate::memory::RepoMemory>,
     pub would_skip: &'a dyn Fn(&str) -> bool,
+    /// Kinds of file (`*.md`) the user keeps rejecting this task's changes to, here.
+    pub rejected_kinds: &'a [String],
+}
+
+/// The kind of file a rejection teaches about: `*.EXT`, or the file's name when it has
+/// no extension (`Makefile`).
+pub fn file_kind(path: &Path) -> String {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) => format!("*.{ext}"),
+        None => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    }
 }
 
 /// Everything one run of a task is given.
@@ -91,6 +102,8 @@ pub struct RunContext<'a> {
     /// Whether a draft with this fingerprint would be dropped as a repeat (pending,
     /// decided, or failed lately): a task asks before it spends a model call on one.
     pub would_skip: &'a dyn Fn(&str) -> bool,
+    /// Kinds of file (`*.md`) the user keeps rejecting this task's changes to, here.
+    pub rejected_kinds: &'a [String],
 }
 
 impl RunContext<'_> {

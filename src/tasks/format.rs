@@ -43,6 +43,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let formatters: Vec<Formatter> =
         settings.formatters.iter().filter_map(|name| detect(name, &root)).collect();
     let mut plan: Vec<(&Formatter, Vec<String>)> = Vec::new();
+    let mut refused = Vec::new();
     let mut python_taken = false;
     for f in &formatters {
         // One Python formatter: the first configured one that is present.
@@ -55,6 +56,17 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         let files: Vec<String> = changed
             .iter()
             .filter(|p| extension(p).is_some_and(|e| f.extensions.contains(&e)))
+            .filter(|p| {
+                let kind = super::file_kind(p);
+                let rejected = ctx.rejected_kinds.contains(&kind);
+                if rejected {
+                    refused.push(format!(
+                        "{} (you rejected formatting {kind} files here)",
+                        p.display()
+                    ));
+                }
+                !rejected
+            })
             .filter_map(|p| p.to_str().map(str::to_owned))
             .collect();
         if !files.is_empty() {
@@ -100,6 +112,9 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
             "; left alone, as the project does not keep them formatted: {}",
             listed(left_alone.iter().map(|(file, reason)| format!("{file} ({reason})")))
         ));
+    }
+    if !refused.is_empty() {
+        why.push_str(&format!("; left alone: {}", listed(refused.into_iter())));
     }
     let draft = patch::draft_from(
         repo,

@@ -28,7 +28,7 @@ mod verify;
 
 use std::path::Path;
 
-pub use context::{Due, GitChange, Lent, RunContext, Trigger};
+pub use context::{Due, GitChange, Lent, RunContext, Trigger, file_kind};
 
 use crate::config::TaskSettings;
 use crate::proposal::Draft;
@@ -244,7 +244,7 @@ pub fn run(
     lent: Lent,
 ) -> Result<Vec<Draft>, TaskError> {
     let repo = crate::git::open(root)?;
-    let Lent { model, memory, would_skip } = lent;
+    let Lent { model, memory, would_skip, rejected_kinds } = lent;
     let ctx = RunContext {
         name,
         repo: &repo,
@@ -255,6 +255,7 @@ pub fn run(
         model,
         memory,
         would_skip,
+        rejected_kinds,
     };
     match (name, &settings.command) {
         (_, Some(spec)) => command::run(&ctx, spec),

@@ -137,3 +137,49 @@ fn prettier_formats_the_code_the_project_formats_not_its_changelog_or_vendored_p
     );
     assert_eq!(repo.read("CHANGELOG.md").unwrap(), "# Changes\n\n* first\n* second\n");
 }
+
+#[test]
+fn rejected_markdown_formatting_leaves_markdown_alone_and_code_still_formatted() {
+    let env = Env::new();
+    let repo = env.repo("web");
+    std::os::unix::fs::symlink(prettier_modules(), repo.path.join("node_modules")).unwrap();
+    repo.write(".gitignore", "node_modules\n");
+    repo.write("package.json", "{\n  \"name\": \"web\",\n  \"private\": true\n}\n");
+    repo.write("README.md", "# Web\n\n- one\n");
+    repo.write("src/app.js", "export const one = 1;\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "web"]);
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let mut said = String::new();
+    for round in 1..=3 {
+        // Star bullets prettier would turn into dashes: the user wants them.
+        repo.write("README.md", &format!("# Web\n\n- one\n* note {round}\n"));
+        let p = wait_for(
+            "a markdown proposal",
+            || format_proposals(&env).into_iter().find(|p| paths(p) == ["README.md"]),
+            &daemon,
+        );
+        said = env.ok(&["reject", &p["id"].to_string(), "--reason", "my bullets"]);
+    }
+    assert!(said.contains("format was rejected 3 times in 30 days for *.md files"), "{said}");
+    assert!(said.contains("kairos policy undemote 'format:*.md' --repo"), "{said}");
+
+    repo.write("README.md", "# Web\n\n- one\n* note 4\n");
+    repo.write("src/app.js", "export const one=1\n");
+    let p = wait_for("a code proposal", || format_proposals(&env).into_iter().next(), &daemon);
+    assert_eq!(paths(&p), ["src/app.js"], "{p}");
+    let why = p["why"].as_str().unwrap();
+    assert!(
+        why.contains("left alone: README.md (you rejected formatting *.md files here)"),
+        "{why}"
+    );
+    let shown = env.json(&["policy", "show", "--json"]);
+    assert_eq!(shown["demotions"][0]["task"], "format:*.md", "{shown}");
+    let queued = env.queue(false);
+    assert!(
+        queued.iter().all(|p| p["decision"]["autonomy"] == "propose"),
+        "the task is not demoted"
+    );
+}

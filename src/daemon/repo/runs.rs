@@ -127,7 +127,13 @@ impl RepoActor {
                 };
                 let model = model.as_deref().map(|m| m as &dyn crate::llm::Model);
                 let memory = crate::daemon::memory::DaemonMemory { core, repo: key.clone() };
-                let lent = tasks::Lent { model, memory: Some(&memory), would_skip: &would_skip };
+                let rejected_kinds = crate::daemon::policy::rejected_kinds(core, &key, &name);
+                let lent = tasks::Lent {
+                    model,
+                    memory: Some(&memory),
+                    would_skip: &would_skip,
+                    rejected_kinds: &rejected_kinds,
+                };
                 let drafts = tasks::run(&name, &root, &settings, &trigger, &scratch, lent)?;
                 let stale = pipeline::refresh_pending(core, &root, &name)?;
                 let intake = pipeline::take_in(core, &root, &name, drafts, asked)?;
