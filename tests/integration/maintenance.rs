@@ -262,7 +262,7 @@ fn a_missed_schedule_is_caught_up_once_after_a_restart() {
 }
 
 #[test]
-fn a_lock_file_update_carries_its_test_result() {
+fn a_custom_lock_file_update_carries_only_lock_files_and_its_test_result() {
     let env = Env::new();
     let repo = env.repo("work");
     repo.commit_file("Cargo.lock", "version 1\n", "lock");
@@ -270,6 +270,7 @@ fn a_lock_file_update_carries_its_test_result() {
         "[tasks.snapshot]\nenabled = false\n\n",
         "[tasks.lockfile]\n",
         "update = [\"sh\", \"-c\", \"echo 'version 2' > Cargo.lock && echo junk > not-a-lock.txt\"]\n",
+        // Fails on the current lock, passes on the new one.
         "test = [\"sh\", \"-c\", \"grep -q 'version 2' Cargo.lock && echo all 12 tests passed\"]\n",
     ));
     env.ok(&["watch", repo.str()]);
@@ -277,7 +278,8 @@ fn a_lock_file_update_carries_its_test_result() {
     env.ok(&["run", "lockfile", "--repo", repo.str()]);
     let p = proposals(&env, "deps.update").pop().expect("a dependency update proposal");
     assert_eq!(p["state"], "pending");
-    assert!(p["why"].as_str().unwrap().contains("passed"), "{p}");
+    let why = p["why"].as_str().unwrap();
+    assert!(why.contains("passes (it failed before the update)"), "{why}");
     let files: Vec<&str> = p["change"]["files"]
         .as_array()
         .unwrap()
@@ -286,19 +288,98 @@ fn a_lock_file_update_carries_its_test_result() {
         .collect();
     assert_eq!(files, ["Cargo.lock"], "only lock files belong in the update");
     assert_eq!(repo.read("Cargo.lock").unwrap(), "version 1\n", "computed off the working tree");
+}
 
-    // A failing test run is attached too.
-    env.write_config(concat!(
-        "[tasks.snapshot]\nenabled = false\n\n",
-        "[tasks.lockfile]\n",
-        "update = [\"sh\", \"-c\", \"echo 'version 3' > Cargo.lock\"]\n",
-        "test = [\"sh\", \"-c\", \"echo 1 test failed; exit 1\"]\n",
-    ));
-    std::thread::sleep(std::time::Duration::from_millis(600));
+/// A local crate registry (a cargo directory source) holding `name` at `version`, whose
+/// `value()` returns `value`.
+fn publish(registry: &std::path::Path, name: &str, version: &str, value: u32) {
+    let dir = registry.join(format!("{name}-{version}"));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/lib.rs"), format!("pub fn value() -> u32 {{ {value} }}\n"))
+        .unwrap();
+    let checksum =
+        git2::Oid::hash_object(git2::ObjectType::Blob, format!("{name}{version}").as_bytes())
+            .unwrap()
+            .to_string();
+    std::fs::write(
+        dir.join(".cargo-checksum.json"),
+        format!("{{\"files\":{{}},\"package\":\"{checksum}{}\"}}", &checksum[..24]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_cargo_update_keeps_major_jumps_apart_and_compares_the_tests_with_the_current_lock() {
+    let env = Env::new();
+    let registry = env.path("registry");
+    publish(&registry, "dep-a", "1.0.0", 1);
+    publish(&registry, "dep-b", "1.0.0", 1);
+    let repo = env.repo("app");
+    repo.write(
+        "Cargo.toml",
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ndep-a = \"1.0\"\ndep-b = \"*\"\n",
+    );
+    repo.write(
+        ".cargo/config.toml",
+        &format!(
+            "[source.crates-io]\nreplace-with = \"local\"\n\n[source.local]\ndirectory = \"{}\"\n",
+            registry.display()
+        ),
+    );
+    // One test already fails (it depends on the machine), one holds only on dep-b 1.x.
+    repo.write(
+        "src/lib.rs",
+        concat!(
+            "#[test]\nfn depends_on_the_time_zone() { panic!(\"TZ\") }\n\n",
+            "#[test]\nfn b_is_one() { assert_eq!(dep_b::value() + dep_a::value(), 2); }\n",
+        ),
+    );
+    repo.write(".gitignore", "target\n");
+    let cargo = |args: &[&str]| {
+        let out = std::process::Command::new("cargo")
+            .args(args)
+            .current_dir(&repo.path)
+            .env("CARGO_TARGET_DIR", env.path("target"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cargo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    cargo(&["generate-lockfile", "--offline"]);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "app"]);
+    let lock = repo.read("Cargo.lock").unwrap();
+    // New versions appear: one within its line, one a major jump the `*` allows.
+    publish(&registry, "dep-a", "1.0.1", 1);
+    publish(&registry, "dep-b", "2.0.0", 2);
+    env.write_config("[tasks.snapshot]\nenabled = false\n\n[tasks.format]\nenabled = false\n");
+    env.ok(&["watch", repo.str()]);
+    let _daemon = env.start_daemon();
     env.ok(&["run", "lockfile", "--repo", repo.str()]);
-    let failing = proposals(&env, "deps.update")
-        .into_iter()
-        .find(|p| p["why"].as_str().unwrap().contains("FAILED"))
-        .expect("a proposal with the failure");
-    assert!(failing["why"].as_str().unwrap().contains("1 test failed"), "{failing}");
+    let updates = proposals(&env, "deps.update");
+    let titles: Vec<&str> = updates.iter().map(|p| p["title"].as_str().unwrap()).collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    let minor = updates.iter().find(|p| p["title"] == "update dep-a 1.0.0 → 1.0.1 (Cargo.lock)");
+    let minor = minor.unwrap_or_else(|| panic!("{titles:?}"));
+    let major =
+        updates.iter().find(|p| p["title"] == "update dep-b 1.0.0 → 2.0.0 (major) (Cargo.lock)");
+    let major = major.unwrap_or_else(|| panic!("{titles:?}"));
+    let why = minor["why"].as_str().unwrap();
+    assert!(why.starts_with("dep-a 1.0.0 → 1.0.1; tests: "), "{why}");
+    assert!(why.contains("fails as before the update: the same 1 failure"), "{why}");
+    let why = major["why"].as_str().unwrap();
+    assert!(why.contains("1 failure new with the update (b_is_one), 1 as before"), "{why}");
+    // The lock's format is kept, and nothing was written to the working tree.
+    let version_line =
+        |text: &str| text.lines().find(|l| l.starts_with("version = ")).map(str::to_owned);
+    assert_eq!(repo.read("Cargo.lock").unwrap(), lock);
+    env.ok(&["approve", &minor["id"].to_string()]);
+    let updated = repo.read("Cargo.lock").unwrap();
+    assert_eq!(version_line(&updated), version_line(&lock));
+    assert!(updated.contains("name = \"dep-a\"\nversion = \"1.0.1\""), "{updated}");
+    assert!(updated.contains("name = \"dep-b\"\nversion = \"1.0.0\""), "{updated}");
 }
