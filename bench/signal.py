@@ -2,7 +2,7 @@
 """Signal over noise: a real project's history replayed as its developer made it, with
 kairos on its defaults (no model), and every notification recorded.
 
-  signal.py KAIROS SOURCE [--commits 25] [--think 20] [--prettier DIR] [--out FILE]
+  signal.py KAIROS SOURCE [--until REV] [--commits 25] [--think 20] [--prettier DIR] [--out FILE]
 
 Each commit's files are written into a watched clone as edits, the developer "thinks"
 for --think seconds (kairos's quiet periods pass), then commits with the original
@@ -64,13 +64,14 @@ def main():
     parser.add_argument("kairos")
     parser.add_argument("source")
     parser.add_argument("--commits", type=int, default=25)
+    parser.add_argument("--until", default="HEAD", help="the last commit replayed")
     parser.add_argument("--think", type=int, default=20)
     parser.add_argument("--prettier")
     parser.add_argument("--out", default="signal-proposals.md")
     args = parser.parse_args()
     kairos, source = os.path.abspath(args.kairos), os.path.abspath(args.source)
     commits = out(["git", "-C", source, "rev-list", "--first-parent", "--no-merges", "--reverse",
-                   f"-n{args.commits + 1}", "HEAD"], None).split()
+                   f"-n{args.commits + 1}", args.until], None).split()
     base, commits = commits[0], commits[1:]
     root = tempfile.mkdtemp(prefix="kairos-signal-")
     env = env_for(root)
