@@ -2,7 +2,7 @@
 """Signal over noise: a real project's history replayed as its developer made it, with
 kairos on its defaults (no model), and every notification recorded.
 
-  signal.py KAIROS SOURCE [--until REV] [--commits 25] [--think 20] [--prettier DIR] [--out FILE]
+  noise.py KAIROS SOURCE [--until REV] [--commits 25] [--think 20] [--prettier DIR] [--out FILE]
 
 Each commit's files are written into a watched clone as edits, the developer "thinks"
 for --think seconds (kairos's quiet periods pass), then commits with the original
