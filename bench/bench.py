@@ -33,6 +33,11 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def env_for(root):
     env = dict(os.environ)
+    # Tools kairos runs (rustfmt through rustup) keep finding their toolchain.
+    real_home = os.environ.get("HOME", "")
+    env.setdefault("RUSTUP_HOME", f"{real_home}/.rustup")
+    env.setdefault("CARGO_HOME", f"{real_home}/.cargo")
+    env.pop("RUST_BACKTRACE", None)
     for sub in ("home", "config", "data", "run"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     env.update(HOME=f"{root}/home", XDG_CONFIG_HOME=f"{root}/config", XDG_DATA_HOME=f"{root}/data",
