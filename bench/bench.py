@@ -78,6 +78,32 @@ def inotify_watches(pid):
     return count
 
 
+def thread_switches(pid):
+    """Voluntary context switches (wake-ups after a wait) per thread: {tid: (name, n)}."""
+    threads = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                n = next(int(l.split()[1]) for l in f if l.startswith("voluntary_ctxt_switches"))
+        except (OSError, StopIteration):
+            continue
+        threads[tid] = (name, n)
+    return threads
+
+
+def wakeups(before, after):
+    """Wake-ups per thread name between two `thread_switches`, summed over threads of
+    the same name, with how many threads carry it: {name: [threads, wakeups]}."""
+    counted = {}
+    for tid, (name, n) in after.items():
+        entry = counted.setdefault(name, [0, 0])
+        entry[0] += 1
+        entry[1] += n - before.get(tid, (name, 0))[1]
+    return counted
+
+
 def start_daemon(kairos, env, cwd):
     proc = subprocess.Popen([kairos, "daemon"], env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -133,8 +159,10 @@ def idle(args):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(10)  # let the start-up runs (prune-branches, the first snapshot check) finish
     c0, p0 = cpu_seconds(daemon.pid), cpu_seconds(peer.pid)
+    w0 = thread_switches(daemon.pid)
     print(f"idle for {args.seconds} s …", flush=True)
     time.sleep(args.seconds)
+    woke = wakeups(w0, thread_switches(daemon.pid))
     result = {
         "files": args.files,
         "build_dirs": args.build_dirs,
@@ -144,6 +172,11 @@ def idle(args):
         "kairos_rss_mib": round(rss_mib(daemon.pid), 1),
         "inotifywait_cpu_s": round(cpu_seconds(peer.pid) - p0, 3),
         "inotifywait_rss_mib": round(rss_mib(peer.pid), 1),
+        "kairos_threads": sum(t for t, _ in woke.values()),
+        # sled's pool (sled-io-N) is sled's own; kairos's threads are the rest.
+        "kairos_wakeups_by_thread": woke,
+        "kairos_own_wakeups": sum(w for name, (_, w) in woke.items() if not name.startswith("sled-io")),
+        "sled_pool_wakeups": sum(w for name, (_, w) in woke.items() if name.startswith("sled-io")),
         "kairos_watches": inotify_watches(daemon.pid),
         "inotifywait_watches": inotify_watches(peer.pid),
     }
