@@ -231,6 +231,9 @@ impl<'r> Base<'r> {
     }
 }
 
+/// After a failed batch, how many files are tried one by one.
+const ONE_BY_ONE: usize = 20;
+
 /// How many files like it a new file is judged by.
 const NEIGHBOURS: usize = 5;
 
@@ -293,34 +296,36 @@ fn kept_formatted(
             written.push(path.clone());
         }
     }
-    let ran = format_in(dir, formatter, &written).map_err(|e| e.to_string());
+    // One file the formatter cannot parse at the base fails the whole batch: then each
+    // is tried on its own (a few), so one broken file does not hide the others.
+    let mut failed: Vec<String> = Vec::new();
+    if format_in(dir, formatter, &written).is_err() {
+        for (tried, path) in written.iter().enumerate() {
+            if tried >= ONE_BY_ONE || format_in(dir, formatter, std::slice::from_ref(path)).is_err()
+            {
+                failed.push(path.clone());
+            }
+        }
+    }
     let clean = |path: &String| {
         written.contains(path) && std::fs::read(dir.join(path)).ok().as_ref() == probes.get(path)
     };
     for (file, by) in judged_by {
-        let verdict = match &ran {
-            Err(_) => Err(format!("{} could not format it at {}", formatter.name, base.name)),
-            Ok(()) if by == [file.clone()] => {
-                if clean(&file) {
-                    Ok(())
-                } else {
-                    Err(format!("not formatted at {}", base.name))
-                }
-            }
+        let formatted = by.iter().filter(|p| clean(p)).count();
+        let verdict = if by.iter().any(|p| failed.contains(p)) {
+            Err(format!("{} could not format it at {}", formatter.name, base.name))
+        } else if by == [file.clone()] {
+            if formatted == 1 { Ok(()) } else { Err(format!("not formatted at {}", base.name)) }
+        } else if 2 * formatted >= by.len() {
             // A new file follows the files like it: most of them formatted, it is too.
-            Ok(()) => {
-                let formatted = by.iter().filter(|p| clean(p)).count();
-                if 2 * formatted >= by.len() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "new, and {} of {} files like it are not formatted at {}",
-                        by.len() - formatted,
-                        by.len(),
-                        base.name
-                    ))
-                }
-            }
+            Ok(())
+        } else {
+            Err(format!(
+                "new, and {} of {} files like it are not formatted at {}",
+                by.len() - formatted,
+                by.len(),
+                base.name
+            ))
         };
         verdicts.insert(file, verdict);
     }

@@ -59,6 +59,22 @@ fn only_files_the_project_keeps_formatted_are_proposed_and_the_rest_is_named() {
 }
 
 #[test]
+fn a_file_that_did_not_parse_at_head_does_not_hide_the_others() {
+    let env = Env::new();
+    let repo = rust_project(&env);
+    repo.commit_file("src/half.rs", "pub fn half( {\n", "half-written");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    // The user finishes it (unformatted) and edits main.rs.
+    repo.write("src/half.rs", "pub fn half(){}\n");
+    repo.write("src/main.rs", "mod legacy;\n\nfn main(){legacy::run();}\n");
+    let p = wait_for("a format proposal", || format_proposals(&env).into_iter().next(), &daemon);
+    assert_eq!(paths(&p), ["src/main.rs"], "{p}");
+    let why = p["why"].as_str().unwrap();
+    assert!(why.contains("src/half.rs (rustfmt could not format it at HEAD)"), "{why}");
+}
+
+#[test]
 fn what_was_committed_but_not_pushed_is_formatted_on_the_working_tree() {
     let env = Env::new();
     let repo = rust_project(&env);
