@@ -383,3 +383,57 @@ fn a_cargo_update_keeps_major_jumps_apart_and_compares_the_tests_with_the_curren
     assert!(updated.contains("name = \"dep-a\"\nversion = \"1.0.1\""), "{updated}");
     assert!(updated.contains("name = \"dep-b\"\nversion = \"1.0.0\""), "{updated}");
 }
+
+#[test]
+fn a_large_update_is_split_into_proposals_a_person_can_review() {
+    let env = Env::new();
+    let registry = env.path("registry");
+    let names: Vec<String> = (1..=27).map(|i| format!("dep-{i:02}")).collect();
+    for name in &names {
+        publish(&registry, name, "1.0.0", 1);
+    }
+    let repo = env.repo("app");
+    let deps: String = names.iter().map(|n| format!("{n} = \"1\"\n")).collect();
+    repo.write(
+        "Cargo.toml",
+        &format!("[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"),
+    );
+    repo.write(
+        ".cargo/config.toml",
+        &format!(
+            "[source.crates-io]\nreplace-with = \"local\"\n\n[source.local]\ndirectory = \"{}\"\n",
+            registry.display()
+        ),
+    );
+    repo.write("src/lib.rs", "");
+    let generated = std::process::Command::new("cargo")
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(&repo.path)
+        .status()
+        .unwrap();
+    assert!(generated.success());
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "app"]);
+    for name in &names {
+        publish(&registry, name, "1.0.1", 1);
+    }
+    env.write_config(concat!(
+        "[tasks.snapshot]\nenabled = false\n\n[tasks.format]\nenabled = false\n\n",
+        "[tasks.lockfile]\ntest = [\"true\"]\n",
+    ));
+    env.ok(&["watch", repo.str()]);
+    let _daemon = env.start_daemon();
+    env.ok(&["run", "lockfile", "--repo", repo.str()]);
+    let mut titles: Vec<String> = proposals(&env, "deps.update")
+        .iter()
+        .map(|p| p["title"].as_str().unwrap().to_owned())
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "update 2 dependencies within their ranges (Cargo.lock)",
+            "update 25 dependencies within their ranges (Cargo.lock)"
+        ]
+    );
+}

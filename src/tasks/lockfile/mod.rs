@@ -22,6 +22,10 @@ use outcome::TestRun;
 
 /// More proposals of a major version in one run than this wait for the next run.
 const MAX_MAJOR: usize = 5;
+/// Packages in one proposal at most, so it stays reviewable; more make several, up to
+/// `MAX_GROUPS` a run (the rest waits for the next run).
+const GROUP_SIZE: usize = 25;
+const MAX_GROUPS: usize = 4;
 
 /// How this project's lock file is refreshed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,11 +205,12 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     }
     let (majors, minors): (Vec<&Change>, Vec<&Change>) = all.iter().partition(|c| c.major);
     let mut updates: Vec<(Scratch, Option<&Change>)> = Vec::new();
-    if majors.is_empty() || plan.ecosystem == Ecosystem::Custom {
+    if plan.ecosystem == Ecosystem::Custom || (majors.is_empty() && minors.len() <= GROUP_SIZE) {
         updates.push((everything, None));
     } else {
-        if !minors.is_empty() {
-            updates.push((runner.update(&targeted(&plan, &minors))?, None));
+        drop(everything);
+        for group in minors.chunks(GROUP_SIZE).take(MAX_GROUPS) {
+            updates.push((runner.update(&targeted(&plan, group))?, None));
         }
         for major in majors.iter().take(MAX_MAJOR) {
             updates.push((runner.update(&targeted(&plan, &[major]))?, Some(*major)));
