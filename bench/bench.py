@@ -242,6 +242,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
     the last body; without one, answers every request with an empty reply."""
     upstream = None
     bodies = []
+    replies = []
     refused = 0
 
     def log_message(self, *args):
@@ -273,13 +274,16 @@ class Recorder(http.server.BaseHTTPRequestHandler):
             self.send_header("connection", "close")
             self.end_headers()
             read = getattr(upstream, "read1", upstream.read)
+            reply = b""
             while chunk := read(65536):
+                reply += chunk
                 self.wfile.write(chunk)
                 self.wfile.flush()
+            Recorder.replies.append(reply)
 
 
 def serve(upstream=None):
-    Recorder.upstream, Recorder.bodies = upstream, []
+    Recorder.upstream, Recorder.bodies, Recorder.replies = upstream, [], []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
@@ -343,7 +347,7 @@ def round_trip(args, gguf):
     model_config(root, f"{url}/v1", "smollm2-135m", 'structured = "json_schema"\n')
     subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
     daemon, _ = start_daemon(args.kairos, env, root)
-    kairos_s, direct_s = [], []
+    kairos_s, direct_s, model_s = [], [], []
     for i in range(args.runs):
         with open(f"{repo}/file{i}.txt", "w") as fh:
             fh.write(f"change number {i}\n")
@@ -362,7 +366,9 @@ def round_trip(args, gguf):
                 sys.exit("no commit-message run")
             time.sleep(0.05)
         kairos_s.append(time.monotonic() - t0)
-        # The peer: the very request kairos sent, straight to the model server.
+        model_s.append(model_time(Recorder.replies[-1]) if Recorder.replies else None)
+        # The peer: the very request kairos sent, straight to the model server (which
+        # has the whole prompt in its cache by then: a floor, not a fair race).
         body = Recorder.bodies[-1]
         t0 = time.monotonic()
         request = urllib.request.Request(upstream + "/v1/chat/completions", data=body,
@@ -375,8 +381,30 @@ def round_trip(args, gguf):
     model_server.kill()
     shutil.rmtree(root, ignore_errors=True)
     k, d = statistics.median(kairos_s), statistics.median(direct_s)
-    return {"round_trip_runs": args.runs, "kairos_commit_message_round_trip_median_s": round(k, 2),
-            "same_request_straight_to_the_model_median_s": round(d, 2), "round_trip_ratio": round(k / d, 2)}
+    result = {"round_trip_runs": args.runs, "kairos_commit_message_round_trip_median_s": round(k, 2),
+              "same_request_straight_to_the_model_median_s": round(d, 2), "round_trip_ratio": round(k / d, 2)}
+    if all(m is not None for m in model_s):
+        # What the model server itself spent on kairos's request (its reported timings),
+        # and what is left: kairos's own part (quiet period, diff, prompt, parse, proposal).
+        result["model_time_in_round_trip_median_s"] = round(statistics.median(model_s), 2)
+        result["kairos_own_part_median_s"] = round(statistics.median(
+            [k - m for k, m in zip(kairos_s, model_s)]), 2)
+    return result
+
+
+def model_time(reply):
+    """The seconds llama.cpp reports for a reply (prompt read + generation), from the
+    `timings` object of its last streamed chunk or its body; None without one."""
+    for line in reversed(reply.decode("utf-8", "replace").splitlines()):
+        line = line.removeprefix("data: ").strip()
+        if '"timings"' not in line:
+            continue
+        try:
+            t = json.loads(line)["timings"]
+            return (t.get("prompt_ms", 0) + t.get("predicted_ms", 0)) / 1000
+        except (ValueError, KeyError):
+            continue
+    return None
 
 
 def start_model_server(gguf):

@@ -12,6 +12,7 @@ mod llm_real;
 mod llm_server;
 mod maintenance;
 mod notify;
+mod npm_registry;
 mod patch;
 mod policy;
 mod prune;
