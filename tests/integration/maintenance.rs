@@ -409,9 +409,9 @@ fn a_large_update_is_split_into_proposals_a_person_can_review() {
     let generated = std::process::Command::new("cargo")
         .args(["generate-lockfile", "--offline"])
         .current_dir(&repo.path)
-        .status()
+        .output()
         .unwrap();
-    assert!(generated.success());
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     repo.git(&["add", "-A"]);
     repo.git(&["commit", "-q", "-m", "app"]);
     for name in &names {

@@ -162,7 +162,7 @@ impl Runner<'_> {
         let ci = argv(&["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]);
         match self.run(&ci, dir) {
             Ok(done) if done.success => Ok(()),
-            Ok(done) => Err(format!("`npm ci` failed: {}", last_line(&done.stderr))),
+            Ok(done) => Err(format!("`npm ci` failed: {}", npm_error(&done.stderr))),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -177,8 +177,19 @@ impl Drop for BuildDir {
     }
 }
 
-fn last_line(text: &str) -> String {
-    text.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default().to_owned()
+/// What npm said went wrong: its first error lines, without the pointer to its log.
+fn npm_error(stderr: &str) -> String {
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("npm error"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains("A complete log of this run"))
+        .take(3)
+        .collect();
+    if said.is_empty() {
+        return stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").into();
+    }
+    said.join(" ")
 }
 
 pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
@@ -225,12 +236,33 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         None => None,
     };
     let mut drafts = Vec::new();
+    let mut unusable = Vec::new();
     for (scratch, major) in updates {
-        if let Some(draft) = propose(&runner, &plan, &scratch, major, before.as_ref(), &baseline)? {
-            drafts.push(draft);
+        match propose(&runner, &plan, &scratch, major, before.as_ref(), &baseline)? {
+            Proposed::Draft(draft) => drafts.push(*draft),
+            Proposed::Nothing => {}
+            Proposed::Unusable(why) => unusable.push(why),
         }
     }
-    Ok(drafts)
+    // A lock file the package manager itself refuses to install is no proposal; when that
+    // is all there is, it is the run's failure (reported once).
+    match unusable.first() {
+        Some(why) if drafts.is_empty() => Err(TaskError::Command(why.clone())),
+        _ => {
+            for why in &unusable {
+                tracing::warn!("a lock-file update was not proposed: {why}");
+            }
+            Ok(drafts)
+        }
+    }
+}
+
+/// What one update in scratch space became.
+enum Proposed {
+    Draft(Box<Draft>),
+    Nothing,
+    /// The new lock cannot be installed: why.
+    Unusable(String),
 }
 
 /// The proposal for the update made in `scratch`, with what changed and what the tests
@@ -242,7 +274,7 @@ fn propose(
     major: Option<&Change>,
     before: Option<&Locked>,
     baseline: &Option<TestRun>,
-) -> Result<Option<Draft>, TaskError> {
+) -> Result<Proposed, TaskError> {
     let repo = runner.ctx.repo;
     // Taken before the tests run, so nothing they leave behind is in it, and only lock
     // files: an update must not carry other changes in.
@@ -259,13 +291,16 @@ fn propose(
         (None, 1) => format!("update {} ({})", changed[0], names.join(", ")),
         (None, n) => format!("update {n} dependencies within their ranges ({})", names.join(", ")),
     };
+    if files.is_empty() {
+        return Ok(Proposed::Nothing);
+    }
+    if let Err(e) = runner.install(plan, &scratch.dir) {
+        return Ok(Proposed::Unusable(format!("{title}: the new lock cannot be installed: {e}")));
+    }
     let tests = match (&plan.test, baseline) {
-        (Some(test), Some(baseline)) => match runner.install(plan, &scratch.dir) {
-            Err(e) => format!("not run: the new lock could not be installed: {e}"),
-            Ok(()) => match runner.run(test, &scratch.dir) {
-                Ok(done) => outcome::compare(&test.join(" "), baseline, &TestRun::of(&done)),
-                Err(e) => format!("could not run: {e}"),
-            },
+        (Some(test), Some(baseline)) => match runner.run(test, &scratch.dir) {
+            Ok(done) => outcome::compare(&test.join(" "), baseline, &TestRun::of(&done)),
+            Err(e) => format!("could not run: {e}"),
         },
         _ => "no test command".to_owned(),
     };
@@ -285,10 +320,13 @@ fn propose(
         format!("{what}; tests: {tests}"),
         Provenance::BUILTIN,
     );
-    Ok(draft.map(|mut d| {
-        d.action = crate::action::Action::DepsUpdate;
-        d
-    }))
+    Ok(match draft {
+        Some(mut d) => {
+            d.action = crate::action::Action::DepsUpdate;
+            Proposed::Draft(Box::new(d))
+        }
+        None => Proposed::Nothing,
+    })
 }
 
 fn is_lock_file(path: &Path) -> bool {
@@ -304,4 +342,34 @@ fn is_lock_file(path: &Path) -> bool {
                 | "go.sum"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_npm_update_keeps_the_lock_files_format() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package-lock.json"), r#"{"lockfileVersion": 2}"#).unwrap();
+        let settings = TaskSettings::new(Duration::from_secs(1), Default::default());
+        let plan = plan(dir.path(), &settings).unwrap();
+        assert_eq!(plan.ecosystem, Ecosystem::Npm(Some(2)));
+        assert!(plan.update.ends_with(&["--lockfile-version".to_owned(), "2".to_owned()]));
+        let change =
+            Change { name: "a".into(), before: vec!["1.0.0".into()], after: vec![], major: false };
+        let only = targeted(&plan, &[&change]);
+        assert_eq!(only.last().map(String::as_str), Some("a"));
+    }
+
+    #[test]
+    fn a_cargo_update_names_the_version_it_moves_from() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.lock"), "version = 4\n").unwrap();
+        let settings = TaskSettings::new(Duration::from_secs(1), Default::default());
+        let plan = plan(dir.path(), &settings).unwrap();
+        let change =
+            Change { name: "syn".into(), before: vec!["1.0.5".into()], after: vec![], major: true };
+        assert_eq!(targeted(&plan, &[&change])[3..], ["-p".to_owned(), "syn@1.0.5".to_owned()]);
+    }
 }
