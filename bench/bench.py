@@ -21,6 +21,11 @@
       tokens, notices and proposals the brain produced, requests per pause and while
       idle. With --gguf the offline model answers; without, a server that is always
       silent (what is counted is then what kairos asks, not what a model says).
+  bench.py reaction KAIROS [--runs 21]
+      From a file write to its event in `kairos log --follow`, beside inotifywait seeing
+      the same write.
+  bench/noise.py KAIROS SOURCE …
+      A real project's history replayed on the defaults: notifications and proposals.
 
 Speed and memory are measured here, never asserted in tests. Build with
 `cargo build --release` and pass target/release/kairos.
@@ -530,6 +535,58 @@ def replay(args):
     print(json.dumps(result, indent=2))
 
 
+def reaction(args):
+    """From a file write to its event in `kairos log --follow`, beside inotifywait seeing
+    the same write (median of --runs writes, 1 s apart)."""
+    import queue as queues
+    root = tempfile.mkdtemp(prefix="kairos-bench-")
+    env = env_for(root)
+    repo = small_repo(root, env)
+    os.makedirs(f"{root}/config/kairos", exist_ok=True)
+    with open(f"{root}/config/kairos/config.toml", "w") as fh:
+        fh.write('[tasks.snapshot]\nenabled = false\n\n[tasks.format]\nenabled = false\n')
+    subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
+    daemon, _ = start_daemon(args.kairos, env, root)
+
+    def heard(cmd):
+        lines = queues.Queue()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
+        def read():
+            for line in proc.stdout:
+                lines.put((time.perf_counter(), line))
+        threading.Thread(target=read, daemon=True).start()
+        return proc, lines
+
+    follower, kairos_lines = heard([args.kairos, "log", "--follow", "--json"])
+    peer, peer_lines = heard(["inotifywait", "-m", "-q", "-e", "close_write", "--format", "%f", repo])
+    time.sleep(2)
+
+    def until(lines, name, t0):
+        while True:
+            at, line = lines.get(timeout=30)
+            if name in line and at >= t0:
+                return at - t0
+
+    kairos_ms, peer_ms = [], []
+    for i in range(args.runs):
+        name = f"written-{i}.txt"
+        t0 = time.perf_counter()
+        with open(f"{repo}/{name}", "w") as fh:
+            fh.write(f"{i}\n")
+        peer_ms.append(until(peer_lines, name, t0) * 1000)
+        kairos_ms.append(until(kairos_lines, name, t0) * 1000)
+        time.sleep(1)
+    for proc in (follower, peer):
+        proc.kill()
+    stop(daemon)
+    shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps({
+        "runs": args.runs,
+        "kairos_write_to_log_follow_median_ms": round(statistics.median(kairos_ms), 1),
+        "inotifywait_median_ms": round(statistics.median(peer_ms), 2),
+    }, indent=2))
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -547,9 +604,10 @@ def main():
     r.add_argument("--commits", type=int, default=25); r.add_argument("--gguf"); r.add_argument("--pause", type=int, default=60)
     r.add_argument("--tick-idle", type=int, default=30)
     r.add_argument("--idle", type=int, default=120); r.add_argument("--diff-lines", type=int, default=60)
+    w = sub.add_parser("reaction"); w.add_argument("kairos"); w.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
     args.kairos = os.path.abspath(args.kairos)
-    {"idle": idle, "queue": queue, "model": model, "replay": replay}[args.what](args)
+    {"idle": idle, "queue": queue, "model": model, "replay": replay, "reaction": reaction}[args.what](args)
 
 
 if __name__ == "__main__":

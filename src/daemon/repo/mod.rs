@@ -39,7 +39,10 @@ pub enum Signal {
     ConfigChanged,
 }
 
-/// How long raw events are collected before they are looked at together.
+/// Raw events are looked at together once none came for `COLLECT_GAP` (an editor's save
+/// is a few events within a millisecond or two), and at the latest `COLLECT` after the
+/// first, so a storm is still taken in batches.
+const COLLECT_GAP: Duration = Duration::from_millis(15);
 const COLLECT: Duration = Duration::from_millis(100);
 /// How long after a ref change before refs are read (git writes several files).
 const GIT_SETTLE: Duration = Duration::from_millis(300);
@@ -73,6 +76,7 @@ pub fn spawn(
         pending: HashSet::new(),
         pending_rescan: false,
         flush_at: None,
+        collecting_since: None,
         git_at: None,
         due: BTreeMap::new(),
         changed: BTreeMap::new(),
@@ -108,6 +112,8 @@ struct RepoActor {
     pending: HashSet<PathBuf>,
     pending_rescan: bool,
     flush_at: Option<Instant>,
+    /// When the first event of the batch being collected arrived.
+    collecting_since: Option<Instant>,
     git_at: Option<Instant>,
     /// Task → when it runs, after the quiet period following matching file changes.
     due: BTreeMap<String, Instant>,
@@ -222,7 +228,15 @@ impl RepoActor {
             RawFs::NewDir(dir) => self.place_watches(dir, Placement::Add).await,
             RawFs::Rescan => self.pending_rescan = true,
         }
-        self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
+        self.arm_flush();
+    }
+
+    /// An event arrived: look at what was collected after a short gap, never later than
+    /// `COLLECT` after the batch's first event.
+    fn arm_flush(&mut self) {
+        let now = Instant::now();
+        let first = *self.collecting_since.get_or_insert(now);
+        self.flush_at = Some((now + COLLECT_GAP).min(first + COLLECT));
     }
 
     fn collect_paths(&mut self, paths: Vec<PathBuf>) {
@@ -271,6 +285,7 @@ impl RepoActor {
         let now = Instant::now();
         if self.flush_at.is_some_and(|t| t <= now) {
             self.flush_at = None;
+            self.collecting_since = None;
             self.flush().await;
         }
         if self.health_at <= now {
