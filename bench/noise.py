@@ -81,6 +81,13 @@ def main():
     git(repo, "checkout", "-q", "-B", "main", base, env=env)
     git(repo, "remote", "set-url", "origin", origin, env=env)
     git(repo, "push", "-q", "-u", "origin", "main", env=env)
+    # Only the replayed line: the source's own branches and remote refs are not the
+    # developer's here (a leftover `master` would pass for the default branch).
+    for branch in out(["git", "-C", repo, "for-each-ref", "--format=%(refname:short)", "refs/heads"], env).split():
+        if branch != "main":
+            git(repo, "branch", "-q", "-D", branch, env=env)
+    git(repo, "fetch", "-q", "--prune", "origin", env=env)
+    git(repo, "remote", "set-head", "origin", "main", env=env)
     for key, value in (("user.name", "Replay"), ("user.email", "replay@example.org")):
         git(repo, "config", key, value, env=env)
     if args.prettier:
@@ -126,6 +133,10 @@ def main():
             shown = subprocess.run([kairos, "show", str(p["id"])], env=env, capture_output=True,
                                    text=True).stdout
             fh.write(f"## #{p['id']} {p['task']}: {p['title']} ({p['state']})\n\n```\n{shown[:6000]}\n```\n\n")
+        fh.write("## branches at the end\n\n```\n" + out(["git", "-C", repo, "branch", "-vv"], env) + "```\n\n")
+        log = out([kairos, "log", "-n", "2000"], env).splitlines()
+        runs = [line for line in log if " event " not in line]
+        fh.write("## the log, events left out\n\n```\n" + "\n".join(runs[-300:]) + "\n```\n\n")
         fh.write("## notifications\n\n")
         for post in Webhook.posts:
             fh.write(f"- +{post['at'] - t0:.0f} s: {post['title']}: {post['body'][:300]!r}\n")

@@ -5,11 +5,14 @@ use git2::{BranchType, Oid, Repository};
 use crate::proposal::Upstream;
 
 /// The repository's default branch: the remote's HEAD when known, else
-/// `init.defaultBranch`, else the first of main, master, trunk that exists.
+/// `init.defaultBranch`, else the first of main, master, trunk that exists. A remote HEAD
+/// whose branch is gone from the remote (renamed, say) is not trusted: the local branch
+/// of that name is a leftover.
 pub fn default_branch(repo: &Repository) -> Option<String> {
     let exists = |name: &str| repo.find_branch(name, BranchType::Local).is_ok();
     if let Ok(remote_head) = repo.find_reference("refs/remotes/origin/HEAD")
         && let Ok(Some(target)) = remote_head.symbolic_target()
+        && repo.find_reference(target).is_ok()
         && let Some(name) = target.strip_prefix("refs/remotes/origin/")
         && exists(name)
     {

@@ -216,7 +216,10 @@ fn a_lock_npm_itself_cannot_install_is_not_proposed_and_says_why() {
     env.kairos(&["run", "lockfile", "--repo", repo.str()]);
     let log = wait_for(
         "the failed lockfile run",
-        || Some(env.ok(&["log", "-n", "50"])).filter(|l| l.contains("lockfile (kairos run): failed")),
+        || {
+            Some(env.ok(&["log", "-n", "50"]))
+                .filter(|l| l.contains("lockfile (kairos run): failed"))
+        },
         &daemon,
     );
     assert!(log.contains("the new lock cannot be installed: `npm ci` failed"), "{log}");

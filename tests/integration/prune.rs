@@ -80,15 +80,36 @@ fn a_merged_branch_whose_upstream_is_still_on_the_remote_is_kept_until_it_is_gon
     env.ok(&["run", "prune-branches", "--repo", repo.str()]);
     assert_eq!(titles(), ["delete merged branch local-topic"]);
 
-    // The team deletes the line on the remote; a pruning fetch drops origin/3.7.x.
+    // The team deletes the line on the remote; a pruning fetch drops origin/3.7.x, and
+    // that alone brings the proposal.
     git_on_remote(&["branch", "-q", "-D", "3.7.x"]);
     repo.git(&["fetch", "-q", "--prune", "origin"]);
-    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
-    let deletes = branch_proposals(&env);
-    let release = deletes.iter().find(|p| p["title"] == "delete merged branch 3.7.x");
-    let release = release.unwrap_or_else(|| panic!("3.7.x is not proposed: {deletes:?}"));
+    let release = wait_for(
+        "the proposal once the upstream is gone",
+        || branch_proposals(&env).into_iter().find(|p| p["title"] == "delete merged branch 3.7.x"),
+        &daemon,
+    );
     let shown = env.ok(&["show", &release["id"].to_string()]);
     assert!(shown.contains("its upstream origin/3.7.x is gone from the remote"), "{shown}");
+}
+
+#[test]
+fn a_remote_head_left_pointing_at_a_gone_branch_is_not_the_default() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    // A leftover: master from before the remote moved to main, and origin/HEAD still
+    // naming origin/master, which a pruning fetch removed.
+    repo.git(&["branch", "master"]);
+    repo.git(&["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/master"]);
+    repo.merged_branch("topic");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let p = wait_for(
+        "the topic's proposal",
+        || branch_proposals(&env).into_iter().find(|p| p["title"] == "delete merged branch topic"),
+        &daemon,
+    );
+    assert!(p["why"].as_str().unwrap().contains("fully merged into main"), "{p}");
 }
 
 #[test]
