@@ -119,13 +119,20 @@ fn prettier_modules() -> std::path::PathBuf {
     modules
 }
 
-#[test]
-fn prettier_formats_the_code_the_project_formats_not_its_changelog_or_vendored_pages() {
-    let env = Env::new();
+/// A JavaScript project with the project's own prettier (linked as its node_modules),
+/// not yet committed.
+fn web_project(env: &Env) -> Repo {
     let repo = env.repo("web");
     std::os::unix::fs::symlink(prettier_modules(), repo.path.join("node_modules")).unwrap();
     repo.write(".gitignore", "node_modules\n");
     repo.write("package.json", "{\n  \"name\": \"web\",\n  \"private\": true\n}\n");
+    repo
+}
+
+#[test]
+fn prettier_formats_the_code_the_project_formats_not_its_changelog_or_vendored_pages() {
+    let env = Env::new();
+    let repo = web_project(&env);
     repo.write(".prettierignore", "vendor/\n");
     repo.write("src/app.js", "export function add(a, b) {\n  return a + b;\n}\n");
     // The changelog is hand-written (star bullets), the vendored page is someone else's.
@@ -157,10 +164,7 @@ fn prettier_formats_the_code_the_project_formats_not_its_changelog_or_vendored_p
 #[test]
 fn rejected_markdown_formatting_leaves_markdown_alone_and_code_still_formatted() {
     let env = Env::new();
-    let repo = env.repo("web");
-    std::os::unix::fs::symlink(prettier_modules(), repo.path.join("node_modules")).unwrap();
-    repo.write(".gitignore", "node_modules\n");
-    repo.write("package.json", "{\n  \"name\": \"web\",\n  \"private\": true\n}\n");
+    let repo = web_project(&env);
     repo.write("README.md", "# Web\n\n- one\n");
     repo.write("src/app.js", "export const one = 1;\n");
     repo.git(&["add", "-A"]);

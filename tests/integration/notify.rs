@@ -158,16 +158,8 @@ fn a_batch_popup_is_made_again_as_its_members_are_decided_and_closed_with_the_la
 fn a_proposal_the_user_carried_out_themselves_is_done_and_its_popup_closed() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("crate");
-    repo.write(
-        "Cargo.toml",
-        "[package]\nname = \"demo\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-    );
-    repo.write("src/main.rs", "fn main() {}\n");
-    repo.git(&["add", "-A"]);
-    repo.git(&["commit", "-q", "-m", "crate"]);
+    let repo = crate::patch::cargo_project(&env);
     env.write_config(&format!("{QUICK}\n[tasks.format]\nquiet = \"300ms\"\n"));
-    env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
     repo.write("src/main.rs", "fn main(){let x=1;\n    println!(\"{}\",x);}\n");
     let popup = wait_calls(&server, 1, &daemon).remove(0);

@@ -19,7 +19,7 @@ fn file_hash(repo: &Repo, rel: &str) -> String {
 const UGLY: &str = "fn main(){let x=1;\n    println!(\"{}\",x);}\n";
 
 /// A watched Cargo project, formatted 300 ms after an edit.
-fn cargo_project(env: &Env) -> Repo {
+pub fn cargo_project(env: &Env) -> Repo {
     let repo = env.repo("crate");
     repo.write(
         "Cargo.toml",
