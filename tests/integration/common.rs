@@ -248,6 +248,15 @@ pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>, daemon: &Daemon
     wait_longer(what, DEADLINE, check, daemon)
 }
 
+/// Waits until `kairos log` says `needle`; the log's text then.
+pub fn wait_log(env: &Env, needle: &str, daemon: &Daemon) -> String {
+    wait_for(
+        &format!("the log to say {needle:?}"),
+        || Some(env.ok(&["log", "-n", "500"])).filter(|log| log.contains(needle)),
+        daemon,
+    )
+}
+
 /// `wait_for` with a deadline of its own (a real model on a loaded machine is slow).
 pub fn wait_longer<T>(
     what: &str,

@@ -201,15 +201,7 @@ fn overloads_and_cut_off_streams_are_retried_and_a_half_reply_is_never_used() {
     }
     let before = server.count();
     stage(&repo, "y.txt", "y\n");
-    wait_for(
-        "the failed run",
-        || {
-            env.ok(&["log", "-n", "100"])
-                .contains("commit-message (index quiet): failed")
-                .then_some(())
-        },
-        &daemon,
-    );
+    wait_log(&env, "commit-message (index quiet): failed", &daemon);
     assert_eq!(server.count(), before + 4, "1 attempt and 3 retries");
     assert_eq!(commits(&env).len(), 1);
 }
@@ -242,14 +234,7 @@ fn a_reply_that_breaks_the_contract_is_asked_again_once_with_the_reason() {
     server.push(Scripted::Text("still not".into()));
     let asked = server.count();
     stage(&repo, "y.txt", "y\n");
-    wait_for(
-        "the refusal",
-        || {
-            let log = env.ok(&["log", "-n", "100"]);
-            log.contains("failed: the model's reply broke the contract").then_some(())
-        },
-        &daemon,
-    );
+    wait_log(&env, "failed: the model's reply broke the contract", &daemon);
     assert_eq!(server.count(), asked + 2, "asked again once, then given up");
     assert_eq!(commits(&env).len(), 1);
 }
@@ -352,11 +337,7 @@ fn nothing_changing_costs_no_request_and_the_budget_holds_calls_back() {
     stage(&repo, "a.txt", "a\n");
     wait_for("the first proposal", || commits(&env).into_iter().next(), &daemon);
     stage(&repo, "b.txt", "b\n");
-    wait_for(
-        "the budget notice",
-        || env.ok(&["log", "-n", "100"]).contains("over the model budget").then_some(()),
-        &daemon,
-    );
+    wait_log(&env, "over the model budget", &daemon);
     assert_eq!(server.count(), 1, "the budget let a second call through");
     let status = env.json(&["status", "--json"]);
     assert_eq!(

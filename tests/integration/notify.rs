@@ -18,6 +18,15 @@ fn desktop(env: &Env) -> (Bus, NotificationServer) {
     (bus, server)
 }
 
+/// Waits until kairos asked the server to close notification `id`.
+fn wait_closed(server: &NotificationServer, id: u32, daemon: &Daemon) {
+    wait_for(
+        &format!("notification {id} to be closed"),
+        || server.closed().contains(&id).then_some(()),
+        daemon,
+    );
+}
+
 fn wait_calls(server: &NotificationServer, n: usize, daemon: &Daemon) -> Vec<crate::bus::Call> {
     wait_for(
         &format!("{n} notifications"),
@@ -112,11 +121,7 @@ fn a_proposal_decided_from_the_command_line_takes_its_popup_with_it() {
     let popup = wait_calls(&server, 1, &daemon).remove(0);
     let id = env.queue(false)[0]["id"].as_u64().unwrap().to_string();
     env.ok(&["approve", &id]);
-    wait_for(
-        "the popup of the approved proposal to be closed",
-        || server.closed().contains(&popup.id).then_some(()),
-        &daemon,
-    );
+    wait_closed(&server, popup.id, &daemon);
     assert_eq!(server.calls().len(), 1, "closed, not shown again: {:?}", server.calls());
 }
 
@@ -146,11 +151,7 @@ fn a_batch_popup_is_made_again_as_its_members_are_decided_and_closed_with_the_la
     assert!(one.summary.contains("delete merged branch c"), "{one:?}");
     assert_eq!(one.actions, ["approve", "Approve", "reject", "Reject", "show", "Show"]);
     env.ok(&["approve", &ids[2]]);
-    wait_for(
-        "the last member's decision to close the popup",
-        || server.closed().contains(&batch.id).then_some(()),
-        &daemon,
-    );
+    wait_closed(&server, batch.id, &daemon);
     assert_eq!(server.calls().len(), 3, "{:?}", server.calls());
 }
 
@@ -182,11 +183,7 @@ fn a_proposal_the_user_carried_out_themselves_is_done_and_its_popup_closed() {
     assert_eq!(shown["state"], "done", "{shown}");
     let last = shown["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["note"], "already in place: src/main.rs", "{shown}");
-    wait_for(
-        "its popup to be closed",
-        || server.closed().contains(&popup.id).then_some(()),
-        &daemon,
-    );
+    wait_closed(&server, popup.id, &daemon);
     assert!(env.ok(&["log", "-n", "50"]).contains(&format!("#{id} is done already")));
 }
 

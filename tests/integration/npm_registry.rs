@@ -214,14 +214,7 @@ fn a_lock_npm_itself_cannot_install_is_not_proposed_and_says_why() {
     let (repo, lock) = project(&env, &registry, "1");
     let daemon = env.start_daemon();
     env.kairos(&["run", "lockfile", "--repo", repo.str()]);
-    let log = wait_for(
-        "the failed lockfile run",
-        || {
-            Some(env.ok(&["log", "-n", "50"]))
-                .filter(|l| l.contains("lockfile (kairos run): failed"))
-        },
-        &daemon,
-    );
+    let log = wait_log(&env, "lockfile (kairos run): failed", &daemon);
     assert!(log.contains("the new lock cannot be installed: `npm ci` failed"), "{log}");
     assert!(env.queue(false).iter().all(|p| p["action"] != "deps.update"));
     assert_eq!(repo.read("package-lock.json").unwrap(), lock);
