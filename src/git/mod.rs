@@ -6,6 +6,7 @@ mod cli;
 mod keep;
 mod snapshot_refs;
 mod worktree_tree;
+mod worktree_update;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,10 @@ pub use branches::{default_branch, merged_branches, upstream_of};
 pub use cli::{git, held_lock};
 pub use keep::{keep_objects, keep_ref_of, prune_keep_refs};
 pub use snapshot_refs::{ARCHIVE, SNAPSHOTS, archive_clashing, snapshot_ref};
-pub use worktree_tree::{Snapshot, snapshot_tree, take_snapshot, write_snapshot_commit};
+pub use worktree_tree::{
+    LeftOut, Snapshot, snapshot_of, snapshot_tree, take_snapshot, write_snapshot_commit,
+};
+pub use worktree_update::{NotIncremental, SeenTree, tree_since};
 
 /// The signature kairos commits snapshots with, so they are easy to tell apart.
 pub fn signature() -> Result<git2::Signature<'static>, git2::Error> {

@@ -75,12 +75,22 @@ pub fn take_snapshot(
     repo: &Repository,
     max_file_size: u64,
 ) -> Result<Option<Snapshot>, git2::Error> {
+    let (tree, left_out) = snapshot_tree(repo, max_file_size)?;
+    snapshot_of(repo, tree, &left_out, max_file_size)
+}
+
+/// Writes a snapshot commit of `tree` (the working tree, written as a tree), as
+/// `take_snapshot` does.
+pub fn snapshot_of(
+    repo: &Repository,
+    tree: Oid,
+    left_out: &LeftOut,
+    max_file_size: u64,
+) -> Result<Option<Snapshot>, git2::Error> {
     let branch = super::current_branch(repo);
     let reference = super::snapshot_ref(branch.as_deref());
     let previous = repo.refname_to_id(&reference).ok();
     let head_commit = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-
-    let (tree, left_out) = snapshot_tree(repo, max_file_size)?;
     let base_tree = match previous {
         Some(prev) => Some(repo.find_commit(prev)?.tree_id()),
         None => head_commit.as_ref().map(|c| c.tree_id()),

@@ -73,6 +73,8 @@ pub struct Lent<'a> {
     pub would_skip: &'a dyn Fn(&str) -> bool,
     /// Kinds of file (`*.md`) the user keeps rejecting this task's changes to, here.
     pub rejected_kinds: &'a [String],
+    /// The working tree as the last snapshot saw it, kept by the repository's actor.
+    pub seen_tree: Option<&'a crate::git::SeenTree>,
 }
 
 /// The kind of file a rejection teaches about: `*.EXT`, or the file's name when it has
@@ -104,6 +106,8 @@ pub struct RunContext<'a> {
     pub would_skip: &'a dyn Fn(&str) -> bool,
     /// Kinds of file (`*.md`) the user keeps rejecting this task's changes to, here.
     pub rejected_kinds: &'a [String],
+    /// The working tree as the last snapshot saw it, kept by the repository's actor.
+    pub seen_tree: Option<&'a crate::git::SeenTree>,
 }
 
 impl RunContext<'_> {

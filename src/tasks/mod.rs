@@ -244,7 +244,7 @@ pub fn run(
     lent: Lent,
 ) -> Result<Vec<Draft>, TaskError> {
     let repo = crate::git::open(root)?;
-    let Lent { model, memory, would_skip, rejected_kinds } = lent;
+    let Lent { model, memory, would_skip, rejected_kinds, seen_tree } = lent;
     let ctx = RunContext {
         name,
         repo: &repo,
@@ -256,6 +256,7 @@ pub fn run(
         memory,
         would_skip,
         rejected_kinds,
+        seen_tree,
     };
     match (name, &settings.command) {
         (_, Some(spec)) => command::run(&ctx, spec),

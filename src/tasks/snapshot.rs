@@ -1,8 +1,6 @@
 //! `snapshot`: commits the working tree to `refs/kairos/snapshots/<branch>` after the
 //! repository has been quiet, so uncommitted work can always be brought back.
 
-use git2::Repository;
-
 use super::{RunContext, Trigger};
 use crate::git;
 use crate::proposal::{Change, Draft};
@@ -15,19 +13,40 @@ pub fn run(ctx: &RunContext) -> Result<Option<Draft>, git2::Error> {
             humantime::format_duration(ctx.settings.quiet)
         ),
     };
-    draft(ctx.repo, &why, ctx.settings.max_file_size)
+    let max = ctx.settings.max_file_size;
+    let seen = ctx.seen_tree.and_then(|s| s.take(max));
+    let (tree, left_out) = match (seen, ctx.trigger) {
+        (Some(seen), Trigger::FilesQuiet { paths, rescanned: false }) => {
+            match git::tree_since(ctx.repo, seen, paths, max) {
+                Ok(built) => {
+                    tracing::debug!(
+                        "snapshot read {} changed paths, not the whole tree",
+                        paths.len()
+                    );
+                    built
+                }
+                Err(why) => {
+                    tracing::debug!("snapshot walks the whole tree: {why}");
+                    git::snapshot_tree(ctx.repo, max)?
+                }
+            }
+        }
+        _ => {
+            tracing::debug!("snapshot walks the whole tree");
+            git::snapshot_tree(ctx.repo, max)?
+        }
+    };
+    if let Some(seen) = ctx.seen_tree {
+        seen.put(tree, max);
+    }
+    Ok(git::snapshot_of(ctx.repo, tree, &left_out, max)?.map(|s| draft_of(s, &why)))
 }
 
-/// The proposal that points the snapshot ref at a new snapshot commit (written now, as
-/// objects only); `None` when the working tree is unchanged since the last snapshot.
-pub fn draft(
-    repo: &Repository,
-    why: &str,
-    max_file_size: u64,
-) -> Result<Option<Draft>, git2::Error> {
-    let Some(snapshot) = git::take_snapshot(repo, max_file_size)? else { return Ok(None) };
+/// The proposal that points the snapshot ref at the new snapshot commit (written now, as
+/// objects only).
+fn draft_of(snapshot: git::Snapshot, why: &str) -> Draft {
     let git::Snapshot { reference, branch, old, new, files_changed } = snapshot;
-    Ok(Some(Draft {
+    Draft {
         action: crate::action::Action::Snapshot,
         changed_lines: 0,
         title: format!("snapshot of {branch} ({files_changed} files changed)"),
@@ -35,5 +54,5 @@ pub fn draft(
         fingerprint: format!("git.snapshot:{reference}:{new}"),
         change: Change::Snapshot { reference, branch, old, new, files_changed },
         provenance: crate::proposal::Provenance::BUILTIN,
-    }))
+    }
 }

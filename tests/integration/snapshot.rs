@@ -56,6 +56,69 @@ fn an_edit_is_snapshotted_without_touching_head_index_or_branches() {
     assert!(commits.contains(&second.as_str()) && commits.contains(&snapshot.as_str()), "{listed}");
 }
 
+/// The tree `git add -A` would stage now, written through a copy of the index.
+fn git_add_all_tree(repo: &Repo) -> String {
+    let index = repo.path.join(".git/kairos-test-index");
+    std::fs::copy(repo.path.join(".git/index"), &index).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo.path)
+            .env("GIT_INDEX_FILE", &index)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    git(&["add", "-A"]);
+    let tree = git(&["write-tree"]);
+    std::fs::remove_file(&index).unwrap();
+    tree
+}
+
+#[test]
+fn later_snapshots_read_only_what_changed_and_hold_the_whole_tree() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.commit_file(".gitignore", "build/\n", "ignore build");
+    repo.commit_file("src/lib/a.rs", "a\n", "a");
+    repo.commit_file("doc/guide.md", "guide\n", "guide");
+    quick_snapshots(&env, &repo);
+    let daemon = env.start_daemon();
+    let mut last = None;
+    let rounds: [&dyn Fn(); 5] = [
+        &|| repo.write("README.md", "edited\n"),
+        &|| {
+            repo.write("tests/deep/t.rs", "t\n");
+            repo.write("build/out.o", "ignored\n");
+        },
+        &|| std::fs::remove_dir_all(repo.path.join("src/lib")).unwrap(),
+        &|| {
+            std::fs::rename(repo.path.join("doc"), repo.path.join("docs")).unwrap();
+            std::fs::set_permissions(
+                repo.path.join("tests/deep/t.rs"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        },
+        &|| std::os::unix::fs::symlink("README.md", repo.path.join("link")).unwrap(),
+    ];
+    for (round, edit) in rounds.iter().enumerate() {
+        edit();
+        let snapshot = wait_for(
+            &format!("the snapshot after round {round}"),
+            || repo.rev("refs/kairos/snapshots/main").filter(|s| Some(s) != last.as_ref()),
+            &daemon,
+        );
+        let tree = repo.rev(&format!("{snapshot}^{{tree}}")).unwrap();
+        assert_eq!(tree, git_add_all_tree(&repo), "round {round}");
+        last = Some(snapshot);
+    }
+    // The first snapshot walked the tree; the ones after read the changed paths.
+    let log = daemon.log_text();
+    assert!(log.matches("snapshot read ").count() >= 4, "{log}");
+}
+
 #[test]
 fn restore_brings_exact_bytes_back_and_undo_reverses_it() {
     let env = Env::new();

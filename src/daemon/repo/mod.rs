@@ -91,6 +91,7 @@ pub fn spawn(
         last_failure: BTreeMap::new(),
         kept: Vec::new(),
         git_dirs: Vec::new(),
+        seen_tree: Arc::default(),
     };
     let task = tokio::spawn(actor.run());
     (RepoHandle { tx, runtime, registered, task }, ready_rx)
@@ -139,6 +140,9 @@ struct RepoActor {
     kept: Vec<PathBuf>,
     /// A linked worktree's git directories, outside its tree.
     git_dirs: Vec<PathBuf>,
+    /// The working tree as the last snapshot saw it: the next snapshot starts from it
+    /// and the paths changed since, instead of walking the whole tree.
+    seen_tree: Arc<crate::git::SeenTree>,
 }
 
 impl RepoActor {
@@ -375,6 +379,9 @@ impl RepoActor {
 
     /// Starts the quiet period of every task that follows the index.
     fn index_changed(&mut self) {
+        // A file staged by force is in the next snapshot though it is ignored, and no
+        // file event says so: the next snapshot walks the whole tree.
+        self.seen_tree.clear();
         let now = Instant::now();
         let config = self.core.config();
         for (name, settings) in config.tasks_for(&self.root) {

@@ -102,6 +102,7 @@ impl RepoActor {
         let check_unchanged = costly && matches!(trigger, Trigger::FilesQuiet { .. });
         let started = mark.clone();
         let model = self.core.llm();
+        let seen_tree = self.seen_tree.clone();
         let result = self
             .core
             .act(&self.root.clone(), move |core| -> Result<(Intake, usize), RunError> {
@@ -133,6 +134,7 @@ impl RepoActor {
                     memory: Some(&memory),
                     would_skip: &would_skip,
                     rejected_kinds: &rejected_kinds,
+                    seen_tree: Some(&seen_tree),
                 };
                 let drafts = tasks::run(&name, &root, &settings, &trigger, &scratch, lent)?;
                 let stale = pipeline::refresh_pending(core, &root, &name)?;
