@@ -15,6 +15,7 @@ mod memory;
 mod pipeline;
 mod policy;
 mod recovery;
+pub mod release;
 mod reload;
 mod repo;
 mod server;

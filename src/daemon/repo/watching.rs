@@ -83,7 +83,9 @@ impl RepoActor {
                 found.skipped.len(),
                 began.elapsed()
             );
-            (found, problem, core.fs.watched(id), git_dirs)
+            let watched = core.fs.watched(id);
+            crate::daemon::release::free_memory();
+            (found, problem, watched, git_dirs)
         })
         .await;
         let Ok((found, problem, watched, git_dirs)) = walked else { return };
