@@ -78,6 +78,7 @@ impl Notifier {
         let states = Arc::new(Mutex::new(vec!["log: ok".to_owned()]));
         let desktop = config.desktop.then(|| desktop::DesktopSink::new(actions.clone()));
         let webhook = config.webhook.clone().map(webhook::WebhookSink::new);
+        let retry_wait = config.reconnect;
         let worker = Worker {
             actions,
             config,
@@ -92,6 +93,7 @@ impl Notifier {
             told: Told::default(),
             shown: VecDeque::new(),
             retry_at: Some(Instant::now()),
+            retry_wait,
         };
         tokio::spawn(worker.run(rx));
         Notifier { tx, states }
@@ -153,7 +155,14 @@ struct Worker {
     shown: VecDeque<(u32, Message)>,
     /// When to try the desktop again while it is unavailable.
     retry_at: Option<Instant>,
+    /// How long after that: `reconnect` at first, doubled after each failure up to
+    /// `RETRY_AT_MOST`, so a machine without a desktop is not woken every minute.
+    retry_wait: Duration,
 }
+
+/// The longest wait between two tries of an unavailable desktop; a message to show
+/// tries at once whatever the wait.
+const RETRY_AT_MOST: Duration = Duration::from_secs(3600);
 
 /// The last `TOLD_KEPT` (proposal, kind) pairs told. Proposal ids only grow, so what is
 /// forgotten is what is long decided: the set stays bounded on a daemon that runs for
@@ -305,7 +314,7 @@ impl Worker {
                 }
                 Err(e) => {
                     tracing::info!("desktop notification not shown ({e}); it is in the log");
-                    self.retry_at.get_or_insert_with(|| Instant::now() + self.config.reconnect);
+                    self.retry_at.get_or_insert_with(|| Instant::now() + self.retry_wait);
                 }
             }
         }
@@ -348,6 +357,7 @@ impl Worker {
             (true, false) => {
                 self.desktop = Some(desktop::DesktopSink::new(self.actions.clone()));
                 self.retry_at = Some(Instant::now());
+                self.retry_wait = config.reconnect;
             }
             (false, true) => self.desktop = None,
             _ => {}
@@ -359,10 +369,12 @@ impl Worker {
 
     async fn retry_desktop(&mut self) {
         self.retry_at = None;
-        if let Some(desktop) = self.desktop.as_mut()
-            && desktop.connect().await.is_err()
-        {
-            self.retry_at = Some(Instant::now() + self.config.reconnect);
+        let Some(desktop) = self.desktop.as_mut() else { return };
+        if desktop.connect().await.is_err() {
+            self.retry_at = Some(Instant::now() + self.retry_wait);
+            self.retry_wait = (self.retry_wait * 2).min(RETRY_AT_MOST.max(self.config.reconnect));
+        } else {
+            self.retry_wait = self.config.reconnect;
         }
         self.publish_states();
     }

@@ -5,3 +5,4 @@ pub mod clock;
 pub mod fs;
 pub mod git;
 pub mod tree;
+pub mod wall_clock;

@@ -27,8 +27,8 @@ use crate::config::{FsTrigger, TaskSettings};
 use crate::protocol::TimedText;
 use crate::store::{LogEntry, LogKind};
 use crate::tasks::{Due, SNAPSHOT, Trigger};
-use crate::watch::clock;
 use crate::watch::fs::Subscription;
+use crate::watch::{clock, wall_clock};
 
 /// Requests other components make of a repository actor.
 pub enum Signal {
@@ -178,6 +178,8 @@ impl RepoActor {
         self.plan_schedules();
         loop {
             let deadline = self.next_deadline();
+            // Schedules follow the wall clock (suspend included), not tokio's timers.
+            let next_cron = self.next_cron.values().min().copied().filter(|_| self.healthy());
             tokio::select! {
                 _ = shutdown.changed() => break,
                 raw = self.fs.rx.recv(), if self.fs_open => match raw {
@@ -196,6 +198,9 @@ impl RepoActor {
                     }
                 },
                 _ = tokio::time::sleep_until(deadline) => self.on_timers().await,
+                _ = wall_clock::sleep_until(next_cron.unwrap_or_default()), if next_cron.is_some() => {
+                    self.on_timers().await
+                }
             }
             if self.fs.overflow.swap(false, std::sync::atomic::Ordering::SeqCst) {
                 self.pending_rescan = true;
@@ -235,11 +240,6 @@ impl RepoActor {
                 .min()
                 .unwrap_or(now);
         }
-        let cron = self
-            .next_cron
-            .values()
-            .min()
-            .map(|at| now + (*at - Utc::now()).to_std().unwrap_or_default().min(CLOCK_CHECK));
         [
             self.flush_at,
             self.git_at,
@@ -249,7 +249,6 @@ impl RepoActor {
             self.postponed.values().min().copied(),
             self.retry.values().map(|(at, _)| *at).min(),
             self.release_at,
-            cron,
             Some(self.health_at),
         ]
         .into_iter()

@@ -1,0 +1,79 @@
+//! Sleeping until a time on the wall clock, for schedules.
+//!
+//! tokio's timers follow the monotonic clock, which stops while the machine is
+//! suspended: a run planned for 18:00 before a two-hour suspend would come at 20:00.
+//! Checking the wall clock every minute instead costs a wakeup a minute for ever. A
+//! timerfd on `CLOCK_REALTIME` with an absolute expiry fires at the wall-clock time,
+//! suspend included, and `TFD_TIMER_CANCEL_ON_SET` wakes it early when the clock is set
+//! (an NTP step, the user changing the time), so the caller plans again: no wakeup
+//! between deadlines.
+
+use std::os::fd::OwnedFd;
+
+use chrono::{DateTime, Utc};
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
+use tokio::io::unix::AsyncFd;
+
+/// How long to sleep at most where no timerfd can be made (the limit on open files):
+/// the wall clock is then looked at once a minute.
+const FALLBACK_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Returns once the wall clock reads `at` or later, or once the clock was set (then
+/// early: look at the clock again and sleep anew).
+pub async fn sleep_until(at: DateTime<Utc>) {
+    match timer(at) {
+        Ok(fd) => {
+            // Readable when it expires, or when the clock is set (the read would
+            // fail with ECANCELED): either way, time to look.
+            let _ = fd.readable().await;
+        }
+        Err(e) => {
+            tracing::debug!("no wall-clock timer ({e}); looking at the clock every minute");
+            let wait = (at - Utc::now()).to_std().unwrap_or_default().min(FALLBACK_CHECK);
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn timer(at: DateTime<Utc>) -> std::io::Result<AsyncFd<OwnedFd>> {
+    let fd =
+        timerfd_create(TimerfdClockId::Realtime, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)?;
+    let expiry = Itimerspec {
+        it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
+        // A time in the past expires at once; zero would disarm the timer instead.
+        it_value: Timespec {
+            tv_sec: at.timestamp().max(1),
+            tv_nsec: at.timestamp_subsec_nanos().into(),
+        },
+    };
+    timerfd_settime(&fd, TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET, &expiry)?;
+    // SAFETY: the descriptor is an `OwnedFd` that moves into the `AsyncFd` and is closed
+    // only when the `AsyncFd` is dropped; its `as_raw_fd` always returns that descriptor.
+    #[allow(unsafe_code)]
+    let registered = unsafe { AsyncFd::register(fd) };
+    registered.map_err(|e| e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wakes_at_the_wall_clock_time_and_at_once_for_a_past_one() {
+        let at = Utc::now() + chrono::Duration::milliseconds(200);
+        tokio::time::timeout(std::time::Duration::from_secs(30), sleep_until(at)).await.unwrap();
+        assert!(Utc::now() >= at, "woke before the time");
+        let past = Utc::now() - chrono::Duration::hours(1);
+        tokio::time::timeout(std::time::Duration::from_secs(30), sleep_until(past)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_far_time_does_not_wake() {
+        let far = Utc::now() + chrono::Duration::hours(1);
+        let slept = tokio::time::timeout(std::time::Duration::from_millis(300), sleep_until(far));
+        assert!(slept.await.is_err(), "woke an hour early");
+    }
+}
