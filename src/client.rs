@@ -8,8 +8,8 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::paths::Paths;
 use crate::protocol::{
-    ErrorBody, FrameError, Greeting, MAX_RESPONSE, PROTOCOL_VERSION, Request, Response, read_frame,
-    write_frame,
+    ErrorBody, FrameError, Greeting, MAX_RESPONSE, PROTOCOL_VERSION, RawJson, Request, Response,
+    read_frame, read_frame_bytes, write_frame,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +96,25 @@ impl Client {
     pub async fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
         write_frame(&mut self.writer, request).await?;
         self.next().await?.ok_or(ClientError::Closed)
+    }
+
+    /// Sends `request`, whose answer is a listing (`Response::Proposals`), and returns
+    /// the listed JSON as the daemon sent it, undecoded.
+    pub async fn call_listing(&mut self, request: &Request) -> Result<RawJson, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Listing {
+            proposals: RawJson,
+        }
+        write_frame(&mut self.writer, request).await?;
+        let line =
+            read_frame_bytes(&mut self.reader, MAX_RESPONSE).await?.ok_or(ClientError::Closed)?;
+        if let Ok(listing) = serde_json::from_slice::<Listing>(&line) {
+            return Ok(listing.proposals);
+        }
+        match serde_json::from_slice::<Response>(&line).map_err(FrameError::from)? {
+            Response::Error { error } => Err(ClientError::Daemon(error)),
+            _ => Err(ClientError::Closed),
+        }
     }
 
     /// The next response of a stream (`log --follow`); `None` when the daemon hung up.

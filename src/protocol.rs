@@ -120,14 +120,37 @@ pub enum Request {
     },
 }
 
+/// JSON carried as text: written into the frame and read out of it without being
+/// decoded into values (a listing of a thousand proposals is ≈ 1 MB). `Response` is an
+/// internally tagged enum, which serde decodes through a buffer that cannot hold raw
+/// JSON: a client reads such a response with `Client::call_listing`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(pub Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for RawJson {}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
     Status {
         status: StatusReport,
     },
+    /// A JSON array of proposals, passed through from the store as they were recorded.
     Proposals {
-        proposals: Vec<Proposal>,
+        proposals: RawJson,
     },
     Proposal {
         proposal: Box<Proposal>,
@@ -401,6 +424,17 @@ pub async fn read_frame<R: AsyncBufRead + Unpin, T: for<'de> Deserialize<'de>>(
     r: &mut R,
     limit: usize,
 ) -> Result<Option<T>, FrameError> {
+    match read_frame_bytes(r, limit).await? {
+        Some(line) => Ok(Some(serde_json::from_slice(&line)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads one message of at most `limit` bytes without decoding it.
+pub async fn read_frame_bytes<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, FrameError> {
     let mut line = Vec::new();
     let n = (&mut *r).take(limit as u64 + 1).read_until(b'\n', &mut line).await?;
     if n == 0 {
@@ -409,7 +443,7 @@ pub async fn read_frame<R: AsyncBufRead + Unpin, T: for<'de> Deserialize<'de>>(
     if line.len() > limit {
         return Err(FrameError::TooLong(limit));
     }
-    Ok(Some(serde_json::from_slice(&line)?))
+    Ok(Some(line))
 }
 
 use tokio::io::AsyncReadExt as _;

@@ -1,19 +1,22 @@
 use std::process::ExitCode;
 
-use super::output::{DIM, paint, print_json, relative, state_colour};
-use super::{CliResult, call, unexpected};
+use super::CliResult;
+use super::output::{DIM, paint, relative, state_colour};
 use crate::paths::Paths;
-use crate::protocol::{Request, Response};
+use crate::protocol::Request;
 
 pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
-    let proposals = match call(paths, Request::Queue { all }).await? {
-        Response::Proposals { proposals } => proposals,
-        other => return Err(unexpected(other)),
-    };
+    let listed =
+        crate::client::Client::connect(paths).await?.call_listing(&Request::Queue { all }).await?;
     if json {
-        print_json(&proposals);
+        // As the daemon recorded them: nothing to decode to print them.
+        crate::out!("{}", listed.text());
         return Ok(ExitCode::SUCCESS);
     }
+    // Only what the table shows is decoded.
+    let proposals: Vec<Row> = serde_json::from_str(listed.text()).map_err(|e| {
+        super::Failure::new(format!("the daemon sent a listing that is not proposals: {e}"))
+    })?;
     if proposals.is_empty() {
         crate::out!("{}", if all { "no proposals yet" } else { "nothing waits for you" });
         return Ok(ExitCode::SUCCESS);
@@ -39,4 +42,15 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A proposal's line in the table.
+#[derive(serde::Deserialize)]
+struct Row {
+    id: crate::proposal::ProposalId,
+    repo: String,
+    action: crate::action::Action,
+    title: String,
+    state: crate::proposal::State,
+    created_at: chrono::DateTime<chrono::Utc>,
 }

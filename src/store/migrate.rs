@@ -13,6 +13,24 @@ pub fn run(proposals: &sled::Tree, from: u64) -> Result<(), StoreError> {
     if from < 2 {
         typed_deciders(proposals)?;
     }
+    if from < 3 {
+        complete_records(proposals)?;
+    }
+    Ok(())
+}
+
+/// Schema 3 lists stored proposals as they are (`Store::proposals_json`), so every
+/// record must hold every field this build writes: each is read and written again,
+/// filling fields added since it was stored with their defaults.
+fn complete_records(proposals: &sled::Tree) -> Result<(), StoreError> {
+    for entry in proposals.iter() {
+        let (key, value) = entry?;
+        let proposal: crate::proposal::Proposal = serde_json::from_slice(&value)?;
+        let again = serde_json::to_vec(&proposal)?;
+        if again != *value {
+            proposals.insert(key, again)?;
+        }
+    }
     Ok(())
 }
 
@@ -129,6 +147,25 @@ mod tests {
         }
         for actor in [Actor::User, Actor::Kairos, Actor::Recovery, Actor::task("prune-branches")] {
             assert_eq!(actor_v1(&actor.to_string()), actor);
+        }
+    }
+
+    #[test]
+    fn records_from_before_a_field_existed_are_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("proposals").unwrap();
+        // As kairos 0.1.0 stored it: no changed_lines, history or provenance.
+        let old = r#"{"id":1,"repo":"/r","task":"snapshot","action":"git.snapshot","title":"t",
+            "why":"w","state":"pending","created_at":"2026-01-01T00:00:00Z",
+            "updated_at":"2026-01-01T00:00:00Z","fingerprint":"f",
+            "change":{"kind":"restore","snapshot":"s","paths":[]}}"#;
+        tree.insert(1u64.to_be_bytes(), old.as_bytes()).unwrap();
+        complete_records(&tree).unwrap();
+        let stored: Value =
+            serde_json::from_slice(&tree.get(1u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        for field in ["changed_lines", "history", "provenance"] {
+            assert!(stored.get(field).is_some(), "{field} missing from {stored}");
         }
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 pub use log::{LogEntry, LogKind};
 pub use memory::{Digest, LastLook, Reviewed, RunMark};
@@ -18,7 +19,9 @@ use crate::proposal::{Proposal, ProposalId, State, UndoRecord};
 
 /// The layout version of the store; bump it with a migration in `migrate`.
 /// 1: kairos 0.1.0. 2: who moved a proposal and what decided it are typed values.
-pub const SCHEMA_VERSION: u64 = 2;
+/// Bump it, with a step in `migrate`, whenever a stored type gains or changes a field:
+/// the queue sends stored records as they are, so old records are rewritten whole.
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -174,6 +177,41 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The proposals in `state` (every proposal with `None`), oldest first, as one JSON
+    /// array made of the stored records themselves (on one line, as a frame must be):
+    /// listing a thousand pending proposals decodes and encodes none of them.
+    pub fn proposals_json(&self, state: Option<State>) -> Result<Box<RawValue>, StoreError> {
+        let mut records = Vec::new();
+        match state {
+            Some(state) => {
+                for key in self.by_state.scan_prefix(state_prefix(state)).keys() {
+                    let key = key?;
+                    if let Some(record) = self.proposals.get(&key[key.len() - 8..])? {
+                        records.push(record);
+                    }
+                }
+            }
+            None => {
+                for entry in self.proposals.iter().values() {
+                    records.push(entry?);
+                }
+            }
+        }
+        let mut json =
+            String::with_capacity(records.iter().map(|r| r.len() + 2).sum::<usize>() + 4);
+        json.push('[');
+        for (i, record) in records.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let text = std::str::from_utf8(record)
+                .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+            json.push_str(text);
+        }
+        json.push(']');
+        Ok(RawValue::from_string(json)?)
     }
 
     /// How many proposals are in each state (states with none are left out).
@@ -381,6 +419,16 @@ mod tests {
             vec![(State::Pending, 2), (State::Rejected, 1)]
         );
         assert_eq!(store.proposal_by_fingerprint("f2").unwrap().unwrap().state, State::Rejected);
+        // The listing passed through as stored is the same proposals, in the same order.
+        let listed: Vec<Proposal> =
+            serde_json::from_str(store.proposals_json(Some(State::Pending)).unwrap().get())
+                .unwrap();
+        assert_eq!(listed, store.proposals_in(State::Pending).unwrap());
+        let all: Vec<Proposal> =
+            serde_json::from_str(store.proposals_json(None).unwrap().get()).unwrap();
+        assert_eq!(all.iter().map(|p| p.id).collect::<Vec<_>>(), [1, 2, 3]);
+        let empty = Store::open(&dir.path().join("empty")).unwrap();
+        assert_eq!(empty.proposals_json(None).unwrap().get(), "[]");
     }
 
     #[test]

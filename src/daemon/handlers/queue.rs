@@ -1,15 +1,10 @@
 use crate::daemon::core::Core;
 use crate::proposal::State;
-use crate::protocol::Response;
+use crate::protocol::{RawJson, Response};
 
 pub fn handle(core: &Core, all: bool) -> Response {
-    let listed = if all {
-        core.store.proposals().collect::<Result<Vec<_>, _>>()
-    } else {
-        core.store.proposals_in(State::Pending)
-    };
-    match listed {
-        Ok(proposals) => Response::Proposals { proposals },
+    match core.store.proposals_json((!all).then_some(State::Pending)) {
+        Ok(proposals) => Response::Proposals { proposals: RawJson(proposals) },
         Err(e) => super::internal(e),
     }
 }
