@@ -8,8 +8,8 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::paths::Paths;
 use crate::protocol::{
-    ErrorBody, FrameError, Greeting, MAX_RESPONSE, PROTOCOL_VERSION, RawJson, Request, Response,
-    read_frame, read_frame_bytes, write_frame,
+    ErrorBody, FrameError, Greeting, MAX_RESPONSE, PROTOCOL_VERSION, Request, Response,
+    listing_array, read_frame, read_frame_bytes, write_frame,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -98,20 +98,18 @@ impl Client {
         self.next().await?.ok_or(ClientError::Closed)
     }
 
-    /// Sends `request`, whose answer is a listing (`Response::Proposals`), and returns
-    /// the listed JSON as the daemon sent it, undecoded.
-    pub async fn call_listing(&mut self, request: &Request) -> Result<RawJson, ClientError> {
-        #[derive(serde::Deserialize)]
-        struct Listing {
-            proposals: RawJson,
-        }
+    /// Sends `request`, whose answer is a listing (`queue`), and returns the JSON array
+    /// of proposals as the daemon sent it, undecoded.
+    pub async fn call_listing(&mut self, request: &Request) -> Result<String, ClientError> {
         write_frame(&mut self.writer, request).await?;
-        let line =
+        let frame =
             read_frame_bytes(&mut self.reader, MAX_RESPONSE).await?.ok_or(ClientError::Closed)?;
-        if let Ok(listing) = serde_json::from_slice::<Listing>(&line) {
-            return Ok(listing.proposals);
+        if let Some(array) = listing_array(&frame) {
+            return String::from_utf8(array.to_vec()).map_err(|e| {
+                ClientError::Frame(FrameError::Malformed(serde::de::Error::custom(e)))
+            });
         }
-        match serde_json::from_slice::<Response>(&line).map_err(FrameError::from)? {
+        match serde_json::from_slice::<Response>(&frame).map_err(FrameError::from)? {
             Response::Error { error } => Err(ClientError::Daemon(error)),
             _ => Err(ClientError::Closed),
         }

@@ -120,37 +120,11 @@ pub enum Request {
     },
 }
 
-/// JSON carried as text: written into the frame and read out of it without being
-/// decoded into values (a listing of a thousand proposals is ≈ 1 MB). `Response` is an
-/// internally tagged enum, which serde decodes through a buffer that cannot hold raw
-/// JSON: a client reads such a response with `Client::call_listing`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RawJson(pub Box<serde_json::value::RawValue>);
-
-impl RawJson {
-    pub fn text(&self) -> &str {
-        self.0.get()
-    }
-}
-
-impl PartialEq for RawJson {
-    fn eq(&self, other: &Self) -> bool {
-        self.text() == other.text()
-    }
-}
-
-impl Eq for RawJson {}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
     Status {
         status: StatusReport,
-    },
-    /// A JSON array of proposals, passed through from the store as they were recorded.
-    Proposals {
-        proposals: RawJson,
     },
     Proposal {
         proposal: Box<Proposal>,
@@ -419,6 +393,39 @@ pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
     Ok(())
 }
 
+/// The answer to `queue` starts so, goes on with a JSON array of the proposals as the
+/// store recorded them and ends with `}`: one frame, written and read as text. A
+/// thousand pending proposals are ≈ 1 MB of JSON, and neither side decodes or encodes
+/// them on the way (the table decodes only its columns).
+pub const LISTING_HEAD: &str = r#"{"response":"proposals","proposals":"#;
+
+/// The `queue` answer for `array`, a JSON array.
+pub fn listing_frame(array: &str) -> String {
+    let mut frame = String::with_capacity(LISTING_HEAD.len() + array.len() + 1);
+    frame.push_str(LISTING_HEAD);
+    frame.push_str(array);
+    frame.push('}');
+    frame
+}
+
+/// The JSON array in a `queue` answer; `None` for another frame (an error).
+pub fn listing_array(frame: &[u8]) -> Option<&[u8]> {
+    let frame = frame.strip_suffix(b"\n").unwrap_or(frame);
+    frame.strip_prefix(LISTING_HEAD.as_bytes())?.strip_suffix(b"}")
+}
+
+/// Writes `text`, one frame of JSON encoded already, as `write_frame` would.
+pub async fn write_frame_text<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    text: &str,
+) -> Result<(), FrameError> {
+    debug_assert!(!text.contains('\n'), "a frame is one line");
+    w.write_all(text.as_bytes()).await?;
+    w.write_all(b"\n").await?;
+    w.flush().await?;
+    Ok(())
+}
+
 /// Reads one message of at most `limit` bytes; `None` at a clean end of stream.
 pub async fn read_frame<R: AsyncBufRead + Unpin, T: for<'de> Deserialize<'de>>(
     r: &mut R,
@@ -451,6 +458,20 @@ use tokio::io::AsyncReadExt as _;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_is_one_json_frame_and_its_array_comes_back_out() {
+        let array = r#"[{"id":1,"title":"a \"quoted\" }"},{"id":2}]"#;
+        let frame = listing_frame(array);
+        let decoded: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(decoded["response"], "proposals");
+        assert_eq!(decoded["proposals"][1]["id"], 2);
+        let sent = format!("{frame}\n");
+        assert_eq!(listing_array(sent.as_bytes()), Some(array.as_bytes()));
+        let error =
+            serde_json::to_string(&Response::error(ErrorCode::BadRequest, "x", None)).unwrap();
+        assert_eq!(listing_array(error.as_bytes()), None);
+    }
 
     #[test]
     fn requests_have_a_stable_wire_form() {

@@ -10,11 +10,11 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
         crate::client::Client::connect(paths).await?.call_listing(&Request::Queue { all }).await?;
     if json {
         // As the daemon recorded them: nothing to decode to print them.
-        crate::out!("{}", listed.text());
+        crate::out!("{listed}");
         return Ok(ExitCode::SUCCESS);
     }
     // Only what the table shows is decoded.
-    let proposals: Vec<Row> = serde_json::from_str(listed.text()).map_err(|e| {
+    let proposals: Vec<Row> = serde_json::from_str(&listed).map_err(|e| {
         super::Failure::new(format!("the daemon sent a listing that is not proposals: {e}"))
     })?;
     if proposals.is_empty() {

@@ -13,7 +13,7 @@ use super::core::Core;
 use super::handlers;
 use crate::protocol::{
     ErrorCode, FrameError, Greeting, MAX_REQUEST, PROTOCOL_VERSION, Request, Response, read_frame,
-    write_frame,
+    write_frame, write_frame_text,
 };
 
 /// How many clients are served at once; more wait in the listen backlog. With
@@ -129,6 +129,10 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
         tracing::debug!(?request, "request");
         if let Request::Log { limit, follow: true } = request {
             return handlers::follow_log(&core, limit, &mut write).await;
+        }
+        if let Request::Queue { all } = request {
+            write_frame_text(&mut write, &handlers::queue_frame(&core, all)).await?;
+            continue;
         }
         let response = handlers::handle(&core, request).await;
         write_frame(&mut write, &response).await?;

@@ -24,11 +24,17 @@ use crate::proposal::{Proposal, ProposalId};
 use crate::protocol::{ErrorCode, Outcome, Request, Response};
 
 pub use log::follow as follow_log;
+pub use queue::frame as queue_frame;
 
 pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
     match request {
         Request::Status => status::handle(core).await,
-        Request::Queue { all } => queue::handle(core, all),
+        // Answered as text by the server (`queue_frame`); never reaches here.
+        Request::Queue { all } => Response::error(
+            ErrorCode::BadRequest,
+            format!("queue (all: {all}) is answered as a listing"),
+            None,
+        ),
         Request::Show { id } => show::handle(core, id).await,
         Request::Approve { ids, always, for_secs } => {
             approve::handle(core, ids, always, for_secs).await

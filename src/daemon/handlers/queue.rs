@@ -1,10 +1,14 @@
 use crate::daemon::core::Core;
 use crate::proposal::State;
-use crate::protocol::{RawJson, Response};
+use crate::protocol::{Response, listing_frame};
 
-pub fn handle(core: &Core, all: bool) -> Response {
+/// The `queue` answer as a frame of text: the stored proposals passed through.
+pub fn frame(core: &Core, all: bool) -> String {
     match core.store.proposals_json((!all).then_some(State::Pending)) {
-        Ok(proposals) => Response::Proposals { proposals: RawJson(proposals) },
-        Err(e) => super::internal(e),
+        Ok(array) => listing_frame(&array),
+        Err(e) => {
+            let error: Response = super::internal(e);
+            serde_json::to_string(&error).expect("an error response encodes")
+        }
     }
 }
