@@ -2,9 +2,10 @@
 """Benchmarks for kairos, each against a peer measured in the same run.
 
   bench.py idle  KAIROS [--files 50000] [--build-dirs 5000] [--seconds 60]
-      RSS, CPU time and kernel watches of the daemon over an idle period while it
-      watches a generated tree (with an ignored build directory), beside
-      `inotifywait -m -r` watching the same tree.
+      RSS (private and code), CPU time, wakeups per thread and kernel watches of the
+      daemon over an idle period while it watches a generated tree (with an ignored
+      build directory), beside `inotifywait -m -r` and watchexec (when installed)
+      watching the same tree; then the RSS after a snapshot of the whole tree.
   bench.py queue KAIROS [--proposals 1000] [--runs 21]
       Wall time of `kairos queue --json` with N pending proposals, beside
       `git for-each-ref` listing the same N branches.
@@ -21,6 +22,12 @@
       tokens, notices and proposals the brain produced, requests per pause and while
       idle. With --gguf the offline model answers; without, a server that is always
       silent (what is counted is then what kairos asks, not what a model says).
+  bench.py snapshot KAIROS [--files 50000] [--runs 7]
+      One edited file in the big tree: kairos's snapshot run, beside `git add -A &&
+      git write-tree` on a copy of the repository with the same edit.
+  bench.py storm KAIROS [--files 100000]
+      A burst of new files in a directory that is not ignored: peak memory against
+      the rest figure, snapshot runs, and whether the last snapshot is the final tree.
   bench.py reaction KAIROS [--runs 21]
       From a file write to its event in `kairos log --follow`, beside inotifywait seeing
       the same write.
@@ -129,22 +136,22 @@ def stop(proc):
         proc.kill()
 
 
-def idle(args):
-    root = tempfile.mkdtemp(prefix="kairos-bench-")
-    env = env_for(root)
+def make_tree(root, files, build_dirs, quiet="1s"):
+    """A committed tree of `files` files in 2,041 directories, with an ignored build
+    directory of `build_dirs` directories, registered with kairos; its path."""
     repo = f"{root}/tree"
     dirs = 2040
-    per_dir = args.files // dirs
-    extra = args.files - per_dir * dirs
-    print(f"generating {args.files} files in {dirs + 1} directories …", flush=True)
+    per_dir = files // dirs
+    extra = files - per_dir * dirs
+    print(f"generating {files} files in {dirs + 1} directories …", flush=True)
     for d in range(dirs):
         path = f"{repo}/d{d // 51}/s{d % 51}"
         os.makedirs(path, exist_ok=True)
         for f in range(per_dir + (1 if d < extra else 0)):
             with open(f"{path}/f{f}.txt", "w") as fh:
                 fh.write(f"{d}/{f}\n")
-    # Build output, ignored: a Rust target/ tree of `--build-dirs` directories.
-    for d in range(args.build_dirs):
+    # Build output, ignored: a Rust target/ tree of `build_dirs` directories.
+    for d in range(build_dirs):
         path = f"{repo}/target/debug/build/b{d // 100}/o{d % 100}"
         os.makedirs(path, exist_ok=True)
         with open(f"{path}/out.o", "w") as fh:
@@ -156,40 +163,202 @@ def idle(args):
     git(repo, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-q", "-m", "tree")
     os.makedirs(f"{root}/config/kairos", exist_ok=True)
     with open(f"{root}/config/kairos/config.toml", "w") as fh:
-        fh.write('[tasks.snapshot]\nquiet = "1s"\n')
+        fh.write(f'[tasks.snapshot]\nquiet = "{quiet}"\n')
+    return repo
+
+
+def memory_split(pid):
+    """Resident memory in MiB: private (heap, stacks) and mapped from files (code)."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields
+
+
+def watchexec_peer(repo):
+    """watchexec watching `repo` and running nothing until a change, when installed."""
+    if not shutil.which("watchexec"):
+        return None
+    return subprocess.Popen(["watchexec", "--postpone", "-q", "-w", repo, "--", "true"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def idle(args):
+    root = tempfile.mkdtemp(prefix="kairos-bench-")
+    env = env_for(root)
+    repo = make_tree(root, args.files, args.build_dirs)
     subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
 
     daemon, startup = start_daemon(args.kairos, env, root)
-    peer = subprocess.Popen(["inotifywait", "-m", "-r", "-q", repo],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peers = {"inotifywait": subprocess.Popen(["inotifywait", "-m", "-r", "-q", repo],
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
+    if watchexec := watchexec_peer(repo):
+        peers["watchexec"] = watchexec
     time.sleep(10)  # let the start-up runs (prune-branches, the first snapshot check) finish
-    c0, p0 = cpu_seconds(daemon.pid), cpu_seconds(peer.pid)
+    c0 = cpu_seconds(daemon.pid)
+    p0 = {name: cpu_seconds(p.pid) for name, p in peers.items()}
     w0 = thread_switches(daemon.pid)
     print(f"idle for {args.seconds} s …", flush=True)
     time.sleep(args.seconds)
     woke = wakeups(w0, thread_switches(daemon.pid))
+    memory = memory_split(daemon.pid)
     result = {
         "files": args.files,
         "build_dirs": args.build_dirs,
         "seconds": args.seconds,
         "kairos_startup_s": round(startup, 3),
         "kairos_cpu_s": round(cpu_seconds(daemon.pid) - c0, 3),
-        "kairos_rss_mib": round(rss_mib(daemon.pid), 1),
-        "inotifywait_cpu_s": round(cpu_seconds(peer.pid) - p0, 3),
-        "inotifywait_rss_mib": round(rss_mib(peer.pid), 1),
+        "kairos_rss_mib": round(memory["VmRSS"], 1),
+        "kairos_private_mib": round(memory["RssAnon"], 1),
+        "kairos_code_mib": round(memory["RssFile"], 1),
         "kairos_threads": sum(t for t, _ in woke.values()),
         # sled's pool (sled-io-N) is sled's own; kairos's threads are the rest.
         "kairos_wakeups_by_thread": woke,
         "kairos_own_wakeups": sum(w for name, (_, w) in woke.items() if not name.startswith("sled-io")),
         "sled_pool_wakeups": sum(w for name, (_, w) in woke.items() if name.startswith("sled-io")),
         "kairos_watches": inotify_watches(daemon.pid),
-        "inotifywait_watches": inotify_watches(peer.pid),
     }
-    peer.kill()
+    for name, peer in peers.items():
+        split = memory_split(peer.pid)
+        result[f"{name}_cpu_s"] = round(cpu_seconds(peer.pid) - p0[name], 3)
+        result[f"{name}_rss_mib"] = round(split["VmRSS"], 1)
+        result[f"{name}_private_mib"] = round(split["RssAnon"], 1)
+        result[f"{name}_watches"] = inotify_watches(peer.pid)
+        peer.kill()
+    if "watchexec" not in peers:
+        result["watchexec"] = "skipped: not installed (cargo install --locked watchexec-cli)"
+    # After a snapshot of the whole tree (a file in every directory edited), and at rest again.
+    for d in range(0, 2040, 1):
+        with open(f"{repo}/d{d // 51}/s{d % 51}/f0.txt", "a") as fh:
+            fh.write("edited\n")
+    before = snapshot_runs(args.kairos, env)
+    deadline = time.monotonic() + 120
+    while snapshot_runs(args.kairos, env) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(5)
+    result["kairos_rss_after_snapshot_mib"] = round(rss_mib(daemon.pid), 1)
     stop(daemon)
     shutil.rmtree(root, ignore_errors=True)
-    result["rss_ratio"] = round(result["kairos_rss_mib"] / max(result["inotifywait_rss_mib"], 0.1), 1)
     print(json.dumps(result, indent=2))
+
+
+def snapshot_runs(kairos, env):
+    log = subprocess.run([kairos, "log", "-n", "5000"], env=env, capture_output=True, text=True).stdout
+    return sum(1 for line in log.splitlines() if "snapshot (quiet): 1 applied" in line)
+
+
+def log_entries(kairos, env):
+    out = subprocess.run([kairos, "log", "-n", "5000", "--json"], env=env, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def at(entry):
+    from datetime import datetime
+    return datetime.fromisoformat(entry["at"].replace("Z", "+00:00")[:26] + "+00:00").timestamp()
+
+
+def snapshot(args):
+    """One edited file in the big tree: how long kairos's snapshot run takes (from the
+    event to the run's end in the log, less the quiet period), beside `git add -A && git
+    write-tree` on a copy of the repository with the same edit."""
+    root = tempfile.mkdtemp(prefix="kairos-bench-")
+    env = env_for(root)
+    quiet = 0.2
+    repo = make_tree(root, args.files, 0, quiet=f"{int(quiet * 1000)}ms")
+    copy = f"{root}/copy"
+    shutil.copytree(repo, copy, symlinks=True)
+    git(copy, "update-index", "--refresh")
+    subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
+    daemon, _ = start_daemon(args.kairos, env, root)
+    time.sleep(5)  # the start-up snapshot check walks the whole tree once
+    kairos_ms, git_ms = [], []
+    for i in range(args.runs):
+        name = f"d{i % 40}/s{i % 51}/f1.txt"
+        runs = snapshot_runs(args.kairos, env)
+        with open(f"{repo}/{name}", "a") as fh:
+            fh.write(f"edit {i}\n")
+        deadline = time.monotonic() + 60
+        while snapshot_runs(args.kairos, env) == runs:
+            if time.monotonic() > deadline:
+                sys.exit("no snapshot")
+            time.sleep(0.05)
+        entries = log_entries(args.kairos, env)
+        event = [e for e in entries if e["kind"] == "event" and name in e["message"]][-1]
+        done = [e for e in entries if e["kind"] == "run" and "snapshot (quiet): 1 applied" in e["message"]][-1]
+        kairos_ms.append((at(done) - at(event) - quiet) * 1000)
+        with open(f"{copy}/{name}", "a") as fh:
+            fh.write(f"edit {i}\n")
+        t0 = time.perf_counter()
+        subprocess.run(["sh", "-c", "git add -A && git write-tree"], cwd=copy, check=True,
+                       stdout=subprocess.DEVNULL)
+        git_ms.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.5)
+    stop(daemon)
+    shutil.rmtree(root, ignore_errors=True)
+    k, g = statistics.median(kairos_ms), statistics.median(git_ms)
+    print(json.dumps({
+        "files": args.files, "runs": args.runs,
+        "kairos_snapshot_of_one_edit_median_ms": round(k, 1),
+        "git_add_all_write_tree_median_ms": round(g, 1),
+        "ratio": round(k / g, 2),
+    }, indent=2))
+
+
+def storm(args):
+    """A burst of `--files` new files in a directory that is not ignored: peak memory
+    against the rest figure, snapshot runs, and whether the last snapshot holds the
+    final tree exactly (as `git add -A` stages it)."""
+    root = tempfile.mkdtemp(prefix="kairos-bench-")
+    env = env_for(root)
+    repo = small_repo(root, env)
+    os.makedirs(f"{root}/config/kairos", exist_ok=True)
+    with open(f"{root}/config/kairos/config.toml", "w") as fh:
+        fh.write('[tasks.snapshot]\nquiet = "2s"\n')
+    subprocess.run([args.kairos, "watch", repo], env=env, check=True, stdout=subprocess.DEVNULL)
+    daemon, _ = start_daemon(args.kairos, env, root)
+    time.sleep(5)
+    rest = rss_mib(daemon.pid)
+    with open(f"/proc/{daemon.pid}/clear_refs", "w") as fh:
+        fh.write("5")  # the peak (VmHWM) counts from here
+    runs_before = snapshot_runs(args.kairos, env)
+    t0 = time.monotonic()
+    for i in range(args.files):
+        d = f"{repo}/burst/{i // 1000}"
+        if i % 1000 == 0:
+            os.makedirs(d, exist_ok=True)
+        with open(f"{d}/{i}.txt", "w") as fh:
+            fh.write(f"{i}\n")
+    burst_s = time.monotonic() - t0
+    index = f"{root}/expected-index"
+    shutil.copy(f"{repo}/.git/index", index)
+    expected_env = dict(env, GIT_INDEX_FILE=index)
+    subprocess.run(["git", "-C", repo, "add", "-A"], env=expected_env, check=True)
+    expected = subprocess.run(["git", "-C", repo, "write-tree"], env=expected_env, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    deadline = time.monotonic() + 600
+    final = None
+    while time.monotonic() < deadline:
+        ref = subprocess.run(["git", "-C", repo, "rev-parse", "-q", "--verify",
+                              "refs/kairos/snapshots/main^{tree}"], capture_output=True, text=True)
+        final = ref.stdout.strip()
+        if final == expected:
+            break
+        time.sleep(0.5)
+    time.sleep(5)
+    peak = memory_split(daemon.pid)["VmHWM"]
+    runs = snapshot_runs(args.kairos, env) - runs_before
+    stop(daemon)
+    shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps({
+        "files": args.files, "burst_seconds": round(burst_s, 1),
+        "rss_at_rest_mib": round(rest, 1), "peak_rss_mib": round(peak, 1),
+        "peak_over_rest": round(peak / rest, 2),
+        "snapshot_runs": runs,
+        "final_snapshot_is_the_final_tree": final == expected,
+    }, indent=2))
 
 
 def timed(cmd, env, runs):
@@ -229,7 +398,8 @@ def queue(args):
         time.sleep(0.2)
     proposing = time.monotonic() - t0
     kairos_ms = timed([args.kairos, "queue", "--json"], env, args.runs)
-    peer_ms = timed(["git", "-C", repo, "for-each-ref", "--format=%(refname) %(objectname) %(subject)", "refs/heads/"], env, args.runs)
+    peer_ms = timed(["git", "-C", repo, "for-each-ref",
+                     "--format=%(refname) %(objectname) %(committerdate:iso-strict)", "refs/heads/"], env, args.runs)
     stop(daemon)
     shutil.rmtree(root, ignore_errors=True)
     print(json.dumps({
@@ -329,9 +499,14 @@ def model(args):
         time.sleep(5)
         before = len(Recorder.bodies)
         print(f"idle for {args.seconds} s ({'with' if with_llm else 'without'} [llm]) …", flush=True)
+        w0 = thread_switches(daemon.pid)
         time.sleep(args.seconds)
+        woke = wakeups(w0, thread_switches(daemon.pid))
         key = "with_llm" if with_llm else "without_llm"
         result[f"{key}_rss_mib"] = round(rss_mib(daemon.pid), 1)
+        result[f"{key}_threads"] = sum(t for t, _ in woke.values())
+        result[f"{key}_own_wakeups"] = sum(w for name, (_, w) in woke.items()
+                                            if not name.startswith("sled-io"))
         if with_llm:
             result["requests_while_idle"] = len(Recorder.bodies) - before
         stop(daemon)
@@ -559,6 +734,11 @@ def reaction(args):
 
     follower, kairos_lines = heard([args.kairos, "log", "--follow", "--json"])
     peer, peer_lines = heard(["inotifywait", "-m", "-q", "-e", "close_write", "--format", "%f", repo])
+    watchexec, watchexec_lines = (None, None)
+    if shutil.which("watchexec"):
+        # It runs `echo` after its 50 ms debounce; the line says it reacted.
+        watchexec, watchexec_lines = heard(["watchexec", "--postpone", "-q", "-w", repo, "--",
+                                            "echo", "reacted"])
     time.sleep(2)
 
     def until(lines, name, t0):
@@ -567,7 +747,7 @@ def reaction(args):
             if name in line and at >= t0:
                 return at - t0
 
-    kairos_ms, peer_ms = [], []
+    kairos_ms, peer_ms, watchexec_ms = [], [], []
     for i in range(args.runs):
         name = f"written-{i}.txt"
         t0 = time.perf_counter()
@@ -575,15 +755,20 @@ def reaction(args):
             fh.write(f"{i}\n")
         peer_ms.append(until(peer_lines, name, t0) * 1000)
         kairos_ms.append(until(kairos_lines, name, t0) * 1000)
+        if watchexec_lines:
+            watchexec_ms.append(until(watchexec_lines, "reacted", t0) * 1000)
         time.sleep(1)
-    for proc in (follower, peer):
-        proc.kill()
+    for proc in (follower, peer, watchexec):
+        if proc:
+            proc.kill()
     stop(daemon)
     shutil.rmtree(root, ignore_errors=True)
     print(json.dumps({
         "runs": args.runs,
         "kairos_write_to_log_follow_median_ms": round(statistics.median(kairos_ms), 1),
         "inotifywait_median_ms": round(statistics.median(peer_ms), 2),
+        "watchexec_median_ms": round(statistics.median(watchexec_ms), 1) if watchexec_ms
+        else "skipped: not installed (cargo install --locked watchexec-cli)",
     }, indent=2))
 
 
@@ -605,9 +790,12 @@ def main():
     r.add_argument("--tick-idle", type=int, default=30)
     r.add_argument("--idle", type=int, default=120); r.add_argument("--diff-lines", type=int, default=60)
     w = sub.add_parser("reaction"); w.add_argument("kairos"); w.add_argument("--runs", type=int, default=21)
+    n = sub.add_parser("snapshot"); n.add_argument("kairos"); n.add_argument("--files", type=int, default=50000); n.add_argument("--runs", type=int, default=7)
+    t = sub.add_parser("storm"); t.add_argument("kairos"); t.add_argument("--files", type=int, default=100000)
     args = parser.parse_args()
     args.kairos = os.path.abspath(args.kairos)
-    {"idle": idle, "queue": queue, "model": model, "replay": replay, "reaction": reaction}[args.what](args)
+    {"idle": idle, "queue": queue, "model": model, "replay": replay, "reaction": reaction,
+     "snapshot": snapshot, "storm": storm}[args.what](args)
 
 
 if __name__ == "__main__":
