@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::proposal::{Proposal, ProposalId, State};
-use crate::store::LogEntry;
+use crate::store::{LogEntry, LogFilter};
 
 /// Bump when a request or response changes shape incompatibly.
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -58,6 +58,8 @@ pub enum Request {
     Log {
         limit: usize,
         follow: bool,
+        #[serde(default, skip_serializing_if = "LogFilter::is_empty")]
+        filter: LogFilter,
     },
     Run {
         task: String,

@@ -5,11 +5,44 @@ use super::{CliResult, Failure, unexpected};
 use crate::client::Client;
 use crate::paths::Paths;
 use crate::protocol::{Request, Response};
-use crate::store::{LogEntry, LogKind};
+use crate::store::{LogEntry, LogFilter, LogKind};
 
-pub async fn run(paths: &Paths, n: usize, follow: bool, json: bool) -> CliResult {
+/// The filter `kairos log`'s options ask for; `--repo` names a registered repository.
+pub fn filter(
+    repo: Option<std::path::PathBuf>,
+    task: Option<String>,
+    kinds: Vec<LogKind>,
+    since: Option<std::time::Duration>,
+) -> Result<LogFilter, Failure> {
+    let repo = match repo {
+        Some(path) => Some(
+            crate::registry::resolve_repo(&path)
+                .map_err(|e| Failure::new(e).hint("pass the path of a repository kairos watches"))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
+    let since = match since {
+        Some(ago) => Some(
+            chrono::Utc::now()
+                - chrono::Duration::from_std(ago)
+                    .map_err(|_| Failure::new("--since: too long ago"))?,
+        ),
+        None => None,
+    };
+    Ok(LogFilter { repo, task, kinds, since })
+}
+
+pub async fn run(
+    paths: &Paths,
+    n: usize,
+    follow: bool,
+    filter: LogFilter,
+    json: bool,
+) -> CliResult {
     let mut client = Client::connect(paths).await?;
-    let first = client.call(&Request::Log { limit: n, follow }).await?;
+    let first = client.call(&Request::Log { limit: n, follow, filter }).await?;
     if !follow {
         let Response::Log { entries } = first else {
             return Err(unexpected(first));

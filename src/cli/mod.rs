@@ -16,6 +16,7 @@ mod reject;
 mod restore;
 mod run;
 mod service;
+mod shell;
 mod show;
 mod snapshots;
 mod status;
@@ -41,6 +42,9 @@ pub struct Cli {
     /// More detail in the daemon's log (-v: debug, -vv: trace); KAIROS_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Colour: on a terminal (auto, unless NO_COLOR is set), always, or never.
+    #[arg(long, global = true, value_enum, default_value_t = output::ColorChoice::Auto)]
+    pub color: output::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -97,6 +101,18 @@ pub enum Command {
         /// Keep printing new entries.
         #[arg(short, long)]
         follow: bool,
+        /// Only this repository's entries.
+        #[arg(long)]
+        repo: Option<PathBuf>,
+        /// Only this task's entries (snapshot, format, review, …).
+        #[arg(long)]
+        task: Option<String>,
+        /// Only entries of these kinds (repeat, or separate with commas).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        kind: Vec<crate::store::LogKind>,
+        /// Only entries from this long ago on (e.g. 2h, 30m, 1d).
+        #[arg(long, value_parser = crate::config::parse_duration)]
+        since: Option<std::time::Duration>,
         #[arg(long)]
         json: bool,
     },
@@ -173,6 +189,13 @@ pub enum Command {
         #[command(subcommand)]
         action: service::Action,
     },
+    /// Print a completion script for your shell (see the README for where it goes).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (`kairos man > ~/.local/share/man/man1/kairos.1`).
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +241,7 @@ pub type CliResult = Result<ExitCode, Failure>;
 
 pub async fn dispatch(cli: Cli) -> CliResult {
     let paths = Paths::from_env();
+    output::set_color(cli.color);
     match cli.command {
         Command::Daemon => daemon::run(paths).await,
         Command::Status { json } => status::run(&paths, json).await,
@@ -228,7 +252,10 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         }
         Command::Reject { ids, reason } => reject::run(&paths, ids, reason).await,
         Command::Undo { id } => undo::run(&paths, id).await,
-        Command::Log { n, follow, json } => log::run(&paths, n, follow, json).await,
+        Command::Log { n, follow, repo, task, kind, since, json } => {
+            let filter = log::filter(repo, task, kind, since)?;
+            log::run(&paths, n, follow, filter, json).await
+        }
         Command::Run { task, repo } => run::run(&paths, task, repo).await,
         Command::Watch { paths: targets } => watch::watch(&paths, targets).await,
         Command::Unwatch { paths: targets } => watch::unwatch(&paths, targets).await,
@@ -237,6 +264,8 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             restore::run(&paths, snapshot, targets, repo).await
         }
         Command::Service { action } => service::run(action),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man => shell::man(),
         Command::Policy { action } => policy::run(&paths, action).await,
         Command::Llm { action } => llm::run(&paths, action).await,
         Command::Prompts { action } => prompts::run(&paths, action),

@@ -127,8 +127,8 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
             Err(e) => return Err(e),
         };
         tracing::debug!(?request, "request");
-        if let Request::Log { limit, follow: true } = request {
-            return handlers::follow_log(&core, limit, &mut write).await;
+        if let Request::Log { limit, follow: true, filter } = request {
+            return handlers::follow_log(&core, limit, &filter, &mut write).await;
         }
         if let Request::Queue { all } = request {
             write_frame_text(&mut write, &handlers::queue_frame(&core, all)).await?;

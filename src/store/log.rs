@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::proposal::ProposalId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum LogKind {
     /// Something observed: files changed, a branch moved, a schedule fired.
@@ -97,5 +97,34 @@ impl LogEntry {
     pub fn proposal(mut self, id: ProposalId) -> LogEntry {
         self.proposal = Some(id);
         self
+    }
+}
+
+/// Which entries `kairos log` shows (`--repo`, `--task`, `--kind`, `--since`); empty
+/// shows all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFilter {
+    /// The repository's root, as the entries name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Any of these kinds (none: every kind).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<LogKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl LogFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == LogFilter::default()
+    }
+
+    pub fn matches(&self, entry: &LogEntry) -> bool {
+        self.repo.as_ref().is_none_or(|r| entry.repo.as_ref() == Some(r))
+            && self.task.as_ref().is_none_or(|t| entry.task.as_ref() == Some(t))
+            && (self.kinds.is_empty() || self.kinds.contains(&entry.kind))
+            && self.since.is_none_or(|since| entry.at >= since)
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use log::{LogEntry, LogKind};
+pub use log::{LogEntry, LogFilter, LogKind};
 pub use memory::{Digest, LastLook, Reviewed, RunMark};
 
 use crate::proposal::{Proposal, ProposalId, State, UndoRecord};
@@ -253,9 +253,27 @@ impl Store {
 
     /// The last `n` log entries, oldest first.
     pub fn log_tail(&self, n: usize) -> Result<Vec<LogEntry>, StoreError> {
+        self.log_tail_matching(n, &LogFilter::default())
+    }
+
+    /// The last `n` entries that `filter` lets through, oldest first.
+    pub fn log_tail_matching(
+        &self,
+        n: usize,
+        filter: &LogFilter,
+    ) -> Result<Vec<LogEntry>, StoreError> {
         let mut out: Vec<LogEntry> = Vec::with_capacity(n.min(1024));
-        for v in self.log.iter().values().rev().take(n) {
-            out.push(serde_json::from_slice(&v?)?);
+        for v in self.log.iter().values().rev() {
+            if out.len() == n {
+                break;
+            }
+            let entry: LogEntry = serde_json::from_slice(&v?)?;
+            if filter.since.is_some_and(|since| entry.at < since) {
+                break;
+            }
+            if filter.matches(&entry) {
+                out.push(entry);
+            }
         }
         out.reverse();
         Ok(out)

@@ -3,6 +3,7 @@
 
 mod brain;
 mod bus;
+mod cli;
 mod common;
 mod daemon;
 mod format;

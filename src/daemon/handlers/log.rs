@@ -4,9 +4,10 @@ use tokio::io::AsyncWrite;
 
 use crate::daemon::core::Core;
 use crate::protocol::{FrameError, Response, write_frame};
+use crate::store::LogFilter;
 
-pub fn handle(core: &Core, limit: usize) -> Response {
-    match core.store.log_tail(limit) {
+pub fn handle(core: &Core, limit: usize, filter: &LogFilter) -> Response {
+    match core.store.log_tail_matching(limit, filter) {
         Ok(entries) => Response::Log { entries },
         Err(e) => super::internal(e),
     }
@@ -17,11 +18,12 @@ pub fn handle(core: &Core, limit: usize) -> Response {
 pub async fn follow<W: AsyncWrite + Unpin>(
     core: &Arc<Core>,
     limit: usize,
+    filter: &LogFilter,
     w: &mut W,
 ) -> Result<(), FrameError> {
     // Subscribe first so nothing logged between the tail and the stream is missed.
     let mut rx = core.subscribe_log();
-    let tail = core.store.log_tail(limit).unwrap_or_default();
+    let tail = core.store.log_tail_matching(limit, filter).unwrap_or_default();
     let mut last = tail.last().map(|e| e.seq).unwrap_or(0);
     for entry in tail {
         write_frame(w, &Response::LogEntry { entry }).await?;
@@ -33,7 +35,9 @@ pub async fn follow<W: AsyncWrite + Unpin>(
             entry = rx.recv() => match entry {
                 Ok(entry) if entry.seq > last => {
                     last = entry.seq;
-                    write_frame(w, &Response::LogEntry { entry }).await?;
+                    if filter.matches(&entry) {
+                        write_frame(w, &Response::LogEntry { entry }).await?;
+                    }
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

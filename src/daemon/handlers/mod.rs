@@ -41,7 +41,7 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         }
         Request::Reject { ids, reason } => reject::handle(core, ids, reason).await,
         Request::Undo { id } => undo::handle(core, id).await,
-        Request::Log { limit, .. } => log::handle(core, limit),
+        Request::Log { limit, filter, .. } => log::handle(core, limit, &filter),
         Request::Run { task, repo } => run::handle(core, task, repo).await,
         Request::Watch { paths } => watch::watch(core, paths).await,
         Request::Unwatch { paths } => watch::unwatch(core, paths).await,
