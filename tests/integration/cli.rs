@@ -69,10 +69,16 @@ fn the_log_is_filtered_by_repository_task_kind_and_time() {
     assert!(events.iter().any(|e| e["kind"] == "event"), "{events:?}");
     assert!(events.iter().all(|e| e["repo"].as_str() == Some(other.str())), "{events:?}");
     assert!(events.iter().all(|e| e["kind"] == "event" || e["kind"] == "decision"), "{events:?}");
-    assert!(lines(&["--since", "1h"]).len() > 2);
-    // Nothing is older than a moment ago plus the test's own length… nor this new.
+    let everything = lines(&[]).len();
+    assert_eq!(lines(&["--since", "1h"]).len(), everything);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert!(lines(&["--since", "1s"]).is_empty());
+    let asked = chrono::Utc::now();
+    let recent = lines(&["--since", "1s"]);
+    assert!(recent.len() < everything, "{recent:?}");
+    for entry in &recent {
+        let at: chrono::DateTime<chrono::Utc> = entry["at"].as_str().unwrap().parse().unwrap();
+        assert!(at >= asked - chrono::Duration::seconds(2), "{entry}");
+    }
     let out = env.kairos(&["log", "--repo", env.path("nowhere").to_str().unwrap()]);
     assert!(!out.status.success());
 
