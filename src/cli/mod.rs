@@ -5,6 +5,7 @@
 mod approve;
 mod daemon;
 mod digest;
+mod doctor;
 mod llm;
 mod log;
 mod memory;
@@ -189,6 +190,11 @@ pub enum Command {
         #[command(subcommand)]
         action: service::Action,
     },
+    /// Check what kairos needs on this machine, and say how to fix what is wrong.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a completion script for your shell (see the README for where it goes).
     Completions {
         #[arg(value_enum)]
@@ -264,6 +270,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
             restore::run(&paths, snapshot, targets, repo).await
         }
         Command::Service { action } => service::run(action),
+        Command::Doctor { json } => doctor::run(&paths, json).await,
         Command::Completions { shell } => shell::completions(shell),
         Command::Man => shell::man(),
         Command::Policy { action } => policy::run(&paths, action).await,

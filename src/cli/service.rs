@@ -9,7 +9,7 @@ use super::{CliResult, Failure};
 
 /// The unit shipped in `systemd/kairos.service`; `ExecStart` is pointed at this binary.
 const UNIT: &str = include_str!("../../systemd/kairos.service");
-const UNIT_NAME: &str = "kairos.service";
+pub const UNIT_NAME: &str = "kairos.service";
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {

@@ -259,6 +259,19 @@ async fn listen(
     }
 }
 
+/// What `kairos doctor` finds on the session bus: the notification server's unique
+/// name, and whether it shows buttons (the `actions` capability).
+pub async fn probe() -> Result<(String, bool), String> {
+    let connection =
+        zbus::Connection::session().await.map_err(|e| format!("no session bus ({e})"))?;
+    let dbus = zbus::fdo::DBusProxy::new(&connection).await.map_err(|e| e.to_string())?;
+    let owner = owner_of_service(&dbus)
+        .await
+        .ok_or_else(|| "no notification server on the session bus".to_owned())?;
+    let actions = capabilities(&connection).await.iter().any(|c| c == "actions");
+    Ok((owner, actions))
+}
+
 /// The unique name that owns `org.freedesktop.Notifications` now.
 async fn owner_of_service(dbus: &zbus::fdo::DBusProxy<'_>) -> Option<String> {
     let name = zbus::names::BusName::try_from(SERVICE).ok()?;

@@ -5,7 +5,7 @@
 //! (always), the desktop over D-Bus, and a webhook.
 
 mod compose;
-mod desktop;
+pub mod desktop;
 mod webhook;
 
 use std::collections::{HashSet, VecDeque};

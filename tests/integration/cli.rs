@@ -97,3 +97,65 @@ fn the_log_is_filtered_by_repository_task_kind_and_time() {
     let entry: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(entry["repo"].as_str(), Some(work.str()), "{entry}");
 }
+
+#[test]
+fn the_doctor_names_each_check_and_fails_on_a_problem_until_it_is_fixed() {
+    let env = Env::new();
+    // Without a daemon: a problem, with what to do, and exit code 1.
+    let out = env.kairos(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("problem  daemon"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("kairos service install"), "{}", stdout(&out));
+
+    let bus = crate::bus::Bus::start(None);
+    let _server = crate::bus::NotificationServer::start(&bus.address);
+    *env.bus.lock().unwrap() = Some(bus.address.clone());
+    let repo = env.repo("work");
+    env.write_config("[tasks.snapshot]\nenabled = false\n");
+    env.ok(&["watch", repo.str()]);
+    write_policy(
+        &env,
+        "mine.toml",
+        "[[rule]]\nid = \"x\"\naction = \"fs.patch\"\nautonomy = \"sometimes\"\n",
+    );
+    let daemon = env.start_daemon();
+    wait_for(
+        "the repository to be watched",
+        || {
+            (env.json(&["status", "--json"])["repos"][0]["watched_dirs"].as_u64() > Some(0))
+                .then_some(())
+        },
+        &daemon,
+    );
+    let out = env.kairos(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let level = |name: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c["check"] == name)
+            .map(|c| c["level"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let detail =
+        |name: &str| checks.iter().find(|c| c["check"] == name).unwrap()["detail"].to_string();
+    assert_eq!(level("daemon"), ["ok"], "{checks:?}");
+    assert_eq!(level("policies"), ["problem"], "{checks:?}");
+    assert!(detail("policies").contains("mine.toml:4"), "{checks:?}");
+    assert_eq!(level("repository"), ["ok"], "{checks:?}");
+    assert!(detail("repository").contains("directories watched"), "{checks:?}");
+    assert_eq!(level("notifications"), ["ok"], "{checks:?}");
+    assert!(detail("notifications").contains("with buttons"), "{checks:?}");
+    assert!(detail("inotify").contains("max_user_watches"), "{checks:?}");
+    assert_eq!(level("git"), ["ok"], "{checks:?}");
+
+    write_policy(
+        &env,
+        "mine.toml",
+        "[[rule]]\nid = \"x\"\naction = \"fs.patch\"\nautonomy = \"propose\"\n",
+    );
+    let out = env.kairos(&["doctor"]);
+    assert!(stdout(&out).contains("ok       policies"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("problem"), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
