@@ -15,6 +15,7 @@ mod prompts;
 mod queue;
 mod reject;
 mod restore;
+mod review;
 mod run;
 mod service;
 mod shell;
@@ -67,6 +68,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Walk through what waits, one proposal at a time (a, A, r, s, d, u, q, ?).
+    Review,
     /// Show one proposal: what it changes, why, its decision and history.
     Show {
         id: u64,
@@ -252,6 +255,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Daemon => daemon::run(paths).await,
         Command::Status { json } => status::run(&paths, json).await,
         Command::Queue { all, json } => queue::run(&paths, all, json).await,
+        Command::Review => review::run(&paths).await,
         Command::Show { id, json } => show::run(&paths, id, json).await,
         Command::Approve { ids, always, for_duration } => {
             approve::run(&paths, ids, always, for_duration).await

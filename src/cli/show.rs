@@ -22,12 +22,13 @@ pub async fn run(paths: &Paths, id: u64, json: bool) -> CliResult {
         if let Some(diff) = &diff {
             print_diff(diff);
         }
+        print_next_steps(&proposal);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Prints a unified diff, coloured on a terminal.
-fn print_diff(diff: &str) {
+pub(super) fn print_diff(diff: &str) {
     crate::out!("");
     for line in diff.lines() {
         let line = &super::output::visible(line);
@@ -51,7 +52,7 @@ fn print_diff(diff: &str) {
     }
 }
 
-fn print_human(p: &Proposal) {
+pub(super) fn print_human(p: &Proposal) {
     crate::out!("{} {}", paint(&format!("#{}", p.id), BOLD), super::output::visible(&p.title));
     crate::out!("state:   {}", paint(p.state.as_str(), state_colour(p.state)));
     crate::out!("repo:    {}", p.repo);
@@ -125,6 +126,10 @@ fn print_human(p: &Proposal) {
         let note = h.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
         crate::out!("  {} {} by {}{}", paint(&relative(h.at), DIM), h.state, h.by, note);
     }
+}
+
+/// What the user can do with it next.
+fn print_next_steps(p: &Proposal) {
     match p.state {
         crate::proposal::State::Pending => {
             crate::out!("\n`kairos approve {}` or `kairos reject {}`", p.id, p.id)

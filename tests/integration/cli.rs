@@ -159,3 +159,146 @@ fn the_doctor_names_each_check_and_fails_on_a_problem_until_it_is_fixed() {
     assert!(!stdout(&out).contains("problem"), "{}", stdout(&out));
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// A real terminal: tmux on a private socket, running one kairos command.
+struct Terminal {
+    socket: std::path::PathBuf,
+}
+
+impl Terminal {
+    fn start(env: &Env, args: &[&str]) -> Terminal {
+        let command = env.cmd(args);
+        let mut line = String::from("exec env -i");
+        for (key, value) in command.get_envs() {
+            if let Some(value) = value {
+                line.push_str(&format!(" {}='{}'", key.to_string_lossy(), value.to_string_lossy()));
+            }
+        }
+        line.push_str(" TERM=xterm-256color");
+        line.push_str(&format!(" '{}'", command.get_program().to_string_lossy()));
+        for arg in command.get_args() {
+            line.push_str(&format!(" '{}'", arg.to_string_lossy()));
+        }
+        let script = env.path("terminal.sh");
+        std::fs::write(&script, format!("cd '{}'\n{line}\n", env.path("").display())).unwrap();
+        let terminal = Terminal { socket: env.path("tmux.sock") };
+        // The pane stays once the command ends, so its last screen can still be read.
+        let script = script.to_str().unwrap();
+        terminal.tmux(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "160",
+            "-y",
+            "60",
+            "sh",
+            "-c",
+            "sleep 600",
+        ]);
+        terminal.tmux(&["set-option", "-g", "remain-on-exit", "on"]);
+        terminal.tmux(&["respawn-pane", "-k", "sh", script]);
+        terminal
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux is installed (.ci/run installs it)");
+        assert!(out.status.success(), "tmux {args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-S", "-200"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn wait_for(&self, text: &str, daemon: &Daemon) -> String {
+        wait_for(
+            &format!("the terminal to show {text:?}"),
+            || Some(self.screen()).filter(|s| s.contains(text)),
+            daemon,
+        )
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+#[test]
+fn review_walks_the_queue_in_a_terminal_and_refuses_without_one() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    repo.merged_branch("first");
+    repo.merged_branch("second");
+    repo.merged_branch("third");
+    env.write_config("[tasks.snapshot]\nenabled = false\n");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    wait_for("three proposals", || (env.queue(false).len() == 3).then_some(()), &daemon);
+
+    // Not a terminal: refused, saying what works instead.
+    let out = env.kairos(&["review"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not one") && stderr(&out).contains("kairos approve"),
+        "{}",
+        stderr(&out)
+    );
+
+    let terminal = Terminal::start(&env, &["review"]);
+    terminal.wait_for("1 of 3", &daemon);
+    let screen = terminal.wait_for("[a,A,r,s,d,u,q,?]?", &daemon);
+    assert!(screen.contains("delete merged branch first") && screen.contains("why:"), "{screen}");
+    // Help, then approve the first.
+    terminal.keys(&["?"]);
+    terminal.wait_for("approve always", &daemon);
+    terminal.keys(&["a"]);
+    terminal.wait_for("2 of 3", &daemon);
+    wait_for(
+        "the first branch gone",
+        || repo.rev("refs/heads/first").is_none().then_some(()),
+        &daemon,
+    );
+    // Undo it: the branch is back.
+    terminal.keys(&["u"]);
+    wait_for("the first branch back", || repo.rev("refs/heads/first").map(|_| ()), &daemon);
+    // Reject the second, with a reason typed in.
+    terminal.keys(&["r"]);
+    terminal.wait_for("reason", &daemon);
+    terminal.keys(&["-l", "still in use"]);
+    terminal.keys(&["Enter"]);
+    terminal.wait_for("3 of 3", &daemon);
+    // Quit before the third.
+    terminal.keys(&["q"]);
+    terminal.wait_for("decided in this walk", &daemon);
+
+    let all = env.queue(true);
+    let state = |title: &str| {
+        all.iter().find(|p| p["title"].as_str().unwrap().ends_with(title)).unwrap()["state"].clone()
+    };
+    assert_eq!(state("first"), "undone", "{all:?}");
+    assert_eq!(state("second"), "rejected", "{all:?}");
+    assert_eq!(state("third"), "pending", "{all:?}");
+    let second = all.iter().find(|p| p["title"].as_str().unwrap().ends_with("second")).unwrap();
+    let history = second["history"].to_string();
+    assert!(history.contains("still in use") && history.contains("\"user\""), "{history}");
+}
