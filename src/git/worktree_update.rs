@@ -47,13 +47,16 @@ pub enum NotIncremental {
 }
 
 /// The tree `base` (the working tree as it was) with `changed` (paths relative to the
-/// root, files or directories, present or gone) brought up to date, as `git add -A`
-/// would stage them: ignored paths that were not in `base` stay out, files in nested
-/// repositories stay out, files over `max_file_size` keep what `base` had.
+/// root, files or directories, present or gone) and everything under `dirs` brought up
+/// to date, as `git add -A` would stage them: ignored paths that were not in `base`
+/// stay out, files in nested repositories stay out, files over `max_file_size` keep
+/// what `base` had. A directory in `dirs` is read whole and written one directory at a
+/// time, so a burst of 100,000 new files costs the memory of its largest directory.
 pub fn tree_since(
     repo: &Repository,
     base: Oid,
     changed: &[PathBuf],
+    dirs: &[PathBuf],
     max_file_size: u64,
 ) -> Result<(Oid, LeftOut), NotIncremental> {
     let workdir = super::workdir(repo)?;
@@ -73,7 +76,33 @@ pub fn tree_since(
         removed_any = true;
     };
     let mut left_out = LeftOut::default();
-    let mut changed: Vec<&PathBuf> = changed.iter().collect();
+    let mut dirs: Vec<&PathBuf> = dirs.iter().collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in &dirs {
+        let was = in_base(dir);
+        let exists = workdir.join(dir).symlink_metadata().is_ok_and(|m| m.is_dir());
+        let base_dir =
+            was.as_ref().and_then(|e| e.to_object(repo).ok()).and_then(|o| o.into_tree().ok());
+        let written = match exists && !inside_nested_repository(&workdir, &dir.join("x")) {
+            true => {
+                write_dir(repo, &workdir, dir, base_dir.as_ref(), max_file_size, &mut left_out)?
+            }
+            false => None,
+        };
+        match written {
+            Some(tree) => {
+                if was.as_ref().is_some_and(|e| e.kind() != Some(git2::ObjectType::Tree)) {
+                    remove(dir);
+                }
+                update.upsert(dir, tree, FileMode::Tree);
+            }
+            None if was.is_some() => remove(dir),
+            None => {}
+        }
+    }
+    let mut changed: Vec<&PathBuf> =
+        changed.iter().filter(|p| !dirs.iter().any(|d| p.starts_with(d))).collect();
     changed.sort();
     changed.dedup();
     // Paths removed whole: what was under them goes with them.
@@ -142,6 +171,73 @@ pub fn tree_since(
         false => base_tree,
     };
     Ok((update.create_updated(repo, &base_tree)?, left_out))
+}
+
+/// Directory `dir` of the working tree written as a tree, as `git add -A` would stage
+/// it (`base`: the tree it had); `None` when nothing in it is kept.
+fn write_dir(
+    repo: &Repository,
+    workdir: &Path,
+    dir: &Path,
+    base: Option<&git2::Tree>,
+    max_file_size: u64,
+    left_out: &mut LeftOut,
+) -> Result<Option<Oid>, git2::Error> {
+    let io = |e: std::io::Error| git2::Error::from_str(&format!("{}: {e}", dir.display()));
+    let file_mode_matters = repo.config()?.get_bool("core.filemode").unwrap_or(true);
+    let mut builder = repo.treebuilder(None)?;
+    for entry in std::fs::read_dir(workdir.join(dir)).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        if name == ".git" {
+            continue;
+        }
+        let path = dir.join(&name);
+        let was =
+            base.and_then(|t| t.get_name_bytes(name.as_encoded_bytes())).map(|e| e.to_owned());
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        if was.is_none() && repo.is_path_ignored(&path).unwrap_or(false) {
+            continue;
+        }
+        let (id, mode) = if meta.is_dir() {
+            if entry.path().join(".git").symlink_metadata().is_ok() {
+                continue; // a repository of its own
+            }
+            let inner =
+                was.as_ref().and_then(|e| e.to_object(repo).ok()).and_then(|o| o.into_tree().ok());
+            match write_dir(repo, workdir, &path, inner.as_ref(), max_file_size, left_out)? {
+                Some(tree) => (tree, i32::from(FileMode::Tree)),
+                None => continue,
+            }
+        } else if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(io)?;
+            (repo.blob(target.as_os_str().as_encoded_bytes())?, i32::from(FileMode::Link))
+        } else if meta.is_file() {
+            if meta.len() > max_file_size {
+                left_out.too_big += 1;
+                match &was {
+                    Some(e) => (e.id(), e.filemode()),
+                    None => continue,
+                }
+            } else {
+                let executable = if file_mode_matters {
+                    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
+                } else {
+                    was.as_ref()
+                        .is_some_and(|e| e.filemode() == i32::from(FileMode::BlobExecutable))
+                };
+                let mode = if executable { FileMode::BlobExecutable } else { FileMode::Blob };
+                (write_blob(repo, workdir, &path)?, i32::from(mode))
+            }
+        } else {
+            continue;
+        };
+        builder.insert(Path::new(&name), id, mode)?;
+    }
+    match builder.len() {
+        0 => Ok(None),
+        _ => builder.write().map(Some),
+    }
 }
 
 /// The file's content as a blob, through the repository's filters (line endings, LFS)
@@ -215,7 +311,7 @@ mod tests {
         let repo = project(root);
         let (before, _) = snapshot_tree(&repo, 1000).unwrap();
         let changed: Vec<PathBuf> = edit(root).into_iter().map(PathBuf::from).collect();
-        let (built, _) = tree_since(&repo, before, &changed, 1000).unwrap();
+        let (built, _) = tree_since(&repo, before, &changed, &[], 1000).unwrap();
         let (walked, _) = snapshot_tree(&repo, 1000).unwrap();
         let listing = |tree: Oid| {
             let mut paths = Vec::new();
@@ -304,6 +400,38 @@ mod tests {
     }
 
     #[test]
+    fn directories_read_whole_hold_what_the_full_walk_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let repo = project(root);
+        let (before, _) = snapshot_tree(&repo, 1000).unwrap();
+        // A burst under src/ (new files, deeper directories, an ignored log, a big
+        // file, a clone inside), one file gone, and doc/ removed.
+        for i in 0..50 {
+            std::fs::create_dir_all(root.join(format!("src/gen/{}", i % 5))).unwrap();
+            std::fs::write(root.join(format!("src/gen/{}/{i}.rs", i % 5)), format!("{i}\n"))
+                .unwrap();
+        }
+        std::fs::write(root.join("src/gen/debug.log"), "ignored\n").unwrap();
+        std::fs::write(root.join("src/gen/big.bin"), vec![b'x'; 2000]).unwrap();
+        Repository::init(root.join("src/vendored")).unwrap();
+        std::fs::write(root.join("src/vendored/theirs.rs"), "x\n").unwrap();
+        std::fs::remove_file(root.join("src/lib/a.rs")).unwrap();
+        std::fs::remove_dir_all(root.join("doc")).unwrap();
+        std::fs::write(root.join("README.md"), "and one file on its own\n").unwrap();
+        let dirs = [PathBuf::from("src"), PathBuf::from("doc")];
+        let changed = [PathBuf::from("README.md"), PathBuf::from("src/lib/a.rs")];
+        let (built, left_out) = tree_since(&repo, before, &changed, &dirs, 1000).unwrap();
+        assert_eq!(built, snapshot_tree(&repo, 1000).unwrap().0);
+        assert_eq!(left_out.too_big, 1);
+        // Emptied whole, a directory leaves the tree.
+        std::fs::remove_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir(root.join("src")).unwrap();
+        let (emptied, _) = tree_since(&repo, built, &[], &[PathBuf::from("src")], 1000).unwrap();
+        assert_eq!(emptied, snapshot_tree(&repo, 1000).unwrap().0);
+    }
+
+    #[test]
     fn names_that_are_not_utf8() {
         use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
@@ -312,7 +440,7 @@ mod tests {
         let (before, _) = snapshot_tree(&repo, 1000).unwrap();
         let name = PathBuf::from(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
         std::fs::write(root.join(&name), "latin-1\n").unwrap();
-        let (built, _) = tree_since(&repo, before, &[name], 1000).unwrap();
+        let (built, _) = tree_since(&repo, before, &[name], &[], 1000).unwrap();
         assert_eq!(built, snapshot_tree(&repo, 1000).unwrap().0);
     }
 
@@ -323,7 +451,7 @@ mod tests {
         let (before, _) = snapshot_tree(&repo, 1000).unwrap();
         std::fs::write(dir.path().join(".gitignore"), "").unwrap();
         let changed = [PathBuf::from(".gitignore")];
-        let refused = tree_since(&repo, before, &changed, 1000).unwrap_err();
+        let refused = tree_since(&repo, before, &changed, &[], 1000).unwrap_err();
         assert!(matches!(refused, NotIncremental::IgnoreRules(_)), "{refused}");
     }
 

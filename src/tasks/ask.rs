@@ -80,7 +80,9 @@ pub fn requests(
     trigger: &super::Trigger,
 ) -> Result<Vec<Request>, git2::Error> {
     let only: Option<Vec<PathBuf>> = match trigger {
-        super::Trigger::FilesQuiet { paths, rescanned: false } => Some(paths.clone()),
+        super::Trigger::FilesQuiet { paths, dirs, rescanned: false } if dirs.is_empty() => {
+            Some(paths.clone())
+        }
         _ => None,
     };
     let head = repo.head().ok().and_then(|h| h.peel_to_tree().ok());

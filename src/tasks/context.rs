@@ -20,6 +20,9 @@ pub enum Trigger {
     /// events were lost (`rescanned`): then anything may have changed.
     FilesQuiet {
         paths: Vec<PathBuf>,
+        /// Directories whose whole content may have changed: a burst of more files
+        /// than are kept one by one, collapsed to the directories they were in.
+        dirs: Vec<PathBuf>,
         rescanned: bool,
     },
     Git(GitChange),

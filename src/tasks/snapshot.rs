@@ -16,12 +16,13 @@ pub fn run(ctx: &RunContext) -> Result<Option<Draft>, git2::Error> {
     let max = ctx.settings.max_file_size;
     let seen = ctx.seen_tree.and_then(|s| s.take(max));
     let (tree, left_out) = match (seen, ctx.trigger) {
-        (Some(seen), Trigger::FilesQuiet { paths, rescanned: false }) => {
-            match git::tree_since(ctx.repo, seen, paths, max) {
+        (Some(seen), Trigger::FilesQuiet { paths, dirs, rescanned: false }) => {
+            match git::tree_since(ctx.repo, seen, paths, dirs, max) {
                 Ok(built) => {
                     tracing::debug!(
-                        "snapshot read {} changed paths, not the whole tree",
-                        paths.len()
+                        "snapshot read {} changed paths and {} directories, not the whole tree",
+                        paths.len(),
+                        dirs.len()
                     );
                     built
                 }
