@@ -100,8 +100,7 @@ pub fn snapshot_of(
     }
     let old_tree = base_tree.map(|t| repo.find_tree(t)).transpose()?;
     let new_tree = repo.find_tree(tree)?;
-    let files_changed =
-        repo.diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)?.deltas().len();
+    let files_changed = files_changed(repo, old_tree.as_ref(), Some(&new_tree))?;
 
     let branch_name = branch.unwrap_or_else(|| "detached HEAD".into());
     let head_id = head_commit.map(|c| c.id().to_string()).unwrap_or_else(|| "none".into());
@@ -132,6 +131,73 @@ pub fn snapshot_of(
         new: commit.to_string(),
         files_changed,
     }))
+}
+
+/// How many files differ between two trees, as `git diff --stat` counts them. Walks
+/// only the subtrees that differ and keeps no list: a diff of a 100,000-file burst
+/// holds ≈ 11 MiB of deltas just to be counted.
+pub fn files_changed(
+    repo: &Repository,
+    old: Option<&git2::Tree>,
+    new: Option<&git2::Tree>,
+) -> Result<usize, git2::Error> {
+    use std::cmp::Ordering;
+    let entries = |tree: Option<&git2::Tree>| -> Vec<(Vec<u8>, Oid, bool)> {
+        tree.map(|t| {
+            t.iter()
+                .map(|e| {
+                    (e.name_bytes().to_vec(), e.id(), e.kind() == Some(git2::ObjectType::Tree))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let subtree = |id: Oid, is_tree: bool| -> Result<Option<git2::Tree>, git2::Error> {
+        if is_tree { repo.find_tree(id).map(Some) } else { Ok(None) }
+    };
+    // One side of an entry: a file counts one, a directory every file in it.
+    let side = |id: Oid, is_tree: bool| -> Result<usize, git2::Error> {
+        match subtree(id, is_tree)? {
+            Some(t) => files_changed(repo, Some(&t), None),
+            None => Ok(1),
+        }
+    };
+    let (old, new) = (entries(old), entries(new));
+    let (mut i, mut j, mut count) = (0, 0, 0);
+    while i < old.len() || j < new.len() {
+        let order = match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) => a.0.cmp(&b.0),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                count += side(old[i].1, old[i].2)?;
+                i += 1;
+            }
+            Ordering::Greater => {
+                count += side(new[j].1, new[j].2)?;
+                j += 1;
+            }
+            Ordering::Equal => {
+                let ((_, a, a_tree), (_, b, b_tree)) = (&old[i], &new[j]);
+                if a != b {
+                    count += match (a_tree, b_tree) {
+                        (true, true) => files_changed(
+                            repo,
+                            subtree(*a, true)?.as_ref(),
+                            subtree(*b, true)?.as_ref(),
+                        )?,
+                        (false, false) => 1,
+                        _ => side(*a, *a_tree)? + side(*b, *b_tree)?,
+                    };
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    Ok(count)
 }
 
 /// Creates the snapshot commit without moving any ref; the apply moves the ref.
@@ -192,6 +258,35 @@ mod tests {
         repo.commit(Some("HEAD"), &sig, &sig, "initial", &tree, &[]).unwrap();
         drop(tree);
         repo
+    }
+
+    #[test]
+    fn files_changed_counts_as_the_diff_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let repo = repo_with_commit(root);
+        let (before, _) = snapshot_tree(&repo, u64::MAX).unwrap();
+        for (path, text) in [("a/b/c.txt", "c"), ("a/d.txt", "d"), ("e.txt", "e")] {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        }
+        std::fs::write(root.join("README.md"), "edited\n").unwrap();
+        let (middle, _) = snapshot_tree(&repo, u64::MAX).unwrap();
+        // A file that becomes a directory, a directory that becomes a file.
+        std::fs::remove_file(root.join("e.txt")).unwrap();
+        std::fs::create_dir(root.join("e.txt")).unwrap();
+        std::fs::write(root.join("e.txt/inner"), "x").unwrap();
+        std::fs::remove_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("a"), "now a file").unwrap();
+        let (after, _) = snapshot_tree(&repo, u64::MAX).unwrap();
+        let tree = |id| repo.find_tree(id).unwrap();
+        for (old, new) in [(before, middle), (middle, after), (before, after), (after, before)] {
+            let (old, new) = (tree(old), tree(new));
+            let by_diff =
+                repo.diff_tree_to_tree(Some(&old), Some(&new), None).unwrap().deltas().len();
+            assert_eq!(files_changed(&repo, Some(&old), Some(&new)).unwrap(), by_diff);
+        }
+        assert_eq!(files_changed(&repo, None, Some(&tree(middle))).unwrap(), 4);
     }
 
     #[test]
