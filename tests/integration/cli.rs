@@ -302,3 +302,25 @@ fn review_walks_the_queue_in_a_terminal_and_refuses_without_one() {
     let history = second["history"].to_string();
     assert!(history.contains("still in use") && history.contains("\"user\""), "{history}");
 }
+
+#[test]
+fn a_long_run_says_on_the_terminal_what_runs_and_for_how_long() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    env.write_config(
+        "[tasks.snapshot]\nenabled = false\n\n[tasks.slow]\nrun = [\"sleep\", \"3\"]\non = [\"cron:0 0 1 1 *\"]\noutput = \"notice\"\n",
+    );
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let terminal = Terminal::start(&env, &["run", "slow", "--repo", repo.str()]);
+    terminal.wait_for("running slow in work… 1 second", &daemon);
+    terminal.wait_for("running slow in work… 2 seconds", &daemon);
+    // Done: the line is gone and the outcome is there.
+    let screen = terminal.wait_for("notice", &daemon);
+    let last =
+        screen.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_owned();
+    assert!(!last.contains("running slow"), "{screen}");
+    // Piped, it says nothing of the kind.
+    let out = env.kairos(&["run", "slow", "--repo", repo.str()]);
+    assert!(!stderr(&out).contains("running slow"), "{}", stderr(&out));
+}
