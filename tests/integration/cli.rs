@@ -317,8 +317,7 @@ fn a_long_run_says_on_the_terminal_what_runs_and_for_how_long() {
     terminal.wait_for("running slow in work… 2 seconds", &daemon);
     // Done: the line is gone and the outcome is there.
     let screen = terminal.wait_for("notice", &daemon);
-    let last =
-        screen.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().to_owned();
+    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_owned();
     assert!(!last.contains("running slow"), "{screen}");
     // Piped, it says nothing of the kind.
     let out = env.kairos(&["run", "slow", "--repo", repo.str()]);
