@@ -70,9 +70,10 @@ fn print_entry(entry: &LogEntry, json: bool) {
         return;
     }
     let at = entry.at.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S");
+    // Padded before colouring: escapes do not count as width.
     let kind = match entry.kind {
-        LogKind::Error => paint("error", RED),
-        k => k.as_str().to_owned(),
+        LogKind::Error => paint("error   ", RED),
+        k => format!("{:<8}", k.as_str()),
     };
     let repo = entry
         .repo
@@ -81,5 +82,5 @@ fn print_entry(entry: &LogEntry, json: bool) {
         .map(|n| format!("{} ", n.to_string_lossy()))
         .unwrap_or_default();
     let message = super::output::visible(&entry.message);
-    crate::out!("{} {:<8} {repo}{message}", paint(&at.to_string(), DIM), kind);
+    crate::out!("{} {kind} {repo}{message}", paint(&at.to_string(), DIM));
 }

@@ -21,17 +21,26 @@ pub async fn run(paths: &Paths, all: bool, json: bool) -> CliResult {
         crate::out!("{}", if all { "no proposals yet" } else { "nothing waits for you" });
         return Ok(ExitCode::SUCCESS);
     }
-    for p in &proposals {
-        let repo = std::path::Path::new(&p.repo)
+    let repo_name = |p: &Row| {
+        std::path::Path::new(&p.repo)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| p.repo.clone());
+            .unwrap_or_else(|| p.repo.clone())
+    };
+    // Columns as wide as what they hold; padded before colouring, so escapes do not
+    // count as width.
+    let width = |f: &dyn Fn(&Row) -> usize| proposals.iter().map(f).max().unwrap_or(0);
+    let id_width = width(&|p| p.id.to_string().len() + 1);
+    let state_width = width(&|p| p.state.as_str().len());
+    let repo_width = width(&|p| repo_name(p).chars().count());
+    let action_width = width(&|p| p.action.to_string().len());
+    for p in &proposals {
         crate::out!(
-            "{:>5}  {:<8}  {:<16}  {:<18}  {}  {}",
+            "{:>id_width$}  {}  {:<repo_width$}  {:<action_width$}  {}  {}",
             format!("#{}", p.id),
-            paint(p.state.as_str(), state_colour(p.state)),
-            repo,
-            p.action,
+            paint(&format!("{:<state_width$}", p.state.as_str()), state_colour(p.state)),
+            repo_name(p),
+            p.action.to_string(),
             super::output::visible(&p.title),
             paint(&relative(p.created_at), DIM)
         );

@@ -24,10 +24,34 @@ fn colour_only_on_request_when_piped_and_never_with_no_color() {
     let env = Env::new();
     let repo = env.repo("work");
     repo.merged_branch("done");
+    repo.merged_branch("kept-for-a-long-while");
     env.write_config("[tasks.snapshot]\nenabled = false\n");
     env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
-    wait_for("the proposal", || env.queue(false).first().cloned(), &daemon);
+    let first = wait_for(
+        "two proposals",
+        || {
+            let q = env.queue(false);
+            (q.len() == 2).then(|| q[0]["id"].to_string())
+        },
+        &daemon,
+    );
+    env.ok(&["reject", &first]);
+    // Coloured, the columns still line up: escapes are not counted as width.
+    let coloured = env.ok(&["queue", "--all", "--color", "always"]);
+    let plain: Vec<String> = coloured
+        .lines()
+        .map(|l| {
+            l.replace("\u{1b}[33m", "")
+                .replace("\u{1b}[2m", "")
+                .replace("\u{1b}[0m", "")
+                .replace("\u{1b}[31m", "")
+        })
+        .filter(|l| l.contains("delete merged branch"))
+        .collect();
+    assert_eq!(plain.len(), 2, "{coloured}");
+    assert_eq!(plain[0].find("delete merged"), plain[1].find("delete merged"), "{plain:?}");
+    assert!(coloured.contains("\u{1b}[2mrejected"), "{coloured}");
     // Piped (as here): plain unless asked.
     assert!(!env.ok(&["queue"]).contains('\u{1b}'));
     assert!(env.ok(&["queue", "--color", "always"]).contains("\u{1b}[33mpending"));
