@@ -76,31 +76,20 @@ pub async fn run(paths: &Paths) -> CliResult {
             let key = term.read_key().map_err(|e| Failure::new(format!("reading a key: {e}")))?;
             crate::out!("");
             match key {
-                Key::Char('a') => {
-                    let done = decide(
-                        &mut client,
-                        Request::Approve { ids: vec![id], always: false, for_secs: None },
-                    )
-                    .await?;
-                    if done {
+                Key::Char(key @ ('a' | 'A')) => {
+                    let always = key == 'A';
+                    if always {
+                        let scope = grant_scope(&proposal);
+                        crate::out!("This approves #{id} and grants, from now on: {scope}.");
+                        if !ask_yes(&term, "Grant it?")? {
+                            continue;
+                        }
+                    }
+                    let request = Request::Approve { ids: vec![id], always, for_secs: None };
+                    if decide(&mut client, request).await? {
                         made.push(Made::Approved(id));
                     }
                     break;
-                }
-                Key::Char('A') => {
-                    let scope = grant_scope(&proposal);
-                    crate::out!("This approves #{id} and grants, from now on: {scope}.");
-                    if ask_yes(&term, "Grant it?")? {
-                        let done = decide(
-                            &mut client,
-                            Request::Approve { ids: vec![id], always: true, for_secs: None },
-                        )
-                        .await?;
-                        if done {
-                            made.push(Made::Approved(id));
-                        }
-                        break;
-                    }
                 }
                 Key::Char('r') => {
                     print!("reason (Enter for none): ");

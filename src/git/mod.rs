@@ -19,6 +19,16 @@ pub use worktree_tree::{
 };
 pub use worktree_update::{NotIncremental, SeenTree, tree_since};
 
+/// Commits what `index` holds as the repository's first commit (tests set up
+/// repositories with it).
+#[cfg(test)]
+pub(crate) fn commit_index_for_tests(repo: &git2::Repository, index: &mut git2::Index) {
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("t", "t@t").unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "initial", &tree, &[]).unwrap();
+}
+
 /// The signature kairos commits snapshots with, so they are easy to tell apart.
 pub fn signature() -> Result<git2::Signature<'static>, git2::Error> {
     git2::Signature::now("kairos", "kairos@localhost")

@@ -252,11 +252,8 @@ mod tests {
         std::fs::write(dir.join("README.md"), "hello\n").unwrap();
         let mut index = repo.index().unwrap();
         index.add_path(std::path::Path::new("README.md")).unwrap();
-        index.write().unwrap();
-        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-        let sig = git2::Signature::now("t", "t@t").unwrap();
-        repo.commit(Some("HEAD"), &sig, &sig, "initial", &tree, &[]).unwrap();
-        drop(tree);
+        crate::git::commit_index_for_tests(&repo, &mut index);
+        drop(index);
         repo
     }
 

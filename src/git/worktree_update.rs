@@ -295,11 +295,8 @@ mod tests {
         let mut index = repo.index().unwrap();
         index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None).unwrap();
         index.add_path(Path::new("build/kept.txt")).unwrap();
-        index.write().unwrap();
-        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-        let sig = git2::Signature::now("t", "t@t").unwrap();
-        repo.commit(Some("HEAD"), &sig, &sig, "initial", &tree, &[]).unwrap();
-        drop(tree);
+        crate::git::commit_index_for_tests(&repo, &mut index);
+        drop(index);
         repo
     }
 
