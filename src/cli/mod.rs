@@ -18,6 +18,7 @@ mod restore;
 mod review;
 mod run;
 mod service;
+mod settings;
 mod shell;
 mod show;
 mod snapshots;
@@ -153,6 +154,11 @@ pub enum Command {
         #[arg(long)]
         repo: Option<PathBuf>,
     },
+    /// The settings in force (`config.toml`) and where each came from.
+    Config {
+        #[command(subcommand)]
+        action: settings::Action,
+    },
     /// Check, explain and inspect the autonomy policy.
     Policy {
         #[command(subcommand)]
@@ -277,6 +283,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Doctor { json } => doctor::run(&paths, json).await,
         Command::Completions { shell } => shell::completions(shell),
         Command::Man => shell::man(),
+        Command::Config { action } => settings::run(&paths, action),
         Command::Policy { action } => policy::run(&paths, action).await,
         Command::Llm { action } => llm::run(&paths, action).await,
         Command::Prompts { action } => prompts::run(&paths, action),

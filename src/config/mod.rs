@@ -5,7 +5,9 @@
 //! exactly what to fix.
 
 mod duration;
+mod effective;
 mod llm;
+mod origins;
 mod raw;
 mod task;
 
@@ -23,6 +25,7 @@ pub use task::{
 use crate::tasks;
 use crate::watch::clock::{CronSchedule, Zone};
 pub use duration::{MAX_DURATION, parse_duration};
+pub use effective::{Origin, Setting};
 pub use llm::{KeySource, LlmSettings, Provider, STREAM_SILENCE, Structured};
 use raw::{RawConfig, RawTask};
 

@@ -39,6 +39,14 @@ impl Zone {
             format!("unknown timezone {text:?}; write \"local\" or an IANA name such as \"Europe/Paris\"")
         })
     }
+
+    /// As the config writes it: `local` or the IANA name.
+    pub fn name(&self) -> String {
+        match self {
+            Zone::Local => "local".into(),
+            Zone::Named(tz) => tz.name().into(),
+        }
+    }
 }
 
 impl CronSchedule {
@@ -63,6 +71,10 @@ impl CronSchedule {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    pub fn zone(&self) -> Zone {
+        self.zone
     }
 
     /// The first time strictly after `after` at which the schedule fires.

@@ -347,3 +347,47 @@ fn a_long_run_says_on_the_terminal_what_runs_and_for_how_long() {
     let out = env.kairos(&["run", "slow", "--repo", repo.str()]);
     assert!(!stderr(&out).contains("running slow"), "{}", stderr(&out));
 }
+
+#[test]
+fn config_show_tells_where_each_setting_came_from() {
+    let env = Env::new();
+    let shown = env.json(&["config", "show", "--json"]);
+    assert_eq!(shown["exists"], false);
+    let settings = shown["settings"].as_array().unwrap();
+    assert!(settings.iter().all(|s| s["origin"]["from"] == "default"), "{shown:#}");
+
+    let repo = env.repo("home/api");
+    env.write_config(
+        "[daemon]\nidle = \"10m\"\n\n[tasks.format]\nquiet = \"5s\"\n\n\
+         [repos.\"~/api\".tasks.format]\nenabled = false\n",
+    );
+    let shown = env.json(&["config", "show", "--json"]);
+    let find = |key: &str, repo: Option<&str>| {
+        shown["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key && s["repo"].as_str() == repo)
+            .unwrap_or_else(|| panic!("no {key} in {shown:#}"))
+            .clone()
+    };
+    assert_eq!(find("daemon.idle", None)["origin"], serde_json::json!({"from": "file", "line": 2}));
+    assert_eq!(find("daemon.idle", None)["value"], "10m");
+    assert_eq!(find("tasks.format.quiet", None)["origin"]["line"], 5);
+    assert_eq!(find("tasks.snapshot.quiet", None)["origin"]["from"], "default");
+    let over = find("tasks.format.enabled", Some(repo.str()));
+    assert_eq!(over["value"], false);
+    assert_eq!(over["origin"], serde_json::json!({"from": "override", "line": 8}));
+
+    let human = env.ok(&["config", "show"]);
+    let line = human.lines().find(|l| l.starts_with("daemon.idle ")).unwrap();
+    assert!(line.contains("\"10m\"") && line.ends_with("config.toml:2"), "{human}");
+    assert!(human.contains(&format!("# in {}", repo.str())), "{human}");
+
+    // A broken file is reported where it is broken, and nothing is shown as if it held.
+    env.write_config("[daemon]\nidle = \"soon\"\n");
+    let out = env.kairos(&["config", "show"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("config.toml:2:8"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
