@@ -130,6 +130,10 @@ async fn connection(core: Arc<Core>, stream: UnixStream) -> Result<(), FrameErro
         if let Request::Log { limit, follow: true, filter } = request {
             return handlers::follow_log(&core, limit, &filter, &mut write).await;
         }
+        if let Request::Run { task, repo, progress: true } = request {
+            handlers::run_streaming(&core, task, repo, &mut write).await?;
+            continue;
+        }
         if let Request::Queue { all } = request {
             write_frame_text(&mut write, &handlers::queue_frame(&core, all)).await?;
             continue;

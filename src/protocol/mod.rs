@@ -66,6 +66,9 @@ pub enum Request {
     Run {
         task: String,
         repo: PathBuf,
+        /// Stream the run's steps (`Response::Step`) before its outcome.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        progress: bool,
     },
     Watch {
         paths: Vec<PathBuf>,
@@ -149,6 +152,10 @@ pub enum Response {
         entry: LogEntry,
     },
     LogEnd,
+    /// What a run asked for with `progress` is doing now; its outcome follows.
+    Step {
+        step: String,
+    },
     Snapshots {
         snapshots: Vec<SnapshotInfo>,
     },

@@ -12,8 +12,10 @@ use crate::proposal::{Change, Draft, Provenance};
 
 pub fn run(ctx: &RunContext, spec: &CommandSpec) -> Result<Vec<Draft>, TaskError> {
     let name = ctx.name;
+    ctx.step("copying the working tree to scratch space");
     let scratch = Scratch::create(ctx.repo, ctx.scratch, ctx.settings.max_file_size)?;
     let shown = spec.argv.join(" ");
+    ctx.step(&format!("running `{shown}`"));
     let done = process::run(&spec.argv, &scratch.dir, &spec.env, spec.timeout)
         .map_err(TaskError::Command)?;
     if spec.output == CommandOutput::Notice {

@@ -63,6 +63,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         }
     };
     let question = Question { user, fields: &["commit_message"], max_tokens: MAX_REPLY_TOKENS };
+    ctx.step("asking the model");
     let answer = model.ask(&ctx.caller(), question, &check)?;
     // An empty reply is silence.
     let Some(message) = answer.reply.commit_message.filter(|m| !m.subject.trim().is_empty()) else {

@@ -78,6 +78,8 @@ pub struct Lent<'a> {
     pub rejected_kinds: &'a [String],
     /// The working tree as the last snapshot saw it, kept by the repository's actor.
     pub seen_tree: Option<&'a crate::git::SeenTree>,
+    /// Told each step of a long run ("running `cargo test`"), for `kairos run`.
+    pub progress: &'a dyn Fn(&str),
 }
 
 /// The kind of file a rejection teaches about: `*.EXT`, or the file's name when it has
@@ -111,9 +113,16 @@ pub struct RunContext<'a> {
     pub rejected_kinds: &'a [String],
     /// The working tree as the last snapshot saw it, kept by the repository's actor.
     pub seen_tree: Option<&'a crate::git::SeenTree>,
+    pub progress: &'a dyn Fn(&str),
 }
 
 impl RunContext<'_> {
+    /// Says what the run is doing now (shown by `kairos run` on a terminal, and logged
+    /// at debug level).
+    pub fn step(&self, doing: &str) {
+        (self.progress)(doing)
+    }
+
     /// Who asks the model, for its log line: this task, in this repository, and why.
     pub fn caller(&self) -> crate::llm::Caller {
         crate::llm::Caller {

@@ -76,14 +76,18 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     if plan.is_empty() {
         return Ok(vec![]);
     }
+    ctx.step("copying the working tree to scratch space");
     let scratch = Scratch::create(repo, ctx.scratch, settings.max_file_size)?;
     for (formatter, files) in &plan {
+        let n = files.len();
+        ctx.step(&format!("{} on {n} {}", formatter.name, if n == 1 { "file" } else { "files" }));
         format_in(&scratch.dir, formatter, files)?;
     }
     // Taken before the probe below writes the base's contents into the copy.
     let changes = scratch.changes(repo)?;
     let mut left_alone = Vec::new();
     let mut kept = Vec::new();
+    ctx.step("checking which files the project keeps formatted");
     for (formatter, files) in &plan {
         let verdicts = kept_formatted(repo, &scratch.dir, &base, formatter, files);
         for file in files {

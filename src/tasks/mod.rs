@@ -244,7 +244,7 @@ pub fn run(
     lent: Lent,
 ) -> Result<Vec<Draft>, TaskError> {
     let repo = crate::git::open(root)?;
-    let Lent { model, memory, would_skip, rejected_kinds, seen_tree } = lent;
+    let Lent { model, memory, would_skip, rejected_kinds, seen_tree, progress } = lent;
     let ctx = RunContext {
         name,
         repo: &repo,
@@ -257,6 +257,7 @@ pub fn run(
         would_skip,
         rejected_kinds,
         seen_tree,
+        progress,
     };
     match (name, &settings.command) {
         (_, Some(spec)) => command::run(&ctx, spec),

@@ -41,6 +41,7 @@ pub fn answer(
 ) -> Result<Vec<Draft>, TaskError> {
     let model = ctx.model.expect("model tasks run with a model");
     let check = |reply: &Reply| reply.check(ctx.root, |p| may_send(ctx, p));
+    ctx.step("asking the model");
     let answer = model.ask(&ctx.caller(), question.clone(), &check)?;
     let provenance =
         Provenance { origin: Origin::Model { model: answer.model.clone() }, read_untrusted: true };
@@ -75,6 +76,7 @@ pub fn answer(
                     ),
                     ..question
                 };
+                ctx.step("asking the model again, with the check's error");
                 let second = model.ask(&ctx.caller(), again, &check)?;
                 let tried = if second.reply.edits.is_empty() {
                     Tried::NoChange

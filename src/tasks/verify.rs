@@ -46,6 +46,7 @@ pub fn check_command(ctx: &RunContext) -> Option<Vec<String>> {
 
 /// Applies `edits` in a scratch copy, runs the check there, and drafts the change.
 pub fn try_edits(ctx: &RunContext, edits: &[Edit], proposed: Proposed) -> Result<Tried, TaskError> {
+    ctx.step("trying the suggested edit in scratch space");
     let scratch = Scratch::create(ctx.repo, ctx.scratch, ctx.settings.max_file_size)?;
     for edit in edits {
         let path = crate::apply::safe_path(&scratch.dir, Path::new(&edit.path))
@@ -74,9 +75,10 @@ pub fn try_edits(ctx: &RunContext, edits: &[Edit], proposed: Proposed) -> Result
             "CARGO_TARGET_DIR".to_owned(),
             check_target(ctx.scratch, ctx.root).display().to_string(),
         );
+        let shown = check.join(" ");
+        ctx.step(&format!("checking the suggested edit: `{shown}`"));
         let done = crate::process::run(&check, &scratch.dir, &env, CHECK_TIMEOUT)
             .map_err(TaskError::Command)?;
-        let shown = check.join(" ");
         if !done.success {
             let output = format!("{}{}", done.stdout, done.stderr);
             let tail: Vec<&str> =

@@ -337,8 +337,9 @@ fn a_long_run_says_on_the_terminal_what_runs_and_for_how_long() {
     env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
     let terminal = Terminal::start(&env, &["run", "slow", "--repo", repo.str()]);
-    terminal.wait_for("running slow in work… 1 second", &daemon);
-    terminal.wait_for("running slow in work… 2 seconds", &daemon);
+    // The step the daemon reports, as it happens, and the time it has been running.
+    terminal.wait_for("running slow in work: running `sleep 3`… 1 second", &daemon);
+    terminal.wait_for("running slow in work: running `sleep 3`… 2 seconds", &daemon);
     // Done: the line is gone and the outcome is there.
     let screen = terminal.wait_for("notice", &daemon);
     let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_owned();

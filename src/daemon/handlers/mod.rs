@@ -1,5 +1,6 @@
 //! One handler per request. Each takes the shared core and the request's fields and
-//! returns the response; `log --follow` streams and is handled by the server.
+//! returns the response; `log --follow` and `run` with progress stream, and are
+//! handled by the server.
 
 mod approve;
 mod digest;
@@ -25,6 +26,7 @@ use crate::protocol::{ErrorCode, Outcome, Request, Response};
 
 pub use log::follow as follow_log;
 pub use queue::frame as queue_frame;
+pub use run::stream as run_streaming;
 
 pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
     match request {
@@ -42,7 +44,7 @@ pub async fn handle(core: &Arc<Core>, request: Request) -> Response {
         Request::Reject { ids, reason } => reject::handle(core, ids, reason).await,
         Request::Undo { id } => undo::handle(core, id).await,
         Request::Log { limit, filter, .. } => log::handle(core, limit, &filter),
-        Request::Run { task, repo } => run::handle(core, task, repo).await,
+        Request::Run { task, repo, .. } => run::handle(core, task, repo, None).await,
         Request::Watch { paths } => watch::watch(core, paths).await,
         Request::Unwatch { paths } => watch::unwatch(core, paths).await,
         Request::Snapshots { repo } => snapshots::handle(core, repo).await,

@@ -21,7 +21,7 @@ mod runs;
 mod schedules;
 mod watching;
 
-pub use runs::RunError;
+pub use runs::{RunError, Steps};
 
 use super::core::{Core, RepoHandle, RepoHealth, RepoRuntime};
 use crate::config::{FsTrigger, TaskSettings};
@@ -34,8 +34,8 @@ use changed::Changed;
 
 /// Requests other components make of a repository actor.
 pub enum Signal {
-    /// Run a task now and report what it did.
-    RunNow { task: String, reply: oneshot::Sender<Result<String, RunError>> },
+    /// Run a task now and report what it did, and, to `steps`, what it is doing.
+    RunNow { task: String, reply: oneshot::Sender<Result<String, RunError>>, steps: Option<Steps> },
     /// The settings or the policy changed: recompute schedules, decide waiting work again.
     ConfigChanged,
 }
@@ -190,8 +190,8 @@ impl RepoActor {
                 },
                 signal = self.rx.recv() => match signal {
                     None => break,
-                    Some(Signal::RunNow { task, reply }) => {
-                        let result = self.run_task_now(&task).await;
+                    Some(Signal::RunNow { task, reply, steps }) => {
+                        let result = self.run_task_now(&task, steps).await;
                         let _ = reply.send(result);
                     }
                     Some(Signal::ConfigChanged) => {

@@ -36,8 +36,16 @@ impl RunError {
     }
 }
 
+/// Where a run asked for from the command line tells its steps; a step that finds the
+/// channel full is dropped (the next one says more).
+pub type Steps = tokio::sync::mpsc::Sender<String>;
+
 impl RepoActor {
-    pub(super) async fn run_task_now(&mut self, task: &str) -> Result<String, RunError> {
+    pub(super) async fn run_task_now(
+        &mut self,
+        task: &str,
+        steps: Option<Steps>,
+    ) -> Result<String, RunError> {
         if self.settings(task).is_none() {
             return Err(TaskError::Unknown(task.to_owned()).into());
         }
@@ -46,7 +54,7 @@ impl RepoActor {
             return Err(RunError::Disabled(format!("{state:?}")));
         }
         self.due.remove(task);
-        self.run_task(task, Trigger::Manual).await
+        self.run_task_with(task, Trigger::Manual, steps).await
     }
 
     /// Applies waiting automatic proposals whose wait is over; looks again each minute
@@ -73,6 +81,16 @@ impl RepoActor {
         task: &str,
         trigger: Trigger,
     ) -> Result<String, RunError> {
+        self.run_task_with(task, trigger, None).await
+    }
+
+    /// As `run_task`, telling `steps` what the run is doing.
+    async fn run_task_with(
+        &mut self,
+        task: &str,
+        trigger: Trigger,
+        steps: Option<Steps>,
+    ) -> Result<String, RunError> {
         let Some(settings) = self.settings(task) else {
             return Err(TaskError::Unknown(task.to_owned()).into());
         };
@@ -81,6 +99,12 @@ impl RepoActor {
         }
         if tasks::needs_model(task) && self.core.llm().is_none() {
             return Ok(format!("{task} needs a model: configure [llm] (see kairos llm test)"));
+        }
+        if let Some(steps) = steps.as_ref().filter(|_| self.core.runs.available_permits() == 0) {
+            let _ = steps.try_send(format!(
+                "waiting for a run to finish (at most {} at once: daemon.max_parallel_runs)",
+                self.core.config().daemon.max_parallel_runs
+            ));
         }
         let Ok(_permit) = self.core.runs.acquire().await else {
             return Err(RunError::Stopping);
@@ -129,14 +153,24 @@ impl RepoActor {
                 let model = model.as_deref().map(|m| m as &dyn crate::llm::Model);
                 let memory = crate::daemon::memory::DaemonMemory { core, repo: key.clone() };
                 let rejected_kinds = crate::daemon::policy::rejected_kinds(core, &key, &name);
+                let progress = |step: &str| {
+                    tracing::debug!(task = %name, step, "run step");
+                    if let Some(steps) = &steps {
+                        let _ = steps.try_send(step.to_owned());
+                    }
+                };
                 let lent = tasks::Lent {
                     model,
                     memory: Some(&memory),
                     would_skip: &would_skip,
                     rejected_kinds: &rejected_kinds,
                     seen_tree: Some(&seen_tree),
+                    progress: &progress,
                 };
                 let drafts = tasks::run(&name, &root, &settings, &trigger, &scratch, lent)?;
+                if !drafts.is_empty() {
+                    progress("deciding what comes of it under the policy");
+                }
                 let stale = pipeline::refresh_pending(core, &root, &name)?;
                 let intake = pipeline::take_in(core, &root, &name, drafts, asked)?;
                 if let Some(signature) = signature {

@@ -126,17 +126,20 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn copy(&self) -> Result<Scratch, TaskError> {
+        self.ctx.step("copying the working tree to scratch space");
         Ok(Scratch::create(self.ctx.repo, self.ctx.scratch, self.ctx.settings.max_file_size)?)
     }
 
-    fn run(&self, argv: &[String], dir: &Path) -> Result<process::Finished, TaskError> {
+    /// Runs `argv` in `dir`, saying `why`.
+    fn run(&self, why: &str, argv: &[String], dir: &Path) -> Result<process::Finished, TaskError> {
+        self.ctx.step(&format!("{why}: `{}`", argv.join(" ")));
         process::run(argv, dir, &self.env, self.timeout).map_err(TaskError::Command)
     }
 
     /// Runs the update in a fresh copy: the copy, or why it failed.
     fn update(&self, argv: &[String]) -> Result<Scratch, TaskError> {
         let scratch = self.copy()?;
-        let done = self.run(argv, &scratch.dir)?;
+        let done = self.run("updating the lock file", argv, &scratch.dir)?;
         if !done.success {
             return Err(TaskError::Command(format!(
                 "`{}` failed: {}",
@@ -160,7 +163,7 @@ impl Runner<'_> {
         }
         // Install scripts of new package versions do not run on the user's machine.
         let ci = argv(&["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]);
-        match self.run(&ci, dir) {
+        match self.run("installing the new lock file", &ci, dir) {
             Ok(done) if done.success => Ok(()),
             Ok(done) => Err(format!("`npm ci` failed: {}", npm_error(&done.stderr))),
             Err(e) => Err(e.to_string()),
@@ -231,7 +234,11 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let baseline = match &plan.test {
         Some(test) => {
             let current = runner.copy()?;
-            Some(TestRun::of(&runner.run(test, &current.dir)?))
+            Some(TestRun::of(&runner.run(
+                "the tests on the current lock file",
+                test,
+                &current.dir,
+            )?))
         }
         None => None,
     };
@@ -298,10 +305,12 @@ fn propose(
         return Ok(Proposed::Unusable(format!("{title}: the new lock cannot be installed: {e}")));
     }
     let tests = match (&plan.test, baseline) {
-        (Some(test), Some(baseline)) => match runner.run(test, &scratch.dir) {
-            Ok(done) => outcome::compare(&test.join(" "), baseline, &TestRun::of(&done)),
-            Err(e) => format!("could not run: {e}"),
-        },
+        (Some(test), Some(baseline)) => {
+            match runner.run(&format!("the tests with {title}"), test, &scratch.dir) {
+                Ok(done) => outcome::compare(&test.join(" "), baseline, &TestRun::of(&done)),
+                Err(e) => format!("could not run: {e}"),
+            }
+        }
         _ => "no test command".to_owned(),
     };
     let what = if changed.is_empty() {
