@@ -239,7 +239,10 @@ def idle(args):
     while snapshot_runs(args.kairos, env) == before and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(5)
-    result["kairos_rss_after_snapshot_mib"] = round(rss_mib(daemon.pid), 1)
+    after = memory_split(daemon.pid)
+    result["kairos_rss_after_snapshot_mib"] = round(after["VmRSS"], 1)
+    result["kairos_private_after_snapshot_mib"] = round(after["RssAnon"], 1)
+    result["kairos_code_after_snapshot_mib"] = round(after["RssFile"], 1)
     stop(daemon)
     shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(result, indent=2))

@@ -10,7 +10,8 @@
 //! leave an undo record (`apply`), everything is remembered in sled (`store`), the user
 //! is told through the notifier (`notifier`), and the CLI (`cli`) talks to the daemon
 //! over a Unix socket (`protocol`, `client`). Settings come from `config`; programs
-//! kairos runs go through `process`; files it is told to trust are read with `read`.
+//! kairos runs go through `process`; files it is told to trust are read with `read`; after each burst of work the daemon
+//! goes back to rest (`rest`).
 
 pub mod action;
 pub mod apply;
@@ -31,6 +32,7 @@ pub mod proposal;
 pub mod protocol;
 pub mod read;
 pub mod registry;
+pub mod rest;
 pub mod store;
 pub mod tasks;
 pub mod watch;

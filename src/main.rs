@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose, matches!(cli.command, Command::Daemon));
     let runtime = match &cli.command {
         Command::Daemon => {
-            kairos::daemon::release::use_one_arena();
+            kairos::rest::use_one_arena();
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
         }
         _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),

@@ -222,6 +222,8 @@ impl Core {
             if let Err(e) = self.store.flush().await {
                 tracing::error!("cannot flush the store: {e}");
             }
+            // Whatever was logged came from work that has just ended.
+            crate::rest::work_done();
         }
     }
 

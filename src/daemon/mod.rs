@@ -15,7 +15,6 @@ mod memory;
 mod pipeline;
 mod policy;
 mod recovery;
-pub mod release;
 mod reload;
 mod repo;
 mod server;
@@ -101,6 +100,10 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     {
         let core = core.clone();
         tokio::spawn(async move { core.flush_log_entries().await });
+    }
+    {
+        let core = core.clone();
+        tokio::spawn(async move { crate::rest::settle_after_work(core.shutdown.clone()).await });
     }
     start_repositories(&core).await?;
     tokio::spawn(reload::watch(core.clone()));

@@ -44,6 +44,7 @@ pub async fn serve(core: Arc<Core>, listener: UnixListener) {
                         if let Err(e) = connection(core, stream).await {
                             tracing::debug!("client connection ended: {e}");
                         }
+                        crate::rest::work_done();
                     });
                 }
                 Err(e) => {

@@ -224,6 +224,7 @@ impl Worker {
                 }
                 _ = self.quiet.changed() => {}
             }
+            crate::rest::work_done();
         }
     }
 

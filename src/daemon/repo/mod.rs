@@ -178,6 +178,7 @@ impl RepoActor {
             self.catch_up_after_downtime().await;
         }
         self.plan_schedules();
+        crate::rest::work_done();
         loop {
             let deadline = self.next_deadline();
             // Schedules follow the wall clock (suspend included), not tokio's timers.
@@ -208,6 +209,8 @@ impl RepoActor {
                 self.pending_rescan = true;
                 self.flush_at.get_or_insert_with(|| Instant::now() + COLLECT);
             }
+            // Whatever woke the actor (events, a run, a walk, a timer) is done.
+            crate::rest::work_done();
         }
         let (core, id) = (self.core.clone(), self.fs.id);
         let _ = tokio::task::spawn_blocking(move || core.fs.remove(id)).await;

@@ -180,8 +180,6 @@ impl RepoActor {
             })
             .await
             .unwrap_or_else(|panic| Err(RunError::Panicked(panic)));
-        // What the run allocated is free now; at rest the daemon holds none of it.
-        tokio::task::spawn_blocking(crate::daemon::release::free_memory);
 
         let summary = match &result {
             Ok((intake, stale)) => summarize(intake, *stale),

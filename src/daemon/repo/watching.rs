@@ -84,7 +84,6 @@ impl RepoActor {
                 began.elapsed()
             );
             let watched = core.fs.watched(id);
-            crate::daemon::release::free_memory();
             (found, problem, watched, git_dirs)
         })
         .await;
