@@ -238,7 +238,9 @@ def idle(args):
     deadline = time.monotonic() + 120
     while snapshot_runs(args.kairos, env) == before and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(5)
+    # Past the tasks that follow the same edits (ask's 5 s quiet period) and the daemon's
+    # settling 2 s after the last work.
+    time.sleep(10)
     after = memory_split(daemon.pid)
     result["kairos_rss_after_snapshot_mib"] = round(after["VmRSS"], 1)
     result["kairos_private_after_snapshot_mib"] = round(after["RssAnon"], 1)

@@ -50,7 +50,7 @@ pub async fn settle_after_work(mut shutdown: tokio::sync::watch::Receiver<bool>)
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = WORKED.notified() => continue,
-                _ = tokio::time::sleep(SETTLE_AFTER) => break,
+                _ = crate::watch::wall_clock::sleep_until_instant(tokio::time::Instant::now() + SETTLE_AFTER) => break,
             }
         }
         // On this thread: a few milliseconds, and a blocking thread started for it would

@@ -217,7 +217,8 @@ fn start_watchdog() -> Option<tokio::task::JoinHandle<()>> {
     Some(tokio::spawn(async move {
         loop {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
-            tokio::time::sleep(period).await;
+            crate::watch::wall_clock::sleep_until_instant(tokio::time::Instant::now() + period)
+                .await;
         }
     }))
 }

@@ -209,7 +209,7 @@ impl Worker {
                     }
                     Some(Command::Reconfigure(config)) => self.reconfigure(*config),
                 },
-                _ = async { match next { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                _ = async { match next { Some(t) => crate::watch::wall_clock::sleep_until_instant(t).await, None => std::future::pending().await } } => {
                     let now = Instant::now();
                     if self.retry_at.is_some_and(|t| t <= now) {
                         self.retry_desktop().await;

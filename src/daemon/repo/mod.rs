@@ -200,7 +200,7 @@ impl RepoActor {
                         self.release_at = Some(Instant::now());
                     }
                 },
-                _ = tokio::time::sleep_until(deadline) => self.on_timers().await,
+                _ = wall_clock::sleep_until_instant(deadline) => self.on_timers().await,
                 _ = wall_clock::sleep_until(next_cron.unwrap_or_default()), if next_cron.is_some() => {
                     self.on_timers().await
                 }
