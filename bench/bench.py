@@ -43,6 +43,11 @@ import urllib.request
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+# Wake-ups are counted once the start-up work is over: the runs at start, the snapshot
+# the start schedules after its 30 s quiet period, and the settling 2 s after them.
+START_UP_WORK = 40
+
+
 def env_for(root):
     env = dict(os.environ)
     # Tools kairos runs (rustfmt through rustup) keep finding their toolchain.
@@ -197,7 +202,7 @@ def idle(args):
                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)}
     if watchexec := watchexec_peer(repo):
         peers["watchexec"] = watchexec
-    time.sleep(10)  # let the start-up runs (prune-branches, the first snapshot check) finish
+    time.sleep(START_UP_WORK)
     c0 = cpu_seconds(daemon.pid)
     p0 = {name: cpu_seconds(p.pid) for name, p in peers.items()}
     w0 = thread_switches(daemon.pid)
@@ -504,6 +509,7 @@ def model(args):
         time.sleep(5)
         before = len(Recorder.bodies)
         print(f"idle for {args.seconds} s ({'with' if with_llm else 'without'} [llm]) …", flush=True)
+        time.sleep(START_UP_WORK)
         w0 = thread_switches(daemon.pid)
         time.sleep(args.seconds)
         woke = wakeups(w0, thread_switches(daemon.pid))
