@@ -5,8 +5,12 @@
 //! the top of a heap: after a walk of a 50,000-file tree (libgit2 reads the whole index
 //! and stats every file, ≈ 13 MiB in small allocations) the daemon stayed that much
 //! larger at rest although nothing used the memory. `malloc_trim(0)` gives every free
-//! page of every arena back; it takes a few milliseconds, so it runs once after a run or
-//! a walk, never on the hot path.
+//! page of every arena back; it takes a few milliseconds, so it runs once the daemon
+//! settles after a burst of work, never on the hot path.
+
+use tokio::time::Instant;
+
+use crate::watch::wall_clock::sleep_until_instant;
 
 /// Makes every thread allocate from one arena. glibc gives each new thread an arena of
 /// its own (up to eight per core), and the daemon's short-lived blocking threads left
@@ -50,7 +54,7 @@ pub async fn settle_after_work(mut shutdown: tokio::sync::watch::Receiver<bool>)
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = WORKED.notified() => continue,
-                _ = crate::watch::wall_clock::sleep_until_instant(tokio::time::Instant::now() + SETTLE_AFTER) => break,
+                _ = sleep_until_instant(Instant::now() + SETTLE_AFTER) => break,
             }
         }
         // On this thread: a few milliseconds, and a blocking thread started for it would
