@@ -8,6 +8,10 @@
 //! page of every arena back; it takes a few milliseconds, so it runs once the daemon
 //! settles after a burst of work, never on the hot path.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::watch::wall_clock::sleep_until_instant;
@@ -30,36 +34,68 @@ pub fn use_one_arena() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn use_one_arena() {}
 
-/// Woken when a burst of work ended.
+/// Woken when work is done after a settling (or before the first).
 static WORKED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+/// When work was last done, in milliseconds since `EPOCH`.
+static LAST_WORK_MS: AtomicU64 = AtomicU64::new(0);
+static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// How long after the last work the daemon settles.
 const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
+fn epoch() -> Instant {
+    *EPOCH.get_or_init(Instant::now)
+}
+
 /// Says that a burst of work ended (a run, a walk, a client's request, a notification):
-/// once nothing else happened for `SETTLE_AFTER`, the daemon settles.
+/// once nothing else happened for `SETTLE_AFTER`, the daemon settles. Cheap enough for
+/// every file event of a storm: a store and a wake of a task that is usually awake.
 pub fn work_done() {
+    let ms = epoch().elapsed().as_millis() as u64;
+    LAST_WORK_MS.store(ms, Ordering::Relaxed);
     WORKED.notify_one();
 }
 
-/// Settles after each burst of work, once: a storm of runs settles after the last of
-/// them, and an idle daemon never wakes for it. Ends when `shutdown` changes.
-pub async fn settle_after_work(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// Settles after each burst of work, once: a storm settles after its last event (with
+/// one timer per `SETTLE_AFTER` however many events came), and an idle daemon never
+/// wakes for it. Ends when `shutdown` changes.
+pub async fn settle_after_work(shutdown: tokio::sync::watch::Receiver<bool>) {
+    // On this thread: a few milliseconds, and a blocking thread started for it would
+    // wake again ten seconds later to exit.
+    when_quiet(shutdown, SETTLE_AFTER, settle).await
+}
+
+/// Calls `action` once `quiet_for` has passed since the last `work_done`, once per
+/// burst.
+async fn when_quiet(
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    quiet_for: Duration,
+    mut action: impl FnMut(),
+) {
+    let mut settled_for = None;
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = WORKED.notified() => {}
         }
+        // A wake left over from work the last settling already covered.
+        if settled_for == Some(LAST_WORK_MS.load(Ordering::Relaxed)) {
+            continue;
+        }
+        // Sleep until `quiet_for` past the last work; work done meanwhile moves it on.
         loop {
+            let last_ms = LAST_WORK_MS.load(Ordering::Relaxed);
+            let due = epoch() + Duration::from_millis(last_ms) + quiet_for;
+            if Instant::now() >= due {
+                settled_for = Some(last_ms);
+                break;
+            }
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = WORKED.notified() => continue,
-                _ = sleep_until_instant(Instant::now() + SETTLE_AFTER) => break,
+                _ = sleep_until_instant(due) => {}
             }
         }
-        // On this thread: a few milliseconds, and a blocking thread started for it would
-        // wake again ten seconds later to exit.
-        settle();
+        action();
     }
 }
 
@@ -172,6 +208,32 @@ fn clean_mappings_of(smaps: &str, path: &str) -> Vec<Mapping> {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn a_burst_of_work_settles_once_after_it() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let settled = Arc::new(AtomicUsize::new(0));
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let count = settled.clone();
+        let quiet_for = std::time::Duration::from_millis(100);
+        let task = tokio::spawn(super::when_quiet(shutdown, quiet_for, move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        }));
+        for _ in 0..200 {
+            super::work_done();
+            tokio::task::yield_now().await;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while settled.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Once for the burst (another test's daemon parts may add a settling of their own).
+        let after_burst = settled.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&after_burst), "settled {after_burst} times for one burst");
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+
     #[test]
     fn only_clean_read_only_mappings_of_the_program_are_dropped() {
         let smaps = "\
