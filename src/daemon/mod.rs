@@ -101,10 +101,7 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
         let core = core.clone();
         tokio::spawn(async move { core.flush_log_entries().await });
     }
-    {
-        let core = core.clone();
-        tokio::spawn(async move { crate::rest::settle_after_work(core.shutdown.clone()).await });
-    }
+    tokio::spawn(crate::rest::settle_after_work(core.shutdown.clone()));
     start_repositories(&core).await?;
     tokio::spawn(reload::watch(core.clone()));
     let server = tokio::spawn(server::serve(core.clone(), listener));
