@@ -47,6 +47,14 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
             ),
         };
         crate::out!("model: {} ({}, {}) — {state}", llm.model, llm.provider, llm.base_url);
+        let over = llm.calls_last_hour >= llm.max_calls_per_hour
+            || llm.tokens_today >= llm.max_tokens_per_day;
+        if over && llm.off.is_none() {
+            crate::out!("  over the budget: model tasks wait until it resets");
+        }
+        for (task, used) in &llm.today {
+            crate::out!("  today, {task}: {}", task_usage(used));
+        }
     }
     if let Some(problem) = &status.reload_problem {
         crate::out!("settings: {} {problem}", paint("warning", RED));
@@ -108,4 +116,15 @@ pub async fn run(paths: &Paths, json: bool) -> CliResult {
 
 fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 { one } else { many }
+}
+
+/// One task's calls and tokens today, the cache's share named when there is one.
+fn task_usage(used: &crate::llm::TaskUsage) -> String {
+    let t = &used.tokens;
+    let calls = if used.calls == 1 { "call" } else { "calls" };
+    let mut text = format!("{} {calls}, {} in / {} out tokens", used.calls, t.input, t.output);
+    if t.cache_read + t.cache_write > 0 {
+        text.push_str(&format!(" (cache: {} read, {} written)", t.cache_read, t.cache_write));
+    }
+    text
 }

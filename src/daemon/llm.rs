@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::core::Core;
 use crate::config::{KeySource, LlmSettings};
+use crate::llm::redact::redact;
 use crate::llm::{
     Answer, ApiKey, Caller, Client, ContractError, LlmError, Model, Question, Reply, Request,
     prompt,
@@ -132,16 +133,26 @@ impl LlmService {
             return Err(LlmError::OverBudget(over));
         }
         let system = self.render("system", &serde_json::json!({})).map_err(LlmError::Request)?;
+        // The last gate before the wire: whatever a task put in the prompt (commit
+        // messages, branch names, notes, a check's output), token shapes do not leave.
+        let (system, _) = redact(&system);
+        let (user, _) = redact(&question.user);
         let request = Request {
             model: s.model.clone(),
             system,
-            user: question.user.clone(),
+            user,
             max_tokens: s
                 .max_reply_tokens
                 .map_or(question.max_tokens, |m| m.min(question.max_tokens)),
             fields: question.fields,
         };
         let result = self.client.complete(&request).await;
+        if result.is_err() {
+            // A failed call still counts against the calls per hour: a server that keeps
+            // failing must not be asked without end. Its tokens are unknown (none billed).
+            let _ = self.store.record_model_call(Utc::now(), task, Default::default());
+            let _ = self.store.flush().await;
+        }
         match result {
             Ok(done) => {
                 let usage = done.collected.usage;

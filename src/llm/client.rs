@@ -122,8 +122,10 @@ impl Client {
         let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
-            let wait =
-                retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+            let wait = retry_after(
+                response.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                chrono::Utc::now(),
+            );
             let body = response.text().await.unwrap_or_default();
             return Err(status_error(status, &body, wait));
         }

@@ -63,7 +63,9 @@ pub fn parse_body(body: &str) -> Result<Collected, LlmError> {
     if let Some(content) = message["content"].as_str() {
         collected.text.push_str(content);
     }
-    if let Some(arguments) = message["tool_calls"][0]["function"]["arguments"].as_str() {
+    let calls = message["tool_calls"].as_array().into_iter().flatten();
+    let reply = calls.into_iter().find(|c| c["function"]["name"] == "reply");
+    if let Some(arguments) = reply.and_then(|c| c["function"]["arguments"].as_str()) {
         collected.tool_json.push_str(arguments);
     }
     collected.stop = value["choices"][0]["finish_reason"].as_str().map(str::to_owned);
@@ -87,8 +89,13 @@ fn usage(u: &Value) -> Usage {
 #[derive(Debug, Default)]
 pub struct Stream {
     collected: Collected,
-    /// Argument pieces per tool call index; the reply is the first call's.
+    /// Argument pieces per tool call index.
     calls: std::collections::BTreeMap<u64, String>,
+    /// The index of the call to `reply` (its name comes in the call's first piece); a
+    /// call to any other tool is not the reply.
+    reply_index: Option<u64>,
+    /// Whether any call was named: a server that names none sends its only call.
+    named: bool,
 }
 
 impl Stream {
@@ -113,6 +120,12 @@ impl Stream {
             }
             for call in delta["tool_calls"].as_array().into_iter().flatten() {
                 let index = call["index"].as_u64().unwrap_or(0);
+                if let Some(name) = call["function"]["name"].as_str() {
+                    self.named = true;
+                    if name == "reply" && self.reply_index.is_none() {
+                        self.reply_index = Some(index);
+                    }
+                }
                 if let Some(piece) = call["function"]["arguments"].as_str() {
                     self.calls.entry(index).or_default().push_str(piece);
                 }
@@ -125,7 +138,12 @@ impl Stream {
     }
 
     pub fn finish(mut self) -> Collected {
-        if let Some((_, arguments)) = self.calls.into_iter().next() {
+        let reply = match self.reply_index {
+            Some(index) => self.calls.remove(&index),
+            None if !self.named => self.calls.into_values().next(),
+            None => None,
+        };
+        if let Some(arguments) = reply {
             self.collected.tool_json = arguments;
         }
         self.collected
@@ -153,6 +171,21 @@ mod tests {
         assert_eq!(done.tool_json, r#"{"commit_message":{"subject":"Fix"}}"#);
         assert_eq!(done.usage, Usage { input: 100, output: 9, cache_read: 20, cache_write: 0 });
         assert_eq!(done.stop.as_deref(), Some("tool_calls"));
+    }
+
+    #[test]
+    fn a_call_to_another_tool_is_not_the_reply() {
+        let mut stream = Stream::default();
+        let chunks = [
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"run_shell","arguments":"{\"cmd\":\"rm\"}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"name":"reply","arguments":"{\"notes\":[]}"}}]}}]}"#,
+        ];
+        for chunk in chunks {
+            stream.event("message", chunk).unwrap();
+        }
+        assert_eq!(stream.finish().tool_json, r#"{"notes":[]}"#);
+        let other = r#"{"choices":[{"message":{"tool_calls":[{"function":{"name":"run_shell","arguments":"{}"}}]}}]}"#;
+        assert_eq!(parse_body(other).unwrap().tool_json, "");
     }
 
     #[test]

@@ -9,8 +9,7 @@ use regex::Regex;
 
 /// File names that hold credentials by convention.
 const SECRET_FILES: &[&str] = &[
-    ".env",
-    ".env.*",
+    ".env*",
     "*.env",
     "*.pem",
     "*.key",
@@ -70,7 +69,9 @@ static TOKENS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bAIza[0-9A-Za-z_-]{35}\b",
         r"\bnpm_[A-Za-z0-9]{36}\b",
         r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b",
-        r#"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|auth)\b\s*[=:]\s*["']?[^\s"',;]{4,}"#,
+        // `password = x`, `DATABASE_PASSWORD=x`, `"db_password": "x"`, `apiKey: x`.
+        r#"(?i)\b[a-z0-9_]*?(password|passwd|pwd|secret|token|api[_-]?key|auth)(_[a-z0-9]+)*\b["']?\s*[=:]\s*["']?[^\s"',;]{4,}"#,
+        r"(?i)\bbearer\s+[a-z0-9._~+/=-]{8,}",
     ]
     .iter()
     .map(|p| Regex::new(p).expect("built-in token pattern"))
@@ -102,6 +103,8 @@ mod tests {
         for secret in [
             ".env",
             "config/.env.production",
+            ".envrc",
+            "web/.env-local",
             "deploy/server.pem",
             "certs/tls.KEY",
             "home/.ssh/config",
@@ -134,5 +137,26 @@ mod tests {
         }
         assert!(clean.contains("fn main() { println!(\"hello\"); }"), "{clean}");
         assert_eq!(redact("nothing to see here\n"), ("nothing to see here\n".to_owned(), 0));
+    }
+
+    #[test]
+    fn assignments_of_secrets_are_redacted_in_the_shapes_config_files_use() {
+        for (line, secret) in [
+            ("DATABASE_PASSWORD=s3cr3tvalue", "s3cr3tvalue"),
+            ("POSTGRES_PASSWORD: s3cr3tvalue", "s3cr3tvalue"),
+            (r#"{"password": "s3cr3tvalue"}"#, "s3cr3tvalue"),
+            ("db_password = 's3cr3tvalue'", "s3cr3tvalue"),
+            ("apiKey: s3cr3tvalue", "s3cr3tvalue"),
+            ("GITHUB_TOKEN_RO=s3cr3tvalue", "s3cr3tvalue"),
+            ("Authorization: Bearer abcdefghijkl.mnop", "abcdefghijkl"),
+            ("slack = xoxb-1234567890-abcdefghij", "xoxb-1234567890"),
+            ("OPENAI = sk-proj-abcdefghijklmnopqrstuvwx", "sk-proj-abcdef"),
+        ] {
+            let (clean, n) = redact(line);
+            assert!(n >= 1 && !clean.contains(secret), "{line} -> {clean}");
+        }
+        for fine in ["author: Jane Doe", "let tokens = 3;", "fn authenticate(user: &User)"] {
+            assert_eq!(redact(fine).1, 0, "{fine} was redacted");
+        }
     }
 }

@@ -114,13 +114,22 @@ pub fn error_in_stream(error: &Value) -> LlmError {
     }
 }
 
-/// `retry-after` in seconds (or an HTTP date, which is taken as a minute).
-pub fn retry_after(value: Option<&str>) -> Option<Duration> {
+/// The longest wait a `retry-after` is honoured for: past it, the call fails and the
+/// task's next run tries again.
+const LONGEST_RETRY_WAIT: f64 = 300.0;
+
+/// `retry-after` in seconds or as an HTTP date (RFC 9110), read at `now`; a value that
+/// is neither is taken as a minute.
+pub fn retry_after(value: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value?.trim();
-    match value.parse::<f64>() {
-        Ok(seconds) if seconds >= 0.0 => Some(Duration::from_secs_f64(seconds.min(300.0))),
-        _ => Some(Duration::from_secs(60)),
-    }
+    let seconds = match value.parse::<f64>() {
+        Ok(seconds) if seconds >= 0.0 => seconds,
+        _ => match chrono::DateTime::parse_from_rfc2822(value) {
+            Ok(at) => (at.with_timezone(&chrono::Utc) - now).num_milliseconds().max(0) as f64 / 1e3,
+            Err(_) => 60.0,
+        },
+    };
+    Some(Duration::from_secs_f64(seconds.min(LONGEST_RETRY_WAIT)))
 }
 
 #[cfg(test)]
@@ -140,11 +149,19 @@ mod tests {
             LlmError::NoTools(_)
         ));
         assert!(matches!(status_error(404, "no such model", None), LlmError::Request(_)));
-        assert_eq!(retry_after(Some("2")), Some(Duration::from_secs(2)));
+        let now = chrono::DateTime::parse_from_rfc3339("2026-10-21T07:27:30Z").unwrap().into();
+        assert_eq!(retry_after(Some("2"), now), Some(Duration::from_secs(2)));
         assert_eq!(
-            retry_after(Some("Wed, 21 Oct 2026 07:28:00 GMT")),
-            Some(Duration::from_secs(60))
+            retry_after(Some("Wed, 21 Oct 2026 07:28:00 GMT"), now),
+            Some(Duration::from_secs(30))
         );
-        assert_eq!(retry_after(None), None);
+        assert_eq!(
+            retry_after(Some("Wed, 21 Oct 2026 07:00:00 GMT"), now),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        assert_eq!(retry_after(Some("soon"), now), Some(Duration::from_secs(60)));
+        assert_eq!(retry_after(Some("86400"), now), Some(Duration::from_secs(300)));
+        assert_eq!(retry_after(None, now), None);
     }
 }

@@ -50,7 +50,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         "files": staged.files,
         "added": staged.added,
         "removed": staged.removed,
-        "left_out": staged.left_out.join(", "),
+        "left_out": data(&staged.left_out.join(", ")),
         "diff": data(&staged.diff),
     });
     let user = model.render(super::COMMIT_MESSAGE, &context).map_err(TaskError::Prompt)?;

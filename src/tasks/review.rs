@@ -63,7 +63,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<super::Draft>, TaskError> {
         "files": diff.files,
         "added": diff.added,
         "removed": diff.removed,
-        "left_out": diff.left_out.join(", "),
+        "left_out": data(&diff.left_out.join(", ")),
         "diff": data(&diff.diff),
     });
     let model = ctx.model.expect("checked above");

@@ -78,7 +78,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         "files": diff.files,
         "added": diff.added,
         "removed": diff.removed,
-        "left_out": diff.left_out.join(", "),
+        "left_out": data(&diff.left_out.join(", ")),
         "diff": data(&diff.diff),
     });
     let user = model.render(super::TICK, &context).map_err(TaskError::Prompt)?;

@@ -115,6 +115,45 @@ fn a_commit_is_stale_when_the_index_or_head_moved() {
             || stderr(&out).contains("staged changes changed")
     );
     assert_eq!(repo.git(&["log", "--format=%s"]), "initial", "something was committed");
+
+    // The branch moves (a commit made elsewhere) with the index as it was: stale too.
+    server.push(message("Second", ""));
+    let p = wait_for(
+        "a proposal for the new staged tree",
+        || commits(&env).into_iter().find(|p| p["title"] == "commit staged changes: Second"),
+        &daemon,
+    );
+    let elsewhere = repo.git(&["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "elsewhere"]);
+    repo.git(&["update-ref", "HEAD", &elsewhere]);
+    let out = env.kairos(&["approve", &p["id"].to_string()]);
+    assert!(!out.status.success());
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("moved since the message was drafted"), "{said}");
+    assert_eq!(repo.git(&["log", "-1", "--format=%s"]), "elsewhere");
+}
+
+#[test]
+fn a_rejected_message_is_not_asked_for_again_for_the_same_staged_tree() {
+    let server = LlmServer::start();
+    server.push(message("Nope", ""));
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    stage(&repo, "a.txt", "a\n");
+    let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
+    env.ok(&["reject", &p["id"].to_string(), "--reason", "I write my own messages"]);
+    env.ok(&["run", "commit-message", "--repo", repo.str()]);
+    assert_eq!(server.count(), 1, "the rejected tree was asked about again");
+    // A new staged tree is a new question.
+    server.push(message("Yes", ""));
+    stage(&repo, "b.txt", "b\n");
+    wait_for(
+        "a proposal for the new tree",
+        || commits(&env).into_iter().find(|p| p["title"] == "commit staged changes: Yes"),
+        &daemon,
+    );
 }
 
 #[test]
@@ -144,6 +183,10 @@ fn the_anthropic_wire_streams_with_the_prompt_cache_and_a_whole_body_works_too()
         let usage = &status["llm"]["today"]["commit-message"];
         assert_eq!(usage["calls"], 1, "{status}");
         assert_eq!(usage["tokens"]["cache_read"], 300, "{status}");
+        assert_eq!(usage["tokens"]["cache_write"], if stream { 12 } else { 0 }, "{status}");
+        let tools = request.body["tools"].as_array().unwrap();
+        assert_eq!(tools.last().unwrap()["cache_control"]["type"], "ephemeral", "{tools:?}");
+        assert!(env.ok(&["status"]).contains("(cache: 300 read"), "the human status hides it");
         // The key is never in the log.
         assert!(!daemon.log_text().contains("sk-ant-test-key"), "the key was logged");
     }
@@ -204,6 +247,55 @@ fn overloads_and_cut_off_streams_are_retried_and_a_half_reply_is_never_used() {
     wait_log(&env, "commit-message (index quiet): failed", &daemon);
     assert_eq!(server.count(), before + 4, "1 attempt and 3 retries");
     assert_eq!(commits(&env).len(), 1);
+}
+
+#[test]
+fn server_errors_and_dropped_connections_are_retried_and_retry_after_is_honoured() {
+    let server = LlmServer::start();
+    server.push(Scripted::Status { code: 503, retry_after: None, body: "busy".into() });
+    server.push(Scripted::Drop);
+    server.push(Scripted::Status { code: 429, retry_after: Some("2".into()), body: "{}".into() });
+    server.push(message("Patience", ""));
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    stage(&repo, "x.txt", "x\n");
+    let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
+    assert_eq!(p["title"], "commit staged changes: Patience");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4, "503, a dropped connection and a 429 are each retried");
+    let waited = requests[3].at - requests[2].at;
+    assert!(waited >= std::time::Duration::from_secs(2), "retry-after: 2 not honoured: {waited:?}");
+
+    // A 403 is final: the model is off, not asked again.
+    server.push(Scripted::Status { code: 403, retry_after: None, body: "{}".into() });
+    stage(&repo, "y.txt", "y\n");
+    wait_for(
+        "the model to be off",
+        || env.json(&["status", "--json"])["llm"]["off"].as_str().map(str::to_owned),
+        &daemon,
+    );
+    assert_eq!(server.count(), 5, "a 403 was retried");
+}
+
+#[test]
+fn anthropics_error_event_after_http_200_is_retried() {
+    let server = LlmServer::start();
+    server.push(Scripted::ErrorEvent);
+    server.push(message("Weathered", ""));
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "provider = \"anthropic\"\napi_key_env = \"KAIROS_TEST_KEY\"");
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon_with(&[("KAIROS_TEST_KEY", "sk-ant-test")]);
+    stage(&repo, "x.txt", "x\n");
+    let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
+    assert_eq!(p["title"], "commit staged changes: Weathered");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.path == "/v1/messages"), "not the Anthropic path");
 }
 
 #[test]
@@ -284,6 +376,12 @@ fn secrets_ignored_files_and_binaries_never_reach_the_server() {
     let env = Env::new();
     let repo = env.repo("work");
     repo.commit_file(".gitignore", "build/\n", "ignore build");
+    // Recent subjects are sent to match the project's style: the token in one is not.
+    repo.commit_file(
+        "ci.txt",
+        "ci\n",
+        "CI: use GITHUB_TOKEN=ghp_PLANTEDxSUBJECTxTOKENx0123456789ab",
+    );
     configure(&env, &server, "");
     env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
@@ -291,8 +389,11 @@ fn secrets_ignored_files_and_binaries_never_reach_the_server() {
     repo.write("deploy/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\nPLANTEDKEYMATERIAL\n");
     repo.write("build/generated.txt", "IGNORED-BUT-FORCE-ADDED\n");
     repo.write("src/settings.py", "API = \"AKIAIOSFODNN7EXAMPLE\"\nDEBUG = True\n");
+    repo.write(".envrc", "export TOKEN=PLANTED-ENVRC\n");
+    repo.write("config/db.json", "{\"db_password\": \"PLANTED-JSON-PASSWORD\"}\n");
     std::fs::write(repo.path.join("logo.png"), b"\x89PNG\r\n\x1a\n\0\0BINARYBYTES").unwrap();
-    repo.git(&["add", ".env", "deploy/id_rsa", "src/settings.py", "logo.png"]);
+    repo.git(&["add", ".env", ".envrc", "deploy/id_rsa", "src/settings.py", "logo.png"]);
+    repo.git(&["add", "config/db.json"]);
     repo.git(&["add", "-f", "build/generated.txt"]);
     let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
     let sent: String = server.requests().iter().map(|r| r.raw.clone()).collect();
@@ -302,6 +403,9 @@ fn secrets_ignored_files_and_binaries_never_reach_the_server() {
         "IGNORED-BUT-FORCE-ADDED",
         "AKIAIOSFODNN7EXAMPLE",
         "BINARYBYTES",
+        "PLANTED-ENVRC",
+        "PLANTED-JSON-PASSWORD",
+        "PLANTEDxSUBJECT",
     ] {
         assert!(!sent.contains(secret), "{secret} reached the server");
     }
@@ -343,6 +447,12 @@ fn nothing_changing_costs_no_request_and_the_budget_holds_calls_back() {
     assert_eq!(
         (status["llm"]["calls_last_hour"].as_u64(), status["llm"]["max_calls_per_hour"].as_u64()),
         (Some(1), Some(1))
+    );
+    let human = env.ok(&["status"]);
+    assert!(
+        human.contains("over the budget: model tasks wait")
+            && human.contains("today, commit-message: 1 call,"),
+        "{human}"
     );
 }
 

@@ -27,6 +27,8 @@ pub enum Scripted {
     ErrorEvent,
     /// The stream stops before its end.
     CutOff,
+    /// The connection closes before any response.
+    Drop,
     /// OpenAI only: this much of a reply, and the model stopped at its token limit
     /// (`finish_reason: "length"`).
     AtLimit(String),
@@ -39,6 +41,8 @@ pub struct Recorded {
     pub body: Value,
     /// The request as bytes, to look for what must never be sent.
     pub raw: String,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -110,10 +114,12 @@ fn serve(stream: TcpStream, script: &Mutex<VecDeque<Scripted>>, requests: &Mutex
     let anthropic = path.ends_with("/v1/messages");
     let streaming = body["stream"] == true;
     let schema = body.get("response_format").is_some();
-    requests.lock().unwrap().push(Recorded { path, headers, body, raw });
+    let at = std::time::Instant::now();
+    requests.lock().unwrap().push(Recorded { path, headers, body, raw, at });
     let next = script.lock().unwrap().pop_front().unwrap_or(Scripted::Reply(json!({})));
     let mut out = stream;
     let response = match next {
+        Scripted::Drop => return,
         Scripted::Status { code, retry_after, body } => {
             let retry = retry_after.map(|r| format!("retry-after: {r}\r\n")).unwrap_or_default();
             http(code, "application/json", &retry, &body)
@@ -198,19 +204,22 @@ fn openai_body(reply: &str, schema: bool) -> String {
 
 fn openai_chunks(reply: &str, schema: bool, cut: bool) -> Vec<(String, String)> {
     let (a, b) = reply.split_at(reply.len() / 2);
-    let piece = |text: &str| {
+    // As OpenAI streams a call: its id, type and name in the first piece only.
+    let piece = |text: &str, first: bool| {
         if schema {
             json!({ "choices": [{ "index": 0, "delta": { "content": text } }] })
+        } else if first {
+            json!({ "choices": [{ "index": 0, "delta": { "role": "assistant", "tool_calls": [{ "index": 0, "id": "c1", "type": "function", "function": { "name": "reply", "arguments": text } }] } }] })
         } else {
             json!({ "choices": [{ "index": 0, "delta": { "tool_calls": [{ "index": 0, "function": { "arguments": text } }] } }] })
         }
         .to_string()
     };
-    let mut chunks = vec![(String::new(), piece(a))];
+    let mut chunks = vec![(String::new(), piece(a, true))];
     if cut {
         return chunks;
     }
-    chunks.push((String::new(), piece(b)));
+    chunks.push((String::new(), piece(b, false)));
     chunks.push((
         String::new(),
         json!({ "choices": [], "usage": { "prompt_tokens": 321, "completion_tokens": 21 } })
