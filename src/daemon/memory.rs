@@ -87,12 +87,16 @@ impl RepoMemory for DaemonMemory<'_> {
     }
 
     fn log_since(&self, since: DateTime<Utc>, n: usize) -> Vec<LogEntry> {
-        let tail = self.core.store.log_tail(5000).unwrap_or_default();
-        let mine: Vec<LogEntry> = tail
-            .into_iter()
-            .filter(|e| e.at > since && e.repo.as_deref() == Some(self.repo.as_str()))
-            .collect();
-        mine[mine.len().saturating_sub(n)..].to_vec()
+        // This repository's entries back to `since`, however many other repositories
+        // logged meanwhile: the log is one for all, read newest first.
+        let filter = crate::store::LogFilter {
+            repo: Some(self.repo.clone()),
+            since: Some(since),
+            ..Default::default()
+        };
+        let mut mine = self.core.store.log_tail_matching(n, &filter).unwrap_or_default();
+        mine.retain(|e| e.at > since);
+        mine
     }
 
     fn last_look(&self) -> Option<LastLook> {

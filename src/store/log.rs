@@ -50,6 +50,9 @@ pub struct LogEntry {
     pub paths: Vec<String>,
 }
 
+/// The event logged when a repository goes quiet: kairos's bookkeeping, not news.
+pub const IDLE_EVENT: &str = "idle: no file changes for a while";
+
 /// How many changed paths one log entry keeps.
 pub const MAX_LOGGED_PATHS: usize = 100;
 
@@ -63,6 +66,7 @@ impl LogEntry {
             LogKind::Event => {
                 !self.message.starts_with("schedule fired")
                     && !self.message.starts_with("remembered")
+                    && !self.message.starts_with(IDLE_EVENT)
             }
             LogKind::Decision | LogKind::Error => true,
             LogKind::Run => self.message.contains("failed"),

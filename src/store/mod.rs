@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use log::{LogEntry, LogFilter, LogKind};
+pub use log::{IDLE_EVENT, LogEntry, LogFilter, LogKind};
 pub use memory::{Digest, LastLook, Reviewed, RunMark};
 
 use crate::proposal::{Proposal, ProposalId, State, UndoRecord};

@@ -47,12 +47,14 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         };
         let (content, _) = crate::llm::redact::redact(&content);
         let notes = ctx.memory.map(|m| m.notes_for_prompt(2000).join("\n")).unwrap_or_default();
+        let lessons = ctx.memory.map(|m| m.lessons(10).join("\n")).unwrap_or_default();
         let path = found.path.display().to_string();
         let context = json!({
             "path": data(&path),
             "line": found.line,
             "request": data(&found.request),
             "notes": data(&notes),
+            "lessons": data(&lessons),
             "content": data(&content),
         });
         let user = model.render(super::ASK, &context).map_err(TaskError::Prompt)?;

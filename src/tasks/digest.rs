@@ -3,19 +3,20 @@
 //! model; with one, the model writes it from that material. Kept (`kairos digest`) and
 //! told as one notice. A day with nothing in it is silent.
 
-use chrono::{Local, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 
-use super::{RunContext, TaskError};
+use super::{Due, RunContext, TaskError, Trigger};
 use crate::action::Action;
 use crate::llm::{Question, prompt::data};
 use crate::memory::RepoMemory;
 use crate::proposal::{Change, Draft, Origin, Provenance};
 use crate::store::LogKind;
+use crate::watch::clock::CronSchedule;
 
 pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let Some(memory) = ctx.memory else { return Ok(vec![]) };
-    let day = Local::now().date_naive();
+    let day = day_covered(ctx.trigger, &ctx.settings.triggers.schedules, Utc::now());
     let Some(material) = compose(ctx.repo, memory, day) else { return Ok(vec![]) };
     let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut text = material.clone();
@@ -43,12 +44,44 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     Ok(vec![Draft {
         action: Action::Notice,
         changed_lines: 0,
-        title: format!("{name}: today's digest"),
+        title: if day == Local::now().date_naive() {
+            format!("{name}: today's digest")
+        } else {
+            format!("{name}: the digest of {day}")
+        },
         why: text.clone(),
         fingerprint: format!("notice:digest:{}:{day}", ctx.root.display()),
         change: Change::Notice { text },
         provenance,
     }])
+}
+
+/// The day a run writes up: today, except when it catches up a missed run, which writes
+/// up the day that run was for (a digest missed at 18:00 and caught up the next morning
+/// tells of yesterday).
+fn day_covered(trigger: &Trigger, schedules: &[CronSchedule], now: DateTime<Utc>) -> NaiveDate {
+    let today = now.with_timezone(&Local).date_naive();
+    if *trigger != Trigger::Schedule(Due::CatchUp) {
+        return today;
+    }
+    let missed = schedules.iter().filter_map(|s| last_due(s, now)).max();
+    missed.map_or(today, |at| at.with_timezone(&Local).date_naive())
+}
+
+/// The schedule's last time at or before `now`, within two days.
+fn last_due(schedule: &CronSchedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut at = schedule.next_after(now - chrono::TimeDelta::days(2))?;
+    if at > now {
+        return None;
+    }
+    // A schedule firing every minute has 2,880 times in two days: bounded either way.
+    for _ in 0..10_000 {
+        match schedule.next_after(at) {
+            Some(next) if next <= now => at = next,
+            _ => break,
+        }
+    }
+    Some(at)
 }
 
 /// The day's material: commits, proposals, decisions, failures and notes, from git and
@@ -121,4 +154,30 @@ pub fn compose(repo: &git2::Repository, memory: &dyn RepoMemory, day: NaiveDate)
         ));
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::clock::Zone;
+
+    #[test]
+    fn a_caught_up_digest_writes_up_the_day_it_was_missed() {
+        let daily = vec![CronSchedule::parse("0 18 * * *", Zone::Local).unwrap()];
+        let local = |d: u32, h: u32| {
+            Local.with_ymd_and_hms(2026, 3, d, h, 0, 0).earliest().unwrap().with_timezone(&Utc)
+        };
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let catch_up = Trigger::Schedule(Due::CatchUp);
+        // Missed yesterday's 18:00, caught up this morning: yesterday.
+        assert_eq!(day_covered(&catch_up, &daily, local(11, 9)), day(10));
+        // Missed today's 18:00 too: today.
+        assert_eq!(day_covered(&catch_up, &daily, local(11, 19)), day(11));
+        // On time, or asked for: today.
+        assert_eq!(day_covered(&Trigger::Schedule(Due::OnTime), &daily, local(11, 9)), day(11));
+        assert_eq!(day_covered(&Trigger::Manual, &daily, local(11, 9)), day(11));
+        // A schedule that fires every minute is bounded and lands on the last minute.
+        let minutely = CronSchedule::parse("* * * * *", Zone::Local).unwrap();
+        assert_eq!(last_due(&minutely, local(11, 9)), Some(local(11, 9)));
+    }
 }

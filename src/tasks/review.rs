@@ -71,8 +71,13 @@ pub fn run(ctx: &RunContext) -> Result<Vec<super::Draft>, TaskError> {
     let question =
         Question { user, fields: &["notes", "edits", "edit_title", "remember"], max_tokens: 2048 };
     let head_short = head.id().to_string()[..10].to_owned();
-    let drafts =
-        ask_with_edits(ctx, question, &format!("review of {head_short}"), "suggested fix")?;
+    let mut what = format!("review of {head_short}");
+    if !diff.left_out.is_empty() {
+        // Said with every note, so a clean review of part of a change is not read as a
+        // clean review of all of it.
+        what.push_str(&format!("; not reviewed: {}", diff.left_out.join(", ")));
+    }
+    let drafts = ask_with_edits(ctx, question, &what, "suggested fix")?;
     for (id, patch) in &fresh {
         remember(&mut reviewed, *id, patch.clone());
     }

@@ -33,9 +33,15 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let since = last.as_ref().map_or(now - chrono::TimeDelta::days(1), |l| l.at);
     let events: Vec<LogEntry> =
         memory.log_since(since, 200).into_iter().filter(worth_a_look).collect();
-    let worktree = crate::git::worktree_signature(ctx.root);
+    // File events say where the user worked; whether the files changed is for their
+    // content to say: a save of the same bytes, or an edit undone, is no news.
+    let news = events.iter().any(|e| e.paths.is_empty());
+    let repo = ctx.repo;
+    let head = repo.head().ok().and_then(|h| h.target());
+    let (work, _) = crate::git::snapshot_tree(repo, model.max_file_size())?;
+    let worktree = Some(format!("{}:{work}", head.map(|h| h.to_string()).unwrap_or_default()));
     let edited = last.as_ref().is_none_or(|l| l.worktree != worktree);
-    if events.is_empty() && !edited && !manual {
+    if !news && !edited && !manual {
         // Nothing happened since the last look: nothing to ask about.
         return Ok(vec![]);
     }
@@ -56,9 +62,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
             )
         })
         .collect();
-    let repo = ctx.repo;
     let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok()).map(|t| t.id());
-    let (work, _) = crate::git::snapshot_tree(repo, model.max_file_size())?;
     let diff = material::tree_diff(
         repo,
         head_tree,

@@ -338,10 +338,24 @@ fn a_look_is_taken_after_activity_then_quiet_and_never_again_until_something_cha
         assert_eq!(server.count(), 1, "a look while nothing changed");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    // Activity that changes nothing (the same bytes saved again, an edit undone): the
+    // repository goes quiet again, and still nothing to look at.
+    let idles = idle_events(&env);
+    repo.write("draft.md", "a first idea\n");
+    repo.write("scratch.txt", "gone soon\n");
+    std::fs::remove_file(repo.path.join("scratch.txt")).unwrap();
+    wait_for("the repository quiet again", || (idle_events(&env) > idles).then_some(()), &daemon);
+    wait_for("the look that found nothing", || runs_of(&env, "tick").get(1).cloned(), &daemon);
+    assert_eq!(server.count(), 1, "a look after a save that changed nothing");
+
     repo.write("draft.md", "a first idea\na second one\n");
     wait_for("the second look", || (server.count() == 2).then_some(()), &daemon);
     assert!(server.requests()[1].raw.contains("+a second one"));
     assert!(env.queue(true).is_empty());
+}
+
+fn idle_events(env: &Env) -> usize {
+    env.ok(&["log", "-n", "500"]).matches("idle: no file changes").count()
 }
 
 #[test]

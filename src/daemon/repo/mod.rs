@@ -301,7 +301,7 @@ impl RepoActor {
         }
         let idle: Vec<String> = take_due(&mut self.idle_due, now);
         if !idle.is_empty() {
-            self.event("idle: no file changes for a while");
+            self.event(crate::store::IDLE_EVENT);
             for task in idle {
                 self.trigger(&task, Trigger::Idle).await;
             }
