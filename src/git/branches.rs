@@ -60,14 +60,28 @@ pub fn merged_branches(
             continue;
         }
         // `upstream()` finds the remote-tracking branch only while it exists (fetch
-        // --prune removes it when the remote branch is deleted).
-        if branch.upstream().is_ok() {
+        // --prune removes it when the remote branch is deleted; without pruning,
+        // kairos's own fetch marks it gone).
+        if let Ok(upstream) = branch.upstream()
+            && !marked_gone(repo, upstream.get())
+        {
             continue;
         }
         merged.push((name.to_owned(), tip));
     }
     merged.sort();
     Ok(merged)
+}
+
+/// Where kairos's fetch marks remote-tracking refs it did not find on the remote.
+pub const GONE_PREFIX: &str = "refs/kairos/gone/";
+
+/// Whether kairos's last fetch found `tracking` gone from its remote, at its tip as it
+/// is now (a branch pushed again since has moved, or lost its mark at the next fetch).
+fn marked_gone(repo: &Repository, tracking: &git2::Reference) -> bool {
+    let (Ok(name), Some(tip)) = (tracking.name(), tracking.target()) else { return false };
+    repo.find_reference(&format!("{GONE_PREFIX}{name}"))
+        .is_ok_and(|mark| mark.target() == Some(tip))
 }
 
 fn never_committed_on(repo: &Repository, branch: &str) -> bool {

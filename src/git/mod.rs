@@ -10,7 +10,7 @@ mod worktree_update;
 
 use std::path::{Path, PathBuf};
 
-pub use branches::{default_branch, merged_branches, upstream_of};
+pub use branches::{GONE_PREFIX, default_branch, merged_branches, upstream_of};
 pub use cli::{git, held_lock};
 pub use keep::{keep_objects, keep_ref_of, prune_keep_refs};
 pub use snapshot_refs::{ARCHIVE, SNAPSHOTS, archive_clashing, snapshot_ref};

@@ -221,8 +221,47 @@ fn diff(
                 RefUpdate { name: name.clone(), old: Some(id.clone()), new: None }
             }),
         );
+    } else {
+        mark_gone(repo, &tracking, &fetched)?;
     }
     Ok(updates)
+}
+
+/// Without pruning, a remote-tracking ref outlives its branch on the remote, and git
+/// cannot tell it from one still there. This fetch just saw the remote: each tracking
+/// ref it did not find is marked gone (`refs/kairos/gone/<ref>`, at the tip it had), so
+/// `prune-branches` can tell a merged topic whose pull request is done from a line of
+/// work still on the remote. A ref found again loses its mark.
+fn mark_gone(
+    repo: &Repository,
+    tracking: &BTreeMap<String, String>,
+    fetched: &BTreeMap<String, String>,
+) -> Result<(), git2::Error> {
+    for (name, id) in tracking {
+        let mark = format!("{}{name}", crate::git::GONE_PREFIX);
+        let present = repo.find_reference(&mark).ok();
+        if fetched.contains_key(name) {
+            if let Some(mut present) = present {
+                present.delete()?;
+            }
+        } else if present.and_then(|r| r.target()).map(|t| t.to_string()).as_ref() != Some(id) {
+            let oid = git2::Oid::from_str(id)?;
+            repo.reference(&mark, oid, true, "kairos: gone from the remote at the last fetch")?;
+        }
+    }
+    // Marks of tracking refs that no longer exist at all only pin objects.
+    let stray: Vec<String> = repo
+        .references_glob(&format!("{}*", crate::git::GONE_PREFIX))?
+        .filter_map(|r| r.ok()?.name().ok().map(str::to_owned))
+        .filter(|mark| {
+            let real = &mark[crate::git::GONE_PREFIX.len()..];
+            !tracking.contains_key(real) && repo.find_reference(real).is_err()
+        })
+        .collect();
+    for mark in stray {
+        repo.find_reference(&mark)?.delete()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

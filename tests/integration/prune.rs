@@ -94,6 +94,48 @@ fn a_merged_branch_whose_upstream_is_still_on_the_remote_is_kept_until_it_is_gon
 }
 
 #[test]
+fn without_fetch_prune_kaiross_own_fetch_tells_a_branch_gone_from_the_remote() {
+    let env = Env::new();
+    let repo = env.repo("work");
+    let remote = env.path("origin.git");
+    let git_on_remote = |args: &[&str]| {
+        let status = std::process::Command::new("git").arg("-C").arg(&remote).args(args).status();
+        assert!(status.unwrap().success(), "git {args:?} on the remote");
+    };
+    std::fs::create_dir(&remote).unwrap();
+    git_on_remote(&["init", "-q", "--bare", "-b", "main"]);
+    repo.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    repo.git(&["push", "-q", "-u", "origin", "main"]);
+    repo.merged_branch("topic");
+    repo.git(&["push", "-q", "-u", "origin", "topic"]);
+    repo.merged_branch("3.7.x");
+    repo.git(&["push", "-q", "-u", "origin", "3.7.x"]);
+    // git's default: fetch does not prune, so origin/topic outlives the remote branch.
+    env.write_config(
+        "[tasks.fetch]
+schedule = \"never\"\n",
+    );
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    env.ok(&["run", "fetch", "--repo", repo.str()]);
+    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    assert!(branch_proposals(&env).is_empty(), "{:?}", branch_proposals(&env));
+
+    // The pull request merged, its branch deleted on the remote.
+    git_on_remote(&["branch", "-q", "-D", "topic"]);
+    env.ok(&["run", "fetch", "--repo", repo.str()]);
+    assert!(repo.rev("refs/remotes/origin/topic").is_some(), "kairos pruned the user's ref");
+    env.ok(&["run", "prune-branches", "--repo", repo.str()]);
+    let titles: Vec<String> =
+        branch_proposals(&env).iter().map(|p| p["title"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(titles, ["delete merged branch topic"], "the release line is still on the remote");
+    let p = &branch_proposals(&env)[0];
+    let shown = env.ok(&["show", &p["id"].to_string()]);
+    assert!(shown.contains("its upstream origin/topic is gone from the remote"), "{shown}");
+    assert!(daemon.log_text().contains("fetch"), "the daemon did not run the fetch");
+}
+
+#[test]
 fn a_remote_head_left_pointing_at_a_gone_branch_is_not_the_default() {
     let env = Env::new();
     let repo = env.repo("work");
