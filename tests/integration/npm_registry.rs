@@ -207,6 +207,26 @@ fn an_npm_update_keeps_the_lock_format_splits_the_major_and_tests_the_new_lock()
 }
 
 #[test]
+fn the_tests_before_the_update_run_on_the_current_lock_installed_not_on_stale_modules() {
+    let env = Env::new();
+    let registry = Registry::start(env.path("registry"));
+    let (repo, _) = project(&env, &registry, "3");
+    // The user's node_modules has drifted from the lock (a hand edit, a half install):
+    // the tests fail on it, and would have blamed the old lock for it.
+    repo.write("node_modules/helper/index.js", "exports.value = () => 99;\n");
+    let _daemon = env.start_daemon();
+    env.ok(&["run", "lockfile", "--repo", repo.str()]);
+    let minor = env
+        .queue(false)
+        .into_iter()
+        .find(|p| p["title"] == "update helper 1.0.0 → 1.1.0 (package-lock.json)")
+        .expect("the minor update");
+    let why = minor["why"].as_str().unwrap();
+    assert!(why.contains("`npm test --silent` passes, as it did before the update"), "{why}");
+    assert_eq!(repo.read("node_modules/helper/index.js").unwrap(), "exports.value = () => 99;\n");
+}
+
+#[test]
 fn a_lock_npm_itself_cannot_install_is_not_proposed_and_says_why() {
     let env = Env::new();
     let registry = Registry::start(env.path("registry"));

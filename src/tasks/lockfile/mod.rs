@@ -150,8 +150,9 @@ impl Runner<'_> {
         Ok(scratch)
     }
 
-    /// Installs what the copy's lock file names, so the tests run the new versions.
-    fn install(&self, plan: &Plan, dir: &Path) -> Result<(), String> {
+    /// Installs what the copy's lock file names, so the tests run the versions it names
+    /// (`which`: "new" or "current", for the step shown).
+    fn install(&self, plan: &Plan, dir: &Path, which: &str) -> Result<(), String> {
         if !matches!(plan.ecosystem, Ecosystem::Npm(_)) {
             // cargo builds what Cargo.lock says; a custom update installs what it needs.
             return Ok(());
@@ -163,7 +164,7 @@ impl Runner<'_> {
         }
         // Install scripts of new package versions do not run on the user's machine.
         let ci = argv(&["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"]);
-        match self.run("installing the new lock file", &ci, dir) {
+        match self.run(&format!("installing the {which} lock file"), &ci, dir) {
             Ok(done) if done.success => Ok(()),
             Ok(done) => Err(format!("`npm ci` failed: {}", npm_error(&done.stderr))),
             Err(e) => Err(e.to_string()),
@@ -233,7 +234,15 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     // The tests on the current lock, once, to compare each update with.
     let baseline = match &plan.test {
         Some(test) => {
-            let current = runner.copy()?;
+            let mut current = runner.copy()?;
+            // Installed as each update is, so a difference in the tests is the update's,
+            // not that of a fresh install beside the user's own node_modules.
+            if let Err(why) = runner.install(&plan, &current.dir, "current") {
+                tracing::warn!(
+                    "the current lock file does not install ({why}): its tests run on the installed modules"
+                );
+                current = runner.copy()?;
+            }
             Some(TestRun::of(&runner.run(
                 "the tests on the current lock file",
                 test,
@@ -301,7 +310,7 @@ fn propose(
     if files.is_empty() {
         return Ok(Proposed::Nothing);
     }
-    if let Err(e) = runner.install(plan, &scratch.dir) {
+    if let Err(e) = runner.install(plan, &scratch.dir, "new") {
         return Ok(Proposed::Unusable(format!("{title}: the new lock cannot be installed: {e}")));
     }
     let tests = match (&plan.test, baseline) {

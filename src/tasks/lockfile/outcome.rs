@@ -14,7 +14,16 @@ pub struct TestRun {
     pub failures: BTreeSet<String>,
     /// The output's last line that counts results ("test result: …", "3 failed, …").
     pub summary: Option<String>,
+    /// How many tests failed, as the output's last count says (mocha's "38 failing",
+    /// jest's and pytest's "3 failed", TAP's "# fail 3"), for runners that name none.
+    pub failed: Option<usize>,
 }
+
+/// Failure counts as test runners print them.
+static FAILED_COUNT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)(\d+)\s+(?:failing|failed)\b|#\s*fail\s+(\d+)|\bfail\s+(\d+)\s*$")
+        .expect("built-in pattern")
+});
 
 impl TestRun {
     pub fn of(finished: &Finished) -> TestRun {
@@ -53,7 +62,11 @@ impl TestRun {
                     && l.chars().any(|c| c.is_ascii_digit())
             })
             .map(|l| l.chars().take(160).collect());
-        TestRun { passed: finished.success, failures, summary }
+        let failed = output.lines().rev().find_map(|line| {
+            let found = FAILED_COUNT.captures(line.trim())?;
+            (1..=3).find_map(|i| found.get(i)).and_then(|n| n.as_str().parse().ok())
+        });
+        TestRun { passed: finished.success, failures, summary, failed }
     }
 }
 
@@ -79,7 +92,22 @@ pub fn compare(command: &str, before: &TestRun, after: &TestRun) -> String {
             after.summary.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
         ),
         (false, false) if after.failures.is_empty() || before.failures.is_empty() => {
-            format!("`{command}` fails, as it did before the update")
+            match (before.failed, after.failed) {
+                (Some(b), Some(a)) if a == b => {
+                    format!("`{command}` fails as before the update: the same {}", failures(a))
+                }
+                (Some(b), Some(a)) if a > b => format!(
+                    "`{command}`: {} with the update, {b} before ({} more)",
+                    failures(a),
+                    a - b
+                ),
+                (Some(b), Some(a)) => format!(
+                    "`{command}`: {} with the update, {b} before ({} fewer)",
+                    failures(a),
+                    b - a
+                ),
+                _ => format!("`{command}` fails, as it did before the update"),
+            }
         }
         (false, false) => {
             let new: BTreeSet<String> =
@@ -160,7 +188,31 @@ mod tests {
         );
         assert_eq!(
             compare("npm test", &failing, &failing),
+            "`npm test` fails as before the update: the same 38 failures"
+        );
+        let more = TestRun::of(&finished(false, "  2 passing (40ms)\n  41 failing\n"));
+        assert_eq!(
+            compare("npm test", &failing, &more),
+            "`npm test`: 41 failures with the update, 38 before (3 more)"
+        );
+        let unreadable = TestRun::of(&finished(false, "Error: boom"));
+        assert_eq!(
+            compare("npm test", &failing, &unreadable),
             "`npm test` fails, as it did before the update"
         );
+    }
+
+    #[test]
+    fn failure_counts_are_read_as_runners_print_them() {
+        for (output, n) in [
+            ("  12 passing (2s)\n  38 failing\n\n  1) tz\n", 38),
+            ("Tests:       3 failed, 10 passed, 13 total\n", 3),
+            ("==== 2 failed, 5 passed in 0.12s ====", 2),
+            ("# tests 9\n# pass 7\n# fail 2\n", 2),
+            ("ℹ tests 9\nℹ pass 8\nℹ fail 1\n", 1),
+            (" Tests  4 failed | 20 passed (24)\n", 4),
+        ] {
+            assert_eq!(TestRun::of(&finished(false, output)).failed, Some(n), "{output}");
+        }
     }
 }
