@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// The most lines a repository's notes may hold; the oldest, least used go first.
 pub const MAX_NOTES: usize = 200;
 
+/// The source of the notes the user wrote (`kairos memory add`): never rewritten by a
+/// consolidation.
+pub const YOURS: &str = "you";
+
 /// One note.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {
@@ -75,9 +79,9 @@ impl Notes {
         }
     }
 
-    /// The notes that fit in about `budget_chars` (newest and most used first), for a
+    /// The notes that fit in about `budget_tokens` (newest and most used first), for a
     /// prompt; marks them used at `now`.
-    pub fn for_prompt(&mut self, budget_chars: usize, now: DateTime<Utc>) -> Vec<String> {
+    pub fn for_prompt(&mut self, budget_tokens: usize, now: DateTime<Utc>) -> Vec<String> {
         let mut order: Vec<usize> = (0..self.notes.len()).collect();
         order.sort_by_key(|&i| {
             std::cmp::Reverse(self.notes[i].used_at.unwrap_or(self.notes[i].added_at))
@@ -85,8 +89,8 @@ impl Notes {
         let mut used = 0;
         let mut chosen = Vec::new();
         for i in order {
-            let len = self.notes[i].text.len() + 3;
-            if used + len > budget_chars {
+            let len = prompt_tokens(&self.notes[i].text);
+            if used + len > budget_tokens {
                 continue;
             }
             used += len;
@@ -122,13 +126,22 @@ impl Notes {
     }
 }
 
+/// About how many tokens `note` takes in a prompt, as a line of its own. Tokenizers
+/// differ by model (and the local ones are not ours to load); four characters a token
+/// is the usual estimate for English and code, and the budgets are rough on purpose.
+pub fn prompt_tokens(note: &str) -> usize {
+    note.chars().count().div_ceil(4) + 1
+}
+
 /// Memory as a task sees it (`RunContext::memory`), for the repository it runs in.
 pub trait RepoMemory: Send + Sync {
     /// The repository's key (its canonical path), as the log and the store name it.
     fn repo_key(&self) -> String;
-    /// This repository's notes and the global ones, within about `budget_chars`, for a
+    /// This repository's notes and the global ones, within about `budget_tokens`, for a
     /// prompt (the oldest, least used left out first).
-    fn notes_for_prompt(&self, budget_chars: usize) -> Vec<String>;
+    fn notes_for_prompt(&self, budget_tokens: usize) -> Vec<String>;
+    /// Counts an edit of `task`'s dropped for breaking the check (`kairos status`).
+    fn count_broken_edit(&self, task: &str);
     /// Adds what a model's reply asked to remember, marked with `source`.
     fn remember(&self, items: &[String], source: &str);
     /// What the user rejected here lately, and why: "the user rejected X because Y".
@@ -174,8 +187,9 @@ mod tests {
         assert_eq!(notes.notes.len(), MAX_NOTES);
         assert!(notes.search("Uses tokio").is_empty(), "the oldest went first");
         assert!(notes.forget(notes.notes[0].id));
-        let chosen = notes.for_prompt(40, t0 + TimeDelta::days(1));
-        assert!(!chosen.is_empty() && chosen.iter().map(|c| c.len() + 3).sum::<usize>() <= 40);
+        let chosen = notes.for_prompt(10, t0 + TimeDelta::days(1));
+        assert!(chosen.len() > 1, "{chosen:?}");
+        assert!(chosen.iter().map(|c| prompt_tokens(c)).sum::<usize>() <= 10, "{chosen:?}");
         assert!(notes.markdown("work").contains("- fact 204 <!-- #"), "{}", notes.markdown("work"));
     }
 }

@@ -126,5 +126,10 @@ fn task_usage(used: &crate::llm::TaskUsage) -> String {
     if t.cache_read + t.cache_write > 0 {
         text.push_str(&format!(" (cache: {} read, {} written)", t.cache_read, t.cache_write));
     }
+    match used.broken_edits {
+        0 => {}
+        1 => text.push_str("; 1 suggested edit broke the check and was dropped"),
+        n => text.push_str(&format!("; {n} suggested edits broke the check and were dropped")),
+    }
     text
 }

@@ -18,14 +18,14 @@ impl RepoMemory for DaemonMemory<'_> {
         self.repo.clone()
     }
 
-    fn notes_for_prompt(&self, budget_chars: usize) -> Vec<String> {
+    fn notes_for_prompt(&self, budget_tokens: usize) -> Vec<String> {
         let now = Utc::now();
         let mut chosen = Vec::new();
         // This repository's first; what is left of the budget goes to the global notes.
         for repo in [self.repo.as_str(), ""] {
             let mut notes = self.core.store.notes(repo).unwrap_or_default();
-            let left =
-                budget_chars.saturating_sub(chosen.iter().map(|n: &String| n.len() + 3).sum());
+            let used: usize = chosen.iter().map(|n: &String| crate::memory::prompt_tokens(n)).sum();
+            let left = budget_tokens.saturating_sub(used);
             let mut some = notes.for_prompt(left, now);
             if !some.is_empty() {
                 let _ = self.core.store.put_notes(repo, &notes);
@@ -33,6 +33,10 @@ impl RepoMemory for DaemonMemory<'_> {
             chosen.append(&mut some);
         }
         chosen
+    }
+
+    fn count_broken_edit(&self, task: &str) {
+        let _ = self.core.store.record_broken_edit(Utc::now(), task);
     }
 
     fn remember(&self, items: &[String], source: &str) {

@@ -44,6 +44,13 @@ pub struct DayUsage {
 pub struct TaskUsage {
     pub calls: u64,
     pub tokens: Usage,
+    /// Suggested edits dropped because they broke the project's check, twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub broken_edits: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl DayUsage {

@@ -321,6 +321,15 @@ impl Store {
         self.remember(&Key::ModelDay(day).text(), &usage_today)
     }
 
+    /// Counts a suggested edit of `task`'s that was dropped for breaking the check.
+    pub fn record_broken_edit(&self, at: DateTime<Utc>, task: &str) -> Result<(), StoreError> {
+        let day = at.date_naive();
+        let mut usage_today = self.model_day(day)?;
+        usage_today.day = Some(day);
+        usage_today.tasks.entry(task.to_owned()).or_default().broken_edits += 1;
+        self.remember(&Key::ModelDay(day).text(), &usage_today)
+    }
+
     pub fn put_last_scheduled(
         &self,
         repo: &str,

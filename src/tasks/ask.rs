@@ -46,7 +46,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
             continue;
         };
         let (content, _) = crate::llm::redact::redact(&content);
-        let notes = ctx.memory.map(|m| m.notes_for_prompt(2000).join("\n")).unwrap_or_default();
+        let notes = ctx.memory.map(|m| m.notes_for_prompt(500).join("\n")).unwrap_or_default();
         let lessons = ctx.memory.map(|m| m.lessons(10).join("\n")).unwrap_or_default();
         let path = found.path.display().to_string();
         let context = json!({

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{RunContext, TaskError};
 use crate::llm::{Question, prompt::data};
-use crate::memory::{MAX_NOTES, Notes};
+use crate::memory::{MAX_NOTES, Note, Notes, YOURS};
 use crate::proposal::Draft;
 
 pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
@@ -37,13 +37,18 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     if log.is_empty() {
         return Ok(vec![]);
     }
-    let notes: Vec<String> = current.notes.iter().map(|n| n.text.clone()).collect();
+    // The notes you wrote are yours: the model reads them, and they stay as they are.
+    let (yours, models): (Vec<&Note>, Vec<&Note>) =
+        current.notes.iter().partition(|n| n.source == YOURS);
+    let notes: Vec<String> = models.iter().map(|n| n.text.clone()).collect();
+    let yours_text: Vec<String> = yours.iter().map(|n| n.text.clone()).collect();
     let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let context = json!({
         "repo": data(&name),
         "day": (now - chrono::TimeDelta::days(1)).format("%Y-%m-%d").to_string(),
         "max": MAX_NOTES,
         "notes": data(&if notes.is_empty() { "(none yet)".to_owned() } else { notes.join("\n") }),
+        "yours": data(&yours_text.join("\n")),
         "log": data(&log.join("\n")),
     });
     let user = model.render(super::DREAM, &context).map_err(TaskError::Prompt)?;
@@ -63,6 +68,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         consolidated_at: Some(now),
         ..Notes::default()
     };
+    consolidated.notes = yours.into_iter().cloned().collect();
     for item in answer.reply.remember.iter().take(MAX_NOTES) {
         consolidated.remember(item, "dream", now);
     }

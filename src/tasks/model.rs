@@ -88,6 +88,7 @@ pub fn answer(
                     Tried::NoChange => {}
                     Tried::Broke(output) => {
                         if let Some(memory) = ctx.memory {
+                            memory.count_broken_edit(ctx.name);
                             let first = output.lines().nth(1).unwrap_or_default();
                             memory.event(&format!(
                                 "{}: the suggested edits broke the check twice; not proposed ({first})",

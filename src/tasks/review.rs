@@ -57,7 +57,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<super::Draft>, TaskError> {
         .collect();
     let context = json!({
         "branch": data(&branch),
-        "notes": data(&memory.notes_for_prompt(4000).join("\n")),
+        "notes": data(&memory.notes_for_prompt(1000).join("\n")),
         "lessons": data(&memory.lessons(10).join("\n")),
         "commits": data(&commits.join("\n\n")),
         "files": diff.files,

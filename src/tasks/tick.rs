@@ -74,7 +74,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         "repo": data(&ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
         "away": away_for(away),
         "now": Local::now().format("%A %H:%M").to_string(),
-        "notes": data(&memory.notes_for_prompt(3000).join("\n")),
+        "notes": data(&memory.notes_for_prompt(750).join("\n")),
         "lessons": data(&memory.lessons(10).join("\n")),
         "events": data(&shown.join("\n")),
         "queue": data(&or_none(memory.pending().join("\n"))),

@@ -200,6 +200,10 @@ fn an_edit_that_breaks_cargo_check_is_sent_back_once_and_never_proposed_broken()
     );
     assert!(patches(&env).is_empty(), "a broken edit was proposed");
     assert!(!repo.path.join("target").exists(), "the check built in the user's tree");
+    let status = env.json(&["status", "--json"]);
+    assert_eq!(status["llm"]["today"]["review"]["broken_edits"], 1, "{status}");
+    let human = env.ok(&["status"]);
+    assert!(human.contains("1 suggested edit broke the check and was dropped"), "{human}");
 
     // Broken, then fixed with the error in hand: proposed, with the check's word.
     server.push(fix("    a + undefined_value\n"));
@@ -379,10 +383,13 @@ fn dream_consolidates_the_notes_and_undo_puts_the_old_ones_back() {
     let sent = &server.requests()[0].raw;
     assert!(sent.contains("the user prefers small commits"), "the notes were not given");
     assert!(sent.contains("note #2 added by user"), "the day's log was not given: {sent}");
+    assert!(sent.contains("The developer's own notes"), "{sent}");
+    // Your own notes stay as you wrote them; the consolidation adds its own beside them.
     let after = notes(&env, &repo);
-    assert_eq!(after.len(), 1);
-    assert_eq!(after[0]["text"], "tests live in tests/ and commits are kept small");
-    assert_eq!(after[0]["source"], "dream");
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after[..2], before[..], "your notes were rewritten");
+    assert_eq!(after[2]["text"], "tests live in tests/ and commits are kept small");
+    assert_eq!(after[2]["source"], "dream");
     let exported = env.ok(&["memory", "export", "--repo", repo.str()]);
     assert!(
         exported.contains("- tests live in tests/ and commits are kept small <!-- #"),

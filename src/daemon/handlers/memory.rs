@@ -80,7 +80,7 @@ pub async fn add(core: &Arc<Core>, repo: Option<PathBuf>, text: String) -> Respo
         Err(e) => return *e,
     };
     let mut notes = core.store.notes(&repo).unwrap_or_default();
-    let Some(id) = notes.remember(&text, "you", chrono::Utc::now()) else {
+    let Some(id) = notes.remember(&text, crate::memory::YOURS, chrono::Utc::now()) else {
         return Response::error(
             ErrorCode::BadRequest,
             "that note is empty or there already",
