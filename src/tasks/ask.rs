@@ -6,11 +6,10 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use super::model::{answer, may_send};
+use super::prompts::{self, Data, Prompt};
 use super::{RunContext, TaskError};
-use crate::llm::{Question, prompt::data};
+use crate::llm::Question;
 use crate::proposal::Draft;
 
 /// The marker a request starts with.
@@ -45,19 +44,18 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         else {
             continue;
         };
-        let (content, _) = crate::llm::redact::redact(&content);
         let notes = ctx.memory.map(|m| m.notes_for_prompt(500).join("\n")).unwrap_or_default();
         let lessons = ctx.memory.map(|m| m.lessons(10).join("\n")).unwrap_or_default();
         let path = found.path.display().to_string();
-        let context = json!({
-            "path": data(&path),
-            "line": found.line,
-            "request": data(&found.request),
-            "notes": data(&notes),
-            "lessons": data(&lessons),
-            "content": data(&content),
-        });
-        let user = model.render(super::ASK, &context).map_err(TaskError::Prompt)?;
+        let user = prompts::Ask {
+            path: Data::new(&path),
+            line: found.line,
+            request: Data::new(&found.request),
+            notes: Data::new(&notes),
+            lessons: Data::new(&lessons),
+            content: Data::new(&content),
+        }
+        .render(model)?;
         let question =
             Question { user, fields: &["notes", "edits", "edit_title"], max_tokens: 4096 };
         let what = format!("asked in {path}:{}", found.line);

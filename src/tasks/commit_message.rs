@@ -4,11 +4,11 @@
 //! proposed (or rejected) costs no call. Without a model it does nothing.
 
 use git2::{Oid, Repository};
-use serde_json::json;
 
+use super::prompts::{self, Data, Prompt};
 use super::{RunContext, TaskError};
 use crate::action::Action;
-use crate::llm::{ContractError, Question, Reply, material, prompt::data};
+use crate::llm::{ContractError, Question, Reply, material};
 use crate::proposal::{Change, Draft, Origin, Provenance};
 
 /// How many recent subjects show the project's style.
@@ -44,16 +44,12 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         // Everything staged is something kairos does not send: nothing to ask about.
         return Ok(vec![]);
     }
-    let context = json!({
-        "branch": data(&branch),
-        "recent": data(&recent_subjects(repo, parent)),
-        "files": staged.files,
-        "added": staged.added,
-        "removed": staged.removed,
-        "left_out": data(&staged.left_out.join(", ")),
-        "diff": data(&staged.diff),
-    });
-    let user = model.render(super::COMMIT_MESSAGE, &context).map_err(TaskError::Prompt)?;
+    let user = prompts::CommitMessage {
+        branch: Data::new(&branch),
+        recent: Data::new(&recent_subjects(repo, parent)),
+        staged: (&staged).into(),
+    }
+    .render(model)?;
     let check = |reply: &Reply| -> Result<(), ContractError> {
         match &reply.commit_message {
             Some(m) if m.subject.trim().is_empty() && !m.body.trim().is_empty() => {

@@ -4,11 +4,11 @@
 //! told as one notice. A day with nothing in it is silent.
 
 use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
-use serde_json::json;
 
+use super::prompts::{self, Data, Prompt};
 use super::{Due, RunContext, TaskError, Trigger};
 use crate::action::Action;
-use crate::llm::{Question, prompt::data};
+use crate::llm::Question;
 use crate::memory::RepoMemory;
 use crate::proposal::{Change, Draft, Origin, Provenance};
 use crate::store::LogKind;
@@ -26,9 +26,8 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         // Nothing new since it was written: the same digest, at no cost.
         text = written.text;
     } else if let Some(model) = ctx.model {
-        let user = model
-            .render(super::DIGEST, &json!({ "repo": data(&name), "material": data(&material) }))
-            .map_err(TaskError::Prompt)?;
+        let user = prompts::Digest { repo: Data::new(&name), material: Data::new(&material) }
+            .render(model)?;
         let question = Question { user, fields: &["notes"], max_tokens: 600 };
         // Without an answer the plain digest stands: it is the same material.
         if let Ok(answer) = model.ask(&ctx.caller(), question, &|_| Ok(()))

@@ -5,10 +5,10 @@
 //! nothing is consolidated.
 
 use chrono::Utc;
-use serde_json::json;
 
+use super::prompts::{self, Data, Prompt};
 use super::{RunContext, TaskError};
-use crate::llm::{Question, prompt::data};
+use crate::llm::Question;
 use crate::memory::{MAX_NOTES, Note, Notes, YOURS};
 use crate::proposal::Draft;
 
@@ -43,15 +43,19 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     let notes: Vec<String> = models.iter().map(|n| n.text.clone()).collect();
     let yours_text: Vec<String> = yours.iter().map(|n| n.text.clone()).collect();
     let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let context = json!({
-        "repo": data(&name),
-        "day": (now - chrono::TimeDelta::days(1)).format("%Y-%m-%d").to_string(),
-        "max": MAX_NOTES,
-        "notes": data(&if notes.is_empty() { "(none yet)".to_owned() } else { notes.join("\n") }),
-        "yours": data(&yours_text.join("\n")),
-        "log": data(&log.join("\n")),
-    });
-    let user = model.render(super::DREAM, &context).map_err(TaskError::Prompt)?;
+    let user = prompts::Dream {
+        repo: Data::new(&name),
+        day: (now - chrono::TimeDelta::days(1)).format("%Y-%m-%d").to_string(),
+        max: MAX_NOTES,
+        notes: Data::new(&if notes.is_empty() {
+            "(none yet)".to_owned()
+        } else {
+            notes.join("\n")
+        }),
+        yours: Data::new(&yours_text.join("\n")),
+        log: Data::new(&log.join("\n")),
+    }
+    .render(model)?;
     let answer = model.ask(
         &ctx.caller(),
         Question { user, fields: &["remember"], max_tokens: 4096 },

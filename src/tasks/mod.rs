@@ -19,6 +19,7 @@ mod maintenance;
 mod model;
 mod notices;
 mod patch;
+pub mod prompts;
 mod prune_branches;
 mod review;
 pub mod scratch;

@@ -5,11 +5,11 @@
 //! the history before kairos came is taken as seen.
 
 use git2::{Oid, Repository};
-use serde_json::json;
 
 use super::model::ask_with_edits;
+use super::prompts::{self, Data, Prompt};
 use super::{RunContext, TaskError};
-use crate::llm::{Question, material, prompt::data};
+use crate::llm::{Question, material};
 use crate::store::Reviewed;
 
 /// The most commits one review looks at.
@@ -55,19 +55,15 @@ pub fn run(ctx: &RunContext) -> Result<Vec<super::Draft>, TaskError> {
         .filter_map(|(id, _)| repo.find_commit(*id).ok())
         .map(|c| format!("{} {}", &c.id().to_string()[..10], c.message().unwrap_or("").trim()))
         .collect();
-    let context = json!({
-        "branch": data(&branch),
-        "notes": data(&memory.notes_for_prompt(1000).join("\n")),
-        "lessons": data(&memory.lessons(10).join("\n")),
-        "commits": data(&commits.join("\n\n")),
-        "files": diff.files,
-        "added": diff.added,
-        "removed": diff.removed,
-        "left_out": data(&diff.left_out.join(", ")),
-        "diff": data(&diff.diff),
-    });
     let model = ctx.model.expect("checked above");
-    let user = model.render(super::REVIEW, &context).map_err(TaskError::Prompt)?;
+    let user = prompts::Review {
+        branch: Data::new(&branch),
+        notes: Data::new(&memory.notes_for_prompt(1000).join("\n")),
+        lessons: Data::new(&memory.lessons(10).join("\n")),
+        commits: Data::new(&commits.join("\n\n")),
+        changes: (&diff).into(),
+    }
+    .render(model)?;
     let question =
         Question { user, fields: &["notes", "edits", "edit_title", "remember"], max_tokens: 2048 };
     let head_short = head.id().to_string()[..10].to_owned();

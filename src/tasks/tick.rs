@@ -6,11 +6,11 @@
 //! ever wakes it when nothing happened.
 
 use chrono::{Local, Utc};
-use serde_json::json;
 
 use super::model::ask_with_edits;
+use super::prompts::{self, Data, Prompt};
 use super::{RunContext, TaskError, Trigger};
-use crate::llm::{Question, material, prompt::data};
+use crate::llm::{Question, material};
 use crate::proposal::Draft;
 use crate::store::{LastLook, LogEntry, LogKind};
 
@@ -70,22 +70,19 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         model.max_file_size(),
         ctx.settings.model.max_diff_lines,
     )?;
-    let context = json!({
-        "repo": data(&ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
-        "away": away_for(away),
-        "now": Local::now().format("%A %H:%M").to_string(),
-        "notes": data(&memory.notes_for_prompt(750).join("\n")),
-        "lessons": data(&memory.lessons(10).join("\n")),
-        "events": data(&shown.join("\n")),
-        "queue": data(&or_none(memory.pending().join("\n"))),
-        "status": data(&or_none(status(repo))),
-        "files": diff.files,
-        "added": diff.added,
-        "removed": diff.removed,
-        "left_out": data(&diff.left_out.join(", ")),
-        "diff": data(&diff.diff),
-    });
-    let user = model.render(super::TICK, &context).map_err(TaskError::Prompt)?;
+    let name = ctx.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let user = prompts::Tick {
+        repo: Data::new(&name),
+        away: away_for(away),
+        now: Local::now().format("%A %H:%M").to_string(),
+        notes: Data::new(&memory.notes_for_prompt(750).join("\n")),
+        lessons: Data::new(&memory.lessons(10).join("\n")),
+        events: Data::new(&shown.join("\n")),
+        queue: Data::new(&or_none(memory.pending().join("\n"))),
+        status: Data::new(&or_none(status(repo))),
+        uncommitted: (&diff).into(),
+    }
+    .render(model)?;
     let question =
         Question { user, fields: &["notes", "edits", "edit_title", "remember"], max_tokens: 1024 };
     let what = format!("a look at {}", Local::now().format("%H:%M"));
