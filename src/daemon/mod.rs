@@ -61,7 +61,12 @@ pub async fn run(paths: Paths) -> Result<(), DaemonError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (quiet_tx, quiet_rx) = watch::channel(None);
     let (actions_tx, actions_rx) = tokio::sync::mpsc::channel(16);
-    let notifier = Notifier::start(notifier_config(&config.config), quiet_rx, actions_tx);
+    let notifier = Notifier::start(
+        notifier_config(&config.config),
+        quiet_rx,
+        actions_tx,
+        Arc::new(store.clone()),
+    );
     let fs = crate::watch::fs::FsWatcher::new()?;
     let core =
         Arc::new(Core::new(paths.clone(), store, config.clone(), notifier, fs, stop_rx, quiet_tx));

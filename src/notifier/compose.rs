@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::proposal::{ProposalId, State};
 
 /// Something the user should hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
     pub repo: String,
     pub summary: String,
@@ -17,7 +17,7 @@ pub struct Notice {
     pub risky: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NoticeKind {
     /// A proposal waits for approve / reject.
     Waiting,

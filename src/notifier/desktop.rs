@@ -32,6 +32,8 @@ pub struct DesktopSink {
     listener: Option<tokio::task::JoinHandle<()>>,
     /// Whether the server renders markup in bodies (then ours is escaped).
     markup: bool,
+    /// The server connected to: the bus's id and the server's unique name on it.
+    server: Option<String>,
     pub state: String,
 }
 
@@ -46,6 +48,7 @@ impl DesktopSink {
             connection: None,
             listener: None,
             markup: false,
+            server: None,
             state: "not connected yet".into(),
         }
     }
@@ -80,12 +83,14 @@ impl DesktopSink {
                 .get_name_owner(zbus::names::BusName::try_from(SERVICE).map_err(|e| e.to_string())?)
                 .await
                 .map_err(|_| "no notification server on the session bus".to_owned())?;
-            Ok::<_, String>((connection, stream, owner.to_string()))
+            let bus = dbus.get_id().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((connection, stream, owner.to_string(), bus.to_string()))
         }
         .await;
         match result {
-            Ok((connection, stream, owner)) => {
+            Ok((connection, stream, owner, bus)) => {
                 self.markup = capabilities(&connection).await.iter().any(|c| c == "body-markup");
+                self.server = Some(format!("{owner}@{bus}"));
                 self.state = format!("connected (notification server {owner})");
                 self.connection = Some(connection.clone());
                 self.listener = Some(tokio::spawn(listen(
@@ -167,6 +172,20 @@ impl DesktopSink {
                 Err(e.to_string())
             }
         }
+    }
+
+    /// The server connected to (the bus's id and the server's name on it), once
+    /// connected.
+    pub fn server(&self) -> Option<&str> {
+        self.server.as_deref()
+    }
+
+    /// Takes notification `id`, shown before a restart by this same server, as kairos's
+    /// again: its buttons act on `proposals`.
+    pub fn adopt(&self, id: u32, proposals: Vec<ProposalId>) {
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        sent.retain(|(sent_id, _)| *sent_id != id);
+        sent.push_back((id, proposals));
     }
 
     /// Whether notification `id` is still on screen as far as kairos knows: sent by it,

@@ -6,6 +6,7 @@
 
 mod compose;
 pub mod desktop;
+mod shown;
 mod webhook;
 
 use std::collections::{HashSet, VecDeque};
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 pub use compose::{Message, Notice, NoticeKind, Revision, Urgency, compose, digest};
+pub use shown::{Keeper, Shown};
 pub use webhook::{WebhookConfig, read_token, shown as shown_url};
 
 use crate::policy::{LocalTime, Window};
@@ -73,6 +75,7 @@ impl Notifier {
         config: NotifierConfig,
         quiet: watch::Receiver<Option<Window>>,
         actions: mpsc::Sender<UserAction>,
+        keeper: Arc<dyn Keeper>,
     ) -> Notifier {
         let (tx, rx) = mpsc::channel(256);
         let states = Arc::new(Mutex::new(vec!["log: ok".to_owned()]));
@@ -92,6 +95,8 @@ impl Notifier {
             sent_recently: VecDeque::new(),
             told: Told::default(),
             shown: VecDeque::new(),
+            keeper,
+            restored: false,
             retry_at: Some(Instant::now()),
             retry_wait,
         };
@@ -153,6 +158,10 @@ struct Worker {
     told: Told,
     /// What the desktop shows, newest last: its notification id and the message.
     shown: VecDeque<(u32, Message)>,
+    /// Keeps `shown` across restarts.
+    keeper: Arc<dyn Keeper>,
+    /// Whether what was on screen before the start has been settled.
+    restored: bool,
     /// When to try the desktop again while it is unavailable.
     retry_at: Option<Instant>,
     /// How long after that: `reconnect` at first, doubled after each failure up to
@@ -305,6 +314,7 @@ impl Worker {
 
     async fn deliver(&mut self, message: &Message) {
         self.sent_recently.push_back(Instant::now());
+        self.restore().await;
         if let Some(desktop) = self.desktop.as_mut() {
             match desktop.deliver(message, 0).await {
                 Ok(id) => {
@@ -312,6 +322,7 @@ impl Worker {
                     if self.shown.len() > SHOWN_KEPT {
                         self.shown.pop_front();
                     }
+                    self.keep();
                 }
                 Err(e) => {
                     tracing::info!("desktop notification not shown ({e}); it is in the log");
@@ -332,6 +343,7 @@ impl Worker {
     async fn settle(&mut self, id: ProposalId, state: State) {
         self.batch.retain(|n| n.true_in(id, state));
         self.held.retain(|n| n.true_in(id, state));
+        self.restore().await;
         let Some(desktop) = self.desktop.as_mut() else { return };
         let mut kept = VecDeque::with_capacity(self.shown.len());
         for (shown_id, message) in std::mem::take(&mut self.shown) {
@@ -351,6 +363,52 @@ impl Worker {
             }
         }
         self.shown = kept;
+        self.keep();
+    }
+
+    /// Writes down what is on screen, for the next start.
+    fn keep(&self) {
+        let Some(desktop) = &self.desktop else { return };
+        let Some(server) = desktop.server() else { return };
+        let shown: Vec<Shown> = self
+            .shown
+            .iter()
+            .filter(|(id, _)| desktop.is_open(*id))
+            .map(|(id, message)| Shown::of(server, *id, message))
+            .collect();
+        self.keeper.save(&shown);
+    }
+
+    /// Once connected after a start: what the last run left on this same server is
+    /// closed where it is no longer true, and taken back (buttons working) where it is.
+    async fn restore(&mut self) {
+        if self.restored {
+            return;
+        }
+        let Some(desktop) = self.desktop.as_mut() else { return };
+        if desktop.connect().await.is_err() {
+            return;
+        }
+        self.restored = true;
+        let Some(server) = desktop.server().map(str::to_owned) else { return };
+        for before in self.keeper.load() {
+            if before.server != server {
+                // Gone with the server that showed it.
+                continue;
+            }
+            match before.still_true(|p| self.keeper.state_of(p)) {
+                Some(message) => {
+                    desktop.adopt(before.id, message.proposals.clone());
+                    self.shown.push_back((before.id, message));
+                }
+                None => {
+                    if let Err(e) = desktop.close(before.id).await {
+                        tracing::info!("notification {} not closed: {e}", before.id);
+                    }
+                }
+            }
+        }
+        self.keep();
     }
 
     fn reconfigure(&mut self, config: NotifierConfig) {
@@ -376,6 +434,7 @@ impl Worker {
             self.retry_wait = (self.retry_wait * 2).min(RETRY_AT_MOST.max(self.config.reconnect));
         } else {
             self.retry_wait = self.config.reconnect;
+            self.restore().await;
         }
         self.publish_states();
     }

@@ -99,6 +99,8 @@ enum Key<'a> {
     ModelCalls,
     /// One day's model usage, per task.
     ModelDay(chrono::NaiveDate),
+    /// The desktop notifications on screen, to close or update after a restart.
+    Shown,
 }
 
 impl Key<'_> {
@@ -119,6 +121,7 @@ impl Key<'_> {
             Key::Digest { repo, day } => format!("digest:{repo}\u{0}{day}"),
             Key::ModelCalls => "llm:calls".into(),
             Key::ModelDay(day) => format!("llm:day:{day}"),
+            Key::Shown => "notifier:shown".into(),
         }
     }
 }
@@ -321,6 +324,17 @@ impl Store {
         self.remember(&Key::ModelDay(day).text(), &usage_today)
     }
 
+    pub fn shown_notifications(&self) -> Result<Vec<crate::notifier::Shown>, StoreError> {
+        Ok(self.recall(&Key::Shown.text())?.unwrap_or_default())
+    }
+
+    pub fn put_shown_notifications(
+        &self,
+        shown: &[crate::notifier::Shown],
+    ) -> Result<(), StoreError> {
+        self.remember(&Key::Shown.text(), &shown)
+    }
+
     /// Counts a suggested edit of `task`'s that was dropped for breaking the check.
     pub fn record_broken_edit(&self, at: DateTime<Utc>, task: &str) -> Result<(), StoreError> {
         let day = at.date_naive();
@@ -337,6 +351,23 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.remember(&Key::Schedule { repo, task }.text(), &at)
+    }
+}
+
+/// The notifier keeps what is on screen here, so a restart can settle it.
+impl crate::notifier::Keeper for Store {
+    fn load(&self) -> Vec<crate::notifier::Shown> {
+        self.shown_notifications().unwrap_or_default()
+    }
+
+    fn save(&self, shown: &[crate::notifier::Shown]) {
+        if let Err(e) = self.put_shown_notifications(shown) {
+            tracing::warn!("the notifications on screen were not written down: {e}");
+        }
+    }
+
+    fn state_of(&self, proposal: crate::proposal::ProposalId) -> Option<crate::proposal::State> {
+        self.proposal(proposal).ok().flatten().map(|p| p.state)
     }
 }
 

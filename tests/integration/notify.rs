@@ -126,6 +126,47 @@ fn a_proposal_decided_from_the_command_line_takes_its_popup_with_it() {
 }
 
 #[test]
+fn after_a_restart_the_popups_left_on_screen_keep_working_and_go_when_decided() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("api-server");
+    for b in ["a", "b"] {
+        repo.merged_branch(b);
+    }
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let mut daemon = env.start_daemon();
+    let batch = wait_calls(&server, 1, &daemon).remove(0);
+    assert_eq!(batch.summary, "2 proposals in api-server");
+    assert!(daemon.stop(), "the daemon did not stop");
+
+    // A new daemon: the popup from before still has working buttons.
+    let daemon = env.start_daemon();
+    wait_log(&env, "started", &daemon);
+    server.press(batch.id, "reject");
+    wait_for("both rejected", || env.queue(false).is_empty().then_some(()), &daemon);
+    assert_eq!(server.calls().len(), 1, "shown again after the restart: {:?}", server.calls());
+}
+
+#[test]
+fn a_popup_whose_proposal_was_settled_while_kairos_was_down_is_closed_at_start() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("api-server");
+    repo.merged_branch("done");
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let mut daemon = env.start_daemon();
+    let popup = wait_calls(&server, 1, &daemon).remove(0);
+    assert!(daemon.stop(), "the daemon did not stop");
+    // While it is down, the user deletes the branch themselves.
+    repo.git(&["branch", "-q", "-D", "done"]);
+    let daemon = env.start_daemon();
+    wait_closed(&server, popup.id, &daemon);
+    assert_eq!(server.calls().len(), 1, "{:?}", server.calls());
+}
+
+#[test]
 fn a_batch_popup_is_made_again_as_its_members_are_decided_and_closed_with_the_last() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
