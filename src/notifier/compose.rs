@@ -77,11 +77,13 @@ impl Message {
         }
         let left: Vec<Notice> =
             self.made_from.iter().filter(|n| n.true_in(proposal, state)).cloned().collect();
+        if self.is_digest {
+            // What failed while you were away is still news once the proposals are
+            // decided: the digest goes only when nothing in it is left.
+            return if left.is_empty() { Revision::Close } else { Revision::Replace(digest(&left)) };
+        }
         if !left.iter().any(|n| n.proposal.is_some()) {
             return Revision::Close;
-        }
-        if self.is_digest {
-            return Revision::Replace(digest(&left));
         }
         // The members share a repository and a kind: they make one message again.
         match compose(&left).into_iter().next() {
@@ -284,6 +286,14 @@ mod tests {
         let Revision::Replace(d) = d.after(5, State::Rejected) else { panic!() };
         assert_eq!(d.summary, "While you were away: 1 waiting for you");
         assert!(d.is_digest);
+
+        // What failed is still news once the proposal beside it is decided.
+        let mut failed = waiting("/r", 0);
+        (failed.proposal, failed.kind) = (None, NoticeKind::Failure);
+        let d = digest(&[waiting("/r", 7), failed]);
+        let Revision::Replace(d) = d.after(7, State::Applied) else { panic!("{d:?}") };
+        assert!(d.summary.contains("1 failed"), "{}", d.summary);
+        assert_eq!(d.after(8, State::Applied), Revision::Keep);
     }
 
     #[test]
