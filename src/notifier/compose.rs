@@ -80,7 +80,11 @@ impl Message {
         if self.is_digest {
             // What failed while you were away is still news once the proposals are
             // decided: the digest goes only when nothing in it is left.
-            return if left.is_empty() { Revision::Close } else { Revision::Replace(digest(&left)) };
+            return if left.is_empty() {
+                Revision::Close
+            } else {
+                Revision::Replace(digest(&left))
+            };
         }
         if !left.iter().any(|n| n.proposal.is_some()) {
             return Revision::Close;

@@ -102,44 +102,94 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     // files nobody changed.
     let files: Vec<FileChange> =
         changes.into_iter().filter(|c| kept.contains(&c.path.to_string())).collect();
-    let names: Vec<&str> = plan.iter().map(|(f, _)| f.name).collect();
-    let names = names.join(", ");
-    let lines = patch::changed_lines(repo, &files);
-    let mut why = format!(
-        "{names} would reformat {} ({lines} {}), changed since {}",
-        listed(files.iter().map(|f| f.path.to_string())),
-        if lines == 1 { "line" } else { "lines" },
-        base.name
-    );
-    if !left_alone.is_empty() {
-        why.push_str(&format!(
-            "; left alone, as the project does not keep them formatted: {}",
-            listed(left_alone.iter().map(|(file, reason)| format!("{file} ({reason})")))
+    let untouched: Vec<String> =
+        kept.iter().filter(|k| !files.iter().any(|f| f.path.to_string() == **k)).cloned().collect();
+    // One proposal per kind of file: what a rejection teaches is then exactly that kind
+    // (the changelog's Markdown, not the code beside it).
+    let mut by_kind: BTreeMap<String, Vec<FileChange>> = BTreeMap::new();
+    for file in files {
+        by_kind.entry(super::file_kind(file.path.as_path())).or_default().push(file);
+    }
+    let of_kind = |kind: &str, file: &str| super::file_kind(Path::new(file)) == kind;
+    let mut drafts = Vec::new();
+    for (i, (kind, files)) in by_kind.into_iter().enumerate() {
+        let names = plan
+            .iter()
+            .filter(|(_, judged)| judged.iter().any(|f| of_kind(&kind, f)))
+            .map(|(f, _)| f.name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let lines = patch::changed_lines(repo, &files);
+        let mut why = format!(
+            "{names} would reformat {} ({lines} {}), changed since {}",
+            listed(files.iter().map(|f| f.path.to_string()), SHOWN),
+            if lines == 1 { "line" } else { "lines" },
+            base.name
+        );
+        let same_kind: Vec<String> =
+            untouched.iter().filter(|f| of_kind(&kind, f)).cloned().collect();
+        if !same_kind.is_empty() {
+            why.push_str(&format!(
+                "; as they are (already formatted, or excluded by the formatter's own ignore file): {}",
+                listed(same_kind.into_iter(), EVERY)
+            ));
+        }
+        let alone: Vec<String> = left_alone
+            .iter()
+            .filter(|(f, _)| of_kind(&kind, f))
+            .map(|(file, reason)| format!("{file} ({reason})"))
+            .collect();
+        if !alone.is_empty() {
+            why.push_str(&format!(
+                "; left alone, as the project does not keep them formatted: {}",
+                listed(alone.into_iter(), EVERY)
+            ));
+        }
+        // What no proposal of its kind can tell: said by the first one.
+        if i == 0 {
+            let other: Vec<String> = left_alone
+                .iter()
+                .filter(|(f, _)| super::file_kind(Path::new(f)) != kind)
+                .map(|(file, reason)| format!("{file} ({reason})"))
+                .chain(refused.iter().cloned())
+                .collect();
+            if !other.is_empty() {
+                why.push_str(&format!("; also left alone: {}", listed(other.into_iter(), EVERY)));
+            }
+            let other: Vec<String> =
+                untouched.iter().filter(|f| !of_kind(&kind, f)).cloned().collect();
+            if !other.is_empty() {
+                why.push_str(&format!(
+                    "; also as they are (already formatted, or excluded by the formatter's own ignore file): {}",
+                    listed(other.into_iter(), EVERY)
+                ));
+            }
+        }
+        drafts.extend(patch::draft_from(
+            repo,
+            files,
+            super::FORMAT,
+            |n| format!("format {n} {kind} {} ({names})", if n == 1 { "file" } else { "files" }),
+            why,
+            Provenance::BUILTIN,
         ));
     }
-    if !refused.is_empty() {
-        why.push_str(&format!("; left alone: {}", listed(refused.into_iter())));
-    }
-    let draft = patch::draft_from(
-        repo,
-        files,
-        super::FORMAT,
-        |n| format!("format {n} {} ({names})", if n == 1 { "file" } else { "files" }),
-        why,
-        Provenance::BUILTIN,
-    );
-    Ok(draft.into_iter().collect())
+    Ok(drafts)
 }
 
-/// "a, b, c and 4 more".
-fn listed(items: impl Iterator<Item = String>) -> String {
-    const SHOWN: usize = 3;
+/// How many files a popup-sized list names before "and N more".
+const SHOWN: usize = 3;
+/// How many a list of reasons names (`kairos show` has the room).
+const EVERY: usize = 50;
+
+/// "a, b, c and 4 more", naming at most `shown`.
+fn listed(items: impl Iterator<Item = String>, shown: usize) -> String {
     let items: Vec<String> = items.collect();
     match items.as_slice() {
         [] => "nothing".into(),
         [one] => one.clone(),
-        _ if items.len() > SHOWN + 1 => {
-            format!("{} and {} more", items[..SHOWN].join(", "), items.len() - SHOWN)
+        _ if items.len() > shown + 1 => {
+            format!("{} and {} more", items[..shown].join(", "), items.len() - shown)
         }
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }

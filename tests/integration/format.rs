@@ -152,7 +152,10 @@ fn prettier_formats_the_code_the_project_formats_not_its_changelog_or_vendored_p
     let why = p["why"].as_str().unwrap();
     assert!(why.starts_with("prettier would reformat src/app.js ("), "{why}");
     assert!(why.contains("CHANGELOG.md (not formatted at HEAD)"), "{why}");
-    assert!(!why.contains("vendor/page.html"), "prettier's own ignore file covers it: {why}");
+    assert!(
+        why.contains("as they are (already formatted, or excluded by the formatter's own ignore file): vendor/page.html"),
+        "prettier's own ignore file covers it, and the proposal says so: {why}"
+    );
     env.ok(&["approve", &p["id"].to_string()]);
     assert_eq!(
         repo.read("src/app.js").unwrap(),
@@ -201,5 +204,37 @@ fn rejected_markdown_formatting_leaves_markdown_alone_and_code_still_formatted()
     assert!(
         queued.iter().all(|p| p["decision"]["autonomy"] == "propose"),
         "the task is not demoted"
+    );
+}
+
+#[test]
+fn files_of_different_kinds_are_proposed_apart_so_a_rejection_teaches_one_kind() {
+    let env = Env::new();
+    let repo = web_project(&env);
+    repo.write("README.md", "# Web\n\n- one\n");
+    repo.write("src/app.js", "export const one = 1;\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "web"]);
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    repo.write("README.md", "# Web\n\n* one\n");
+    repo.write("src/app.js", "export const one=1\n");
+    let proposals = wait_for(
+        "a proposal per kind of file",
+        || Some(format_proposals(&env)).filter(|p| p.len() == 2),
+        &daemon,
+    );
+    let mut titles: Vec<(String, Vec<String>)> = proposals
+        .iter()
+        .map(|p| (p["title"].as_str().unwrap().to_owned(), paths(p)))
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            ("format 1 *.js file (prettier)".to_owned(), vec!["src/app.js".to_owned()]),
+            ("format 1 *.md file (prettier)".to_owned(), vec!["README.md".to_owned()]),
+        ]
     );
 }
