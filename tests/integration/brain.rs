@@ -463,3 +463,41 @@ fn a_minute_of_an_untouched_repository_costs_no_request() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+#[test]
+fn no_second_look_within_min_interval() {
+    let server = LlmServer::start();
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "[tasks.tick]\nidle = \"1s\"\nmin_interval = \"1h\"\n");
+    let daemon = start_watching(&env, &repo);
+    repo.write("draft.md", "one\n");
+    wait_for("the first look", || (server.count() == 1).then_some(()), &daemon);
+    next_run(&env, "tick", 0, &daemon);
+    // A real change, then quiet again: the look waits for the hour to pass.
+    repo.write("draft.md", "two\n");
+    next_run(&env, "tick", 1, &daemon);
+    assert_eq!(server.count(), 1, "a second look within min_interval");
+}
+
+#[test]
+fn no_look_during_quiet_hours() {
+    let server = LlmServer::start();
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "[tasks.tick]\nidle = \"1s\"\nmin_interval = \"1s\"\n");
+    write_policy(
+        &env,
+        "quiet.toml",
+        &format!("[defaults]\nquiet_hours = \"{}\"\n", crate::policy::window_around_now()),
+    );
+    let daemon = start_watching(&env, &repo);
+    let idles = idle_events(&env);
+    repo.write("draft.md", "written at night\n");
+    wait_for("the repository quiet", || (idle_events(&env) > idles).then_some(()), &daemon);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        assert_eq!(server.count(), 0, "a look during quiet hours");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

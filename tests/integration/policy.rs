@@ -241,7 +241,7 @@ fn a_repository_policy_can_only_tighten() {
 }
 
 /// A quiet-hours window around now, in local time, as the daemon reads it.
-fn window_around_now() -> String {
+pub fn window_around_now() -> String {
     use chrono::Timelike;
     let now = chrono::Local::now();
     let start = now - chrono::Duration::minutes(5);
