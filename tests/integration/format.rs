@@ -225,10 +225,8 @@ fn files_of_different_kinds_are_proposed_apart_so_a_rejection_teaches_one_kind()
         || Some(format_proposals(&env)).filter(|p| p.len() == 2),
         &daemon,
     );
-    let mut titles: Vec<(String, Vec<String>)> = proposals
-        .iter()
-        .map(|p| (p["title"].as_str().unwrap().to_owned(), paths(p)))
-        .collect();
+    let mut titles: Vec<(String, Vec<String>)> =
+        proposals.iter().map(|p| (p["title"].as_str().unwrap().to_owned(), paths(p))).collect();
     titles.sort();
     assert_eq!(
         titles,
