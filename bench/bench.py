@@ -721,7 +721,7 @@ def replay(args):
         "requests_by_task": {t: u["calls"] for t, u in today.items() if isinstance(u, dict) and "calls" in u},
         "tokens_in": sum(u["tokens"]["input"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
         "tokens_out": sum(u["tokens"]["output"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
-        "notices": sum(1 for line in log.splitlines() if "noticed (not proposed" in line),
+        "notices": sum(1 for line in log.splitlines() if "noticed" in line and "(not proposed" in line),
         "proposals": len(queue_all),
         "failed_runs": sum(1 for line in log.splitlines() if "): failed:" in line),
         "requests_per_pause": pauses,

@@ -73,7 +73,7 @@ pub fn take_in(
         match effect {
             Effect::Skip(_) => intake.skipped += 1,
             Effect::Tell { notify } => {
-                tell(core, &proposal, &evaluation, notify)?;
+                tell(core, &mut proposal, &evaluation, notify)?;
                 intake.told += 1;
             }
             Effect::Queue => {
@@ -120,25 +120,41 @@ fn log_shadow_rules(core: &Core, proposal: &Proposal, evaluation: &Evaluation) {
 }
 
 /// Observe and notify: told once per distinct change (logged; notified at `notify`).
+/// What is notified is kept as a `told` proposal, so the user can reject it as not worth
+/// telling (`kairos reject ID`, or the popup's button) and the task learns from that as
+/// from any rejection.
 fn tell(
     core: &Core,
-    proposal: &Proposal,
+    proposal: &mut Proposal,
     evaluation: &Evaluation,
     notify: bool,
 ) -> Result<(), PipelineError> {
     core.store.mark_told(&proposal.fingerprint)?;
-    let verb = if notify { "noticed" } else { "observed" };
+    let mut told = None;
+    if notify {
+        proposal.id = core.store.next_proposal_id()?;
+        let by = Actor::Policy { decided_by: evaluation.decided_by.clone() };
+        proposal.advance(Step::Tell, by, None, Utc::now())?;
+        core.put_proposal(proposal)?;
+        told = Some(proposal.id);
+    }
+    let verb = if notify { format!("noticed as #{}", proposal.id) } else { "observed".into() };
     let message = format!(
         "{verb} (not proposed, decided by {}): {}\n{}",
         evaluation.decided_by, proposal.title, proposal.why
     );
-    core.log(LogEntry::new(LogKind::Decision, Some(&proposal.repo), message).task(&proposal.task));
+    let entry =
+        LogEntry::new(LogKind::Decision, Some(&proposal.repo), message).task(&proposal.task);
+    core.log(match told {
+        Some(id) => entry.proposal(id),
+        None => entry,
+    });
     if notify {
         core.notifier.send(Notice {
             repo: proposal.repo.clone(),
             summary: proposal.title.clone(),
             body: proposal.why.clone(),
-            proposal: None,
+            proposal: told,
             kind: NoticeKind::Info,
             risky: false,
         });

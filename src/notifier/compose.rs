@@ -63,7 +63,8 @@ impl Notice {
         match self.kind {
             NoticeKind::Waiting => state == State::Pending,
             NoticeKind::Applied => state == State::Applied,
-            NoticeKind::Failure | NoticeKind::Info => true,
+            NoticeKind::Info => state != State::Rejected,
+            NoticeKind::Failure => true,
         }
     }
 }
@@ -143,6 +144,8 @@ pub fn compose(batch: &[Notice]) -> Vec<Message> {
                         vec![("approve", "Approve"), ("reject", "Reject"), ("show", "Show")]
                     }
                     (NoticeKind::Applied, true) => vec![("undo", "Undo"), ("show", "Show")],
+                    // A told notice: rejecting it says it was not worth telling.
+                    (NoticeKind::Info, true) => vec![("reject", "Not useful"), ("show", "Show")],
                     _ => vec![],
                 };
                 return Message {
@@ -167,6 +170,10 @@ pub fn compose(batch: &[Notice]) -> Vec<Message> {
                     vec![("undo", "Undo all"), ("show", "Show")],
                 ),
                 NoticeKind::Failure => (format!("{n} failures in {name}"), vec![]),
+                NoticeKind::Info if has_proposals => (
+                    format!("{n} messages from {name}"),
+                    vec![("reject", "Not useful"), ("show", "Show")],
+                ),
                 NoticeKind::Info => (format!("{n} messages from {name}"), vec![]),
             };
             let body =
@@ -298,6 +305,16 @@ mod tests {
         let Revision::Replace(d) = d.after(7, State::Applied) else { panic!("{d:?}") };
         assert!(d.summary.contains("1 failed"), "{}", d.summary);
         assert_eq!(d.after(8, State::Applied), Revision::Keep);
+    }
+
+    #[test]
+    fn a_told_notice_can_be_called_not_useful_and_leaves_when_it_is() {
+        let mut note = waiting("/r", 8);
+        note.kind = NoticeKind::Info;
+        let m = &compose(&[note])[0];
+        assert_eq!(m.actions, [("reject", "Not useful"), ("show", "Show")]);
+        assert_eq!(m.after(8, State::Told), Revision::Keep);
+        assert_eq!(m.after(8, State::Rejected), Revision::Close);
     }
 
     #[test]

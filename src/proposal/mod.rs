@@ -31,10 +31,13 @@ pub enum State {
     Failed,
     /// Its result was already in place (the user made the same change): nothing to do.
     Done,
+    /// A notice told to the user (autonomy `notify`), never queued: kept so that it can
+    /// be rejected as not worth telling, which teaches as any rejection does.
+    Told,
 }
 
 impl State {
-    pub const ALL: [State; 9] = [
+    pub const ALL: [State; 10] = [
         State::Pending,
         State::Approved,
         State::Applied,
@@ -44,6 +47,7 @@ impl State {
         State::Expired,
         State::Failed,
         State::Done,
+        State::Told,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,13 +61,17 @@ impl State {
             State::Expired => "expired",
             State::Failed => "failed",
             State::Done => "done",
+            State::Told => "told",
         }
     }
 
     /// Whether a new proposal with the same fingerprint must not be created while one
     /// in this state exists: the user still has to decide, or has decided against it.
     pub fn blocks_repeat(self) -> bool {
-        matches!(self, State::Pending | State::Approved | State::Rejected | State::Undone)
+        matches!(
+            self,
+            State::Pending | State::Approved | State::Rejected | State::Undone | State::Told
+        )
     }
 
     /// The state after `step`, or why the step is not allowed from here.
@@ -83,6 +91,8 @@ impl State {
             // An apply interrupted by a crash is rolled back and waits for the user again.
             (Approved, Step::Interrupt) => Pending,
             (Applied, Step::Undo) => Undone,
+            (Pending, Step::Tell) => Told,
+            (Told, Step::Reject) => Rejected,
             _ => return Err(InvalidStep { from: self, step }),
         };
         Ok(next)
@@ -108,6 +118,7 @@ pub enum Step {
     Interrupt,
     Undo,
     FindDone,
+    Tell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -128,6 +139,7 @@ fn step_past(step: Step) -> &'static str {
         Step::Interrupt => "interrupted",
         Step::Undo => "undone",
         Step::FindDone => "found done",
+        Step::Tell => "told",
     }
 }
 
@@ -261,8 +273,9 @@ pub struct Draft {
 mod tests {
     use super::*;
 
-    const ALL_STATES: [State; 9] = State::ALL;
-    const ALL_STEPS: [Step; 9] = [
+    const ALL_STATES: [State; 10] = State::ALL;
+    const ALL_STEPS: [Step; 10] = [
+        Step::Tell,
         Step::FindDone,
         Step::Approve,
         Step::Reject,
@@ -273,6 +286,15 @@ mod tests {
         Step::Interrupt,
         Step::Undo,
     ];
+
+    #[test]
+    fn a_told_notice_can_only_be_rejected() {
+        let told = State::Pending.after(Step::Tell).unwrap();
+        for step in ALL_STEPS {
+            assert_eq!(told.after(step).is_ok(), step == Step::Reject, "{step:?}");
+        }
+        assert!(told.blocks_repeat(), "a told notice is told once");
+    }
 
     #[test]
     fn the_happy_path_reaches_undone() {

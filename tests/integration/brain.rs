@@ -102,7 +102,12 @@ fn a_reviewed_bug_is_told_at_its_line_and_its_verified_fix_waits_even_under_an_a
     let log = env.ok(&["log", "-n", "200"]);
     assert!(log.contains("review (git: HEAD moved): asked test-model"), "{log}");
     assert!(log.contains("calc.py:2: add subtracts"), "the note was not told:\n{log}");
-    assert_eq!(env.queue(true).len(), 1, "the note was queued: {:?}", env.queue(true));
+    // The note is told, kept (to be rejected if it was not worth it), never queued.
+    let all = env.queue(true);
+    let told: Vec<&Value> = all.iter().filter(|p| p["state"] == "told").collect();
+    assert_eq!(told.len(), 1, "{all:?}");
+    assert_eq!(told[0]["title"], "calc.py:2: add subtracts");
+    assert_eq!(env.queue(false).len(), 1, "the note was queued: {:?}", env.queue(false));
 
     // What the review asked to remember is there after kill -9, and so is the proposal.
     wait_for("the note", || (!notes(&env, &repo).is_empty()).then_some(()), &daemon);
@@ -317,7 +322,9 @@ fn text_in_the_repository_that_gives_orders_changes_no_policy_and_applies_nothin
     assert_eq!(env.ok(&["policy", "explain", "--action", "git.branch.delete"]), explained);
     assert_eq!(std::fs::read_dir(env.path("config/kairos/policies")).unwrap().count(), policies);
     assert!(!env.path("config/kairos/policies/all.toml").exists());
-    assert_eq!(env.queue(true).len(), 1, "{:?}", env.queue(true));
+    let proposed: Vec<Value> =
+        env.queue(true).into_iter().filter(|p| p["state"] != "told").collect();
+    assert_eq!(proposed.len(), 1, "{proposed:?}");
 }
 
 #[test]
@@ -500,4 +507,42 @@ fn no_look_during_quiet_hours() {
         assert_eq!(server.count(), 0, "a look during quiet hours");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+#[test]
+fn notes_you_keep_rejecting_demote_the_review_in_that_repository() {
+    let server = LlmServer::start();
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "");
+    let daemon = start_watching(&env, &repo);
+    let note = |round: usize| {
+        Scripted::Reply(json!({ "notes": [{
+            "title": format!("nit {round}"), "body": "a matter of taste", "path": "a.txt", "line": 1
+        }] }))
+    };
+    let told = |round: usize| {
+        let title = format!("a.txt:1: nit {round}");
+        env.queue(true).into_iter().find(|p| p["state"] == "told" && p["title"] == title.as_str())
+    };
+    let mut said = String::new();
+    for round in 1..=3 {
+        server.push(note(round));
+        repo.commit_file("a.txt", &format!("{round}\n"), &format!("Round {round}"));
+        let p = wait_for("the told note", || told(round), &daemon);
+        said = env.ok(&["reject", &p["id"].to_string(), "--reason", "not worth telling"]);
+    }
+    assert!(said.contains("review was rejected 3 times in 30 days"), "{said}");
+    assert_eq!(env.json(&["show", "1", "--json"])["state"], "rejected");
+
+    // Demoted: the next note is only logged, not told.
+    let reviews = runs_of(&env, "review").len();
+    server.push(note(4));
+    repo.commit_file("a.txt", "4\n", "Round 4");
+    next_run(&env, "review", reviews, &daemon);
+    assert!(told(4).is_none(), "a demoted review still told its note");
+    assert!(
+        env.ok(&["log", "-n", "300"]).contains("observed (not proposed"),
+        "the note was not logged"
+    );
 }
