@@ -126,14 +126,6 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
             if lines == 1 { "line" } else { "lines" },
             base.name
         );
-        let same_kind: Vec<String> =
-            untouched.iter().filter(|f| of_kind(&kind, f)).cloned().collect();
-        if !same_kind.is_empty() {
-            why.push_str(&format!(
-                "; as they are (already formatted, or excluded by the formatter's own ignore file): {}",
-                listed(same_kind.into_iter(), EVERY)
-            ));
-        }
         let alone: Vec<String> = left_alone
             .iter()
             .filter(|(f, _)| of_kind(&kind, f))
@@ -156,12 +148,15 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
             if !other.is_empty() {
                 why.push_str(&format!("; also left alone: {}", listed(other.into_iter(), EVERY)));
             }
-            let other: Vec<String> =
-                untouched.iter().filter(|f| !of_kind(&kind, f)).cloned().collect();
-            if !other.is_empty() {
+            // Last, and short: usually these are simply clean, and many.
+            let untouched = match untouched.len() {
+                0 => None,
+                n if n <= SHOWN => Some(untouched.join(", ")),
+                n => Some(format!("{n} other changed files")),
+            };
+            if let Some(untouched) = untouched {
                 why.push_str(&format!(
-                    "; also as they are (already formatted, or excluded by the formatter's own ignore file): {}",
-                    listed(other.into_iter(), EVERY)
+                    "; as they are (already formatted, or excluded by the formatter's own ignore file): {untouched}"
                 ));
             }
         }
