@@ -160,11 +160,19 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
                 ));
             }
         }
+        let only = match files.as_slice() {
+            [one] => Some(one.path.to_string()),
+            _ => None,
+        };
         drafts.extend(patch::draft_from(
             repo,
             files,
             super::FORMAT,
-            |n| format!("format {n} {kind} {} ({names})", if n == 1 { "file" } else { "files" }),
+            |n| match only.as_deref() {
+                // One file: its name says more than its kind, in a batch's list too.
+                Some(path) => format!("format {path} ({names})"),
+                None => format!("format {n} {kind} files ({names})"),
+            },
             why,
             Provenance::BUILTIN,
         ));

@@ -231,8 +231,8 @@ fn files_of_different_kinds_are_proposed_apart_so_a_rejection_teaches_one_kind()
     assert_eq!(
         titles,
         [
-            ("format 1 *.js file (prettier)".to_owned(), vec!["src/app.js".to_owned()]),
-            ("format 1 *.md file (prettier)".to_owned(), vec!["README.md".to_owned()]),
+            ("format README.md (prettier)".to_owned(), vec!["README.md".to_owned()]),
+            ("format src/app.js (prettier)".to_owned(), vec!["src/app.js".to_owned()]),
         ]
     );
 }

@@ -205,7 +205,7 @@ fn a_proposal_the_user_carried_out_themselves_is_done_and_its_popup_closed() {
     let daemon = env.start_daemon();
     repo.write("src/main.rs", "fn main(){let x=1;\n    println!(\"{}\",x);}\n");
     let popup = wait_calls(&server, 1, &daemon).remove(0);
-    assert!(popup.summary.contains("format 1 *.rs file (rustfmt)"), "{popup:?}");
+    assert!(popup.summary.contains("format src/main.rs (rustfmt)"), "{popup:?}");
     assert!(popup.body.starts_with("rustfmt would reformat src/main.rs ("), "{popup:?}");
     let id = env.queue(false)[0]["id"].to_string();
 
