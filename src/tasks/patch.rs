@@ -33,7 +33,7 @@ pub fn draft_from(
     if files.is_empty() {
         return None;
     }
-    let fingerprint = format!("fs.patch:{task}:{}", digest(&files));
+    let fingerprint = fingerprint(task, &files);
     Some(Draft {
         action: Action::Patch,
         changed_lines: changed_lines(repo, &files),
@@ -77,6 +77,11 @@ pub fn changed_lines(repo: &Repository, files: &[FileChange]) -> u64 {
 }
 
 /// A stable digest of a set of file changes: the same change gets the same fingerprint.
+/// What tells a file change of `task` from any other: the same files made the same way.
+pub fn fingerprint(task: &str, files: &[FileChange]) -> String {
+    format!("fs.patch:{task}:{}", digest(files))
+}
+
 fn digest(files: &[FileChange]) -> String {
     let text = serde_json::to_string(files).expect("serialisable");
     git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes())

@@ -437,3 +437,62 @@ fn a_large_update_is_split_into_proposals_a_person_can_review() {
         ]
     );
 }
+
+#[test]
+fn updates_beyond_one_runs_share_come_in_the_next_run_not_never() {
+    let env = Env::new();
+    let registry = env.path("registry");
+    let names: Vec<String> = (1..=6).map(|i| format!("dep-{i}")).collect();
+    for name in &names {
+        publish(&registry, name, "1.0.0", 1);
+    }
+    let repo = env.repo("app");
+    let deps: String = names.iter().map(|n| format!("{n} = \"*\"\n")).collect();
+    repo.write(
+        "Cargo.toml",
+        &format!("[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"),
+    );
+    repo.write(
+        ".cargo/config.toml",
+        &format!(
+            "[source.crates-io]\nreplace-with = \"local\"\n\n[source.local]\ndirectory = \"{}\"\n",
+            registry.display()
+        ),
+    );
+    repo.write("src/lib.rs", "");
+    let generated = std::process::Command::new("cargo")
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(&repo.path)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "app"]);
+    // Six major jumps: a run proposes five.
+    for name in &names {
+        publish(&registry, name, "2.0.0", 2);
+    }
+    env.write_config(concat!(
+        "[tasks.snapshot]\nenabled = false\n\n[tasks.format]\nenabled = false\n\n",
+        "[tasks.lockfile]\ntest = [\"true\"]\n",
+    ));
+    env.ok(&["watch", repo.str()]);
+    let _daemon = env.start_daemon();
+    let titles = || -> Vec<String> {
+        let mut t: Vec<String> = proposals(&env, "deps.update")
+            .iter()
+            .map(|p| p["title"].as_str().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    env.ok(&["run", "lockfile", "--repo", repo.str()]);
+    assert_eq!(titles().len(), 5, "{:?}", titles());
+    // The five wait for the user (one is even rejected): they hold no slot in the next run.
+    let first = proposals(&env, "deps.update")[0]["id"].to_string();
+    env.ok(&["reject", &first]);
+    env.ok(&["run", "lockfile", "--repo", repo.str()]);
+    let all = titles();
+    assert_eq!(all.len(), 6, "{all:?}");
+    assert!(all.contains(&"update dep-6 1.0.0 → 2.0.0 (major) (Cargo.lock)".to_owned()), "{all:?}");
+}

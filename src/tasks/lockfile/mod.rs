@@ -16,7 +16,7 @@ use super::scratch::Scratch;
 use super::{RunContext, TaskError, patch};
 use crate::config::TaskSettings;
 use crate::process;
-use crate::proposal::{Draft, Provenance};
+use crate::proposal::{Draft, FileChange, Provenance};
 use changes::{Change, Locked};
 use outcome::TestRun;
 
@@ -150,6 +150,13 @@ impl Runner<'_> {
         Ok(scratch)
     }
 
+    /// Whether the update made in `scratch` was proposed before: it waits for the user,
+    /// was decided, or failed lately (then it costs no tests, and no slot).
+    fn proposed_already(&self, scratch: &Scratch) -> Result<bool, TaskError> {
+        let files = lock_changes(self.ctx.repo, scratch)?;
+        Ok(!files.is_empty() && (self.ctx.would_skip)(&patch::fingerprint(super::LOCKFILE, &files)))
+    }
+
     /// Installs what the copy's lock file names, so the tests run the versions it names
     /// (`which`: "new" or "current", for the step shown).
     fn install(&self, plan: &Plan, dir: &Path, which: &str) -> Result<(), String> {
@@ -224,11 +231,27 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         updates.push((everything, None));
     } else {
         drop(everything);
-        for group in minors.chunks(GROUP_SIZE).take(MAX_GROUPS) {
-            updates.push((runner.update(&targeted(&plan, group))?, None));
+        // An update proposed before (waiting, or decided against) takes no slot: the
+        // next ones get their turn, so the first groups never hold the rest back.
+        for group in minors.chunks(GROUP_SIZE) {
+            if updates.len() == MAX_GROUPS {
+                break;
+            }
+            let scratch = runner.update(&targeted(&plan, group))?;
+            if !runner.proposed_already(&scratch)? {
+                updates.push((scratch, None));
+            }
         }
-        for major in majors.iter().take(MAX_MAJOR) {
-            updates.push((runner.update(&targeted(&plan, &[major]))?, Some(*major)));
+        let mut majors_taken = 0;
+        for major in &majors {
+            if majors_taken == MAX_MAJOR {
+                break;
+            }
+            let scratch = runner.update(&targeted(&plan, &[major]))?;
+            if !runner.proposed_already(&scratch)? {
+                updates.push((scratch, Some(*major)));
+                majors_taken += 1;
+            }
         }
     }
     // The tests on the current lock, once, to compare each update with.
@@ -273,6 +296,14 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     }
 }
 
+/// What the update in `scratch` changes: its lock files only (an update must not carry
+/// other changes in).
+fn lock_changes(repo: &git2::Repository, scratch: &Scratch) -> Result<Vec<FileChange>, TaskError> {
+    let mut files = scratch.changes(repo)?;
+    files.retain(|f| is_lock_file(f.path.as_path()));
+    Ok(files)
+}
+
 /// What one update in scratch space became.
 enum Proposed {
     Draft(Box<Draft>),
@@ -292,10 +323,8 @@ fn propose(
     baseline: &Option<TestRun>,
 ) -> Result<Proposed, TaskError> {
     let repo = runner.ctx.repo;
-    // Taken before the tests run, so nothing they leave behind is in it, and only lock
-    // files: an update must not carry other changes in.
-    let mut files = scratch.changes(repo)?;
-    files.retain(|f| is_lock_file(f.path.as_path()));
+    // Taken before the tests run, so nothing they leave behind is in it.
+    let files = lock_changes(repo, scratch)?;
     let names: Vec<String> = files.iter().map(|f| f.path.to_string()).collect();
     let changed = match (before, locked(&scratch.dir, plan.ecosystem)) {
         (Some(before), Some(after)) => changes::between(before, &after),
