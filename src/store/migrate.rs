@@ -16,6 +16,8 @@ pub fn run(proposals: &sled::Tree, from: u64) -> Result<(), StoreError> {
     if from < 3 {
         complete_records(proposals)?;
     }
+    // Schema 4 adds the state `told`: nothing to rewrite, but a build that knows schema 3
+    // could not read such a record, so it is refused the store instead.
     Ok(())
 }
 

@@ -20,7 +20,8 @@ use crate::proposal::{Proposal, ProposalId, State, UndoRecord};
 /// 1: kairos 0.1.0. 2: who moved a proposal and what decided it are typed values.
 /// Bump it, with a step in `migrate`, whenever a stored type gains or changes a field:
 /// the queue sends stored records as they are, so old records are rewritten whole.
-pub const SCHEMA_VERSION: u64 = 3;
+/// 3: records complete. 4: the state `told`.
+pub const SCHEMA_VERSION: u64 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
