@@ -551,3 +551,31 @@ fn notes_you_keep_rejecting_demote_the_review_in_that_repository() {
         "the note was not logged"
     );
 }
+
+#[test]
+fn with_a_model_the_digest_is_written_from_the_days_material_once() {
+    let server = LlmServer::start();
+    let env = Env::new();
+    let repo = env.repo("work");
+    configure(&env, &server, "[tasks.review]\nenabled = false\n");
+    env.ok(&["watch", repo.str()]);
+    let _daemon = env.start_daemon();
+    repo.commit_file("a.txt", "a\n", "Write the first letter");
+    server.push(Scripted::Reply(json!({ "notes": [{
+        "title": "A quiet day", "body": "One commit: the first letter was written."
+    }] })));
+    env.ok(&["run", "digest", "--repo", repo.str()]);
+    let sent = &server.requests()[0].raw;
+    assert!(
+        sent.contains("- commit: Write the first letter"),
+        "the day's material was not sent: {sent}"
+    );
+    let digest = env.json(&["digest", "--repo", repo.str(), "--json"]);
+    assert_eq!(
+        digest[0]["text"].as_str().unwrap(),
+        "A quiet day\nOne commit: the first letter was written."
+    );
+    // Nothing new since: the same digest again, at no cost.
+    env.ok(&["run", "digest", "--repo", repo.str()]);
+    assert_eq!(server.count(), 1, "the same material was asked about twice");
+}
