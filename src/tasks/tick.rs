@@ -37,6 +37,8 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     // content to say: a save of the same bytes, or an edit undone, is no news.
     let news = events.iter().any(|e| e.paths.is_empty());
     let repo = ctx.repo;
+    // Read before the snapshot below, which points the repository at a scratch index.
+    let status_now = status(repo);
     let head = repo.head().ok().and_then(|h| h.target());
     let (work, _) = crate::git::snapshot_tree(repo, model.max_file_size())?;
     let worktree = Some(format!("{}:{work}", head.map(|h| h.to_string()).unwrap_or_default()));
@@ -79,7 +81,7 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
         lessons: Data::new(&memory.lessons(10).join("\n")),
         events: Data::new(&shown.join("\n")),
         queue: Data::new(&or_none(memory.pending().join("\n"))),
-        status: Data::new(&or_none(status(repo))),
+        status: Data::new(&or_none(status_now)),
         uncommitted: (&diff).into(),
     }
     .render(model)?;
@@ -97,14 +99,58 @@ fn worth_a_look(e: &LogEntry) -> bool {
     e.is_news() && e.task.as_deref() != Some(super::TICK) && !decided_elsewhere
 }
 
+/// `git status --short`, as a developer (and a model) knows it: the index's column, the
+/// working tree's, the path. At most 50 lines.
 fn status(repo: &git2::Repository) -> String {
+    use git2::Status;
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(true).include_ignored(false);
     let Ok(statuses) = repo.statuses(Some(&mut opts)) else { return String::new() };
+    let column = |s: Status, new, modified, deleted, renamed, typechange| {
+        if s.intersects(new) {
+            'A'
+        } else if s.intersects(modified) {
+            'M'
+        } else if s.intersects(deleted) {
+            'D'
+        } else if s.intersects(renamed) {
+            'R'
+        } else if s.intersects(typechange) {
+            'T'
+        } else {
+            ' '
+        }
+    };
     statuses
         .iter()
         .take(50)
-        .map(|s| format!("{:?} {}", s.status(), String::from_utf8_lossy(s.path_bytes())))
+        .map(|entry| {
+            let s = entry.status();
+            let path = String::from_utf8_lossy(entry.path_bytes());
+            if s.is_wt_new() && !s.intersects(Status::INDEX_NEW) {
+                return format!("?? {path}");
+            }
+            if s.is_conflicted() {
+                return format!("UU {path}");
+            }
+            let index = column(
+                s,
+                Status::INDEX_NEW,
+                Status::INDEX_MODIFIED,
+                Status::INDEX_DELETED,
+                Status::INDEX_RENAMED,
+                Status::INDEX_TYPECHANGE,
+            );
+            let tree = column(
+                s,
+                Status::empty(),
+                Status::WT_MODIFIED,
+                Status::WT_DELETED,
+                Status::WT_RENAMED,
+                Status::WT_TYPECHANGE,
+            );
+            format!("{index}{tree} {path}")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

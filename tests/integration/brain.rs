@@ -345,6 +345,18 @@ fn a_look_is_taken_after_activity_then_quiet_and_never_again_until_something_cha
     let look = &server.requests()[0];
     assert!(look.raw.contains("The developer has paused"), "{}", look.raw);
     assert!(look.raw.contains("draft.md") && look.raw.contains("+a first idea"), "{}", look.raw);
+    // The whole picture: when, what happened, the queue, `git status`, the work itself.
+    let body = look.body["messages"][1]["content"].as_str().unwrap_or_default().to_owned();
+    let weekday = chrono::Local::now().format("%A").to_string();
+    for part in [
+        format!("It is {weekday} "),
+        "<data source=\"events\">".into(),
+        "<data source=\"queue\">\n(nothing)".into(),
+        "<data source=\"git status\">\n?? draft.md\n</data>".into(),
+        "<data source=\"uncommitted diff\">".into(),
+    ] {
+        assert!(body.contains(&part), "the look lacks {part:?}:\n{body}");
+    }
     let ticks = next_run(&env, "tick", 0, &daemon);
     assert!(ticks.contains("nothing to do"), "an empty reply was not silence: {ticks}");
 
