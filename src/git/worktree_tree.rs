@@ -28,7 +28,10 @@ pub fn snapshot_tree(repo: &Repository, max_file_size: u64) -> Result<(Oid, Left
     let workdir = super::workdir(repo)?;
     let scratch = ScratchIndex::new(repo)?;
     let mut index = git2::Index::open(&scratch.path)?;
+    // libgit2 adds paths only to an index that belongs to a repository: the copy is lent
+    // to `repo` for the walk, and its own index given back after, whatever happens.
     repo.set_index(&mut index)?;
+    let _back = OwnIndexBack(repo);
     let mut too_big = std::collections::HashSet::new();
     let mut nested = std::collections::BTreeSet::new();
     // 0 adds the path, a positive value skips it.
@@ -52,6 +55,17 @@ pub fn snapshot_tree(repo: &Repository, max_file_size: u64) -> Result<(Oid, Left
     index.update_all(["*"].iter(), Some(&mut leave_out))?;
     let tree = index.write_tree_to(repo)?;
     Ok((tree, LeftOut { too_big: too_big.len(), nested: nested.into_iter().collect() }))
+}
+
+/// Points a repository back at its own index (`.git/index`) when dropped.
+struct OwnIndexBack<'r>(&'r Repository);
+
+impl Drop for OwnIndexBack<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut own) = git2::Index::open(&self.0.path().join("index")) {
+            let _ = self.0.set_index(&mut own);
+        }
+    }
 }
 
 /// A snapshot commit written (objects only) and the ref move that records it.
@@ -255,6 +269,17 @@ mod tests {
         crate::git::commit_index_for_tests(&repo, &mut index);
         drop(index);
         repo
+    }
+
+    #[test]
+    fn the_repository_has_its_own_index_back_after_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo_with_commit(dir.path());
+        std::fs::write(dir.path().join("new.txt"), "untracked\n").unwrap();
+        snapshot_tree(&repo, u64::MAX).unwrap();
+        let statuses = repo.statuses(None).unwrap();
+        let new = statuses.iter().find(|s| s.path().ok() == Some("new.txt")).unwrap();
+        assert_eq!(new.status(), git2::Status::WT_NEW, "the scratch index is still lent");
     }
 
     #[test]

@@ -37,7 +37,6 @@ pub fn run(ctx: &RunContext) -> Result<Vec<Draft>, TaskError> {
     // content to say: a save of the same bytes, or an edit undone, is no news.
     let news = events.iter().any(|e| e.paths.is_empty());
     let repo = ctx.repo;
-    // Read before the snapshot below, which points the repository at a scratch index.
     let status_now = status(repo);
     let head = repo.head().ok().and_then(|h| h.target());
     let (work, _) = crate::git::snapshot_tree(repo, model.max_file_size())?;
