@@ -167,6 +167,26 @@ fn a_popup_whose_proposal_was_settled_while_kairos_was_down_is_closed_at_start()
 }
 
 #[test]
+fn a_popup_goes_when_its_proposal_turns_stale() {
+    let env = Env::new();
+    let (_bus, server) = desktop(&env);
+    let repo = env.repo("api-server");
+    repo.merged_branch("topic");
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    let popup = wait_calls(&server, 1, &daemon).remove(0);
+    let id = env.queue(false)[0]["id"].to_string();
+    // The user commits on the branch: approving finds it stale, and its popup goes.
+    repo.git(&["checkout", "-q", "topic"]);
+    repo.commit_file("more.txt", "more", "more work");
+    repo.git(&["checkout", "-q", "main"]);
+    assert!(!env.kairos(&["approve", &id]).status.success());
+    wait_closed(&server, popup.id, &daemon);
+    assert_eq!(env.json(&["show", &id, "--json"])["state"], "stale");
+}
+
+#[test]
 fn a_batch_popup_is_made_again_as_its_members_are_decided_and_closed_with_the_last() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
