@@ -29,6 +29,9 @@ pub struct LlmService {
     off: Mutex<Option<String>>,
     /// The end of the budget window already told about, so it is told once.
     told_over_until: Mutex<Option<DateTime<Utc>>>,
+    /// Held from the budget's check until the call is counted: runs in several
+    /// repositories at once cannot all pass a check that has room for one.
+    budget: Mutex<()>,
 }
 
 impl LlmService {
@@ -63,6 +66,7 @@ impl LlmService {
             core,
             off: Mutex::new(off),
             told_over_until: Mutex::new(None),
+            budget: Mutex::new(()),
         }
     }
 
@@ -119,18 +123,24 @@ impl LlmService {
             return Err(LlmError::Off(why));
         }
         let s = self.settings();
-        let now = Utc::now();
-        let calls = self.store.model_calls().unwrap_or_default();
-        let today = self.store.model_day(now.date_naive()).unwrap_or_default();
-        if let Err(over) = crate::llm::budget::check(
-            s.max_calls_per_hour,
-            s.max_tokens_per_day,
-            &calls,
-            &today,
-            now,
-        ) {
-            self.tell_over_budget(caller, &over);
-            return Err(LlmError::OverBudget(over));
+        {
+            let _counting = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Utc::now();
+            let calls = self.store.model_calls().unwrap_or_default();
+            let today = self.store.model_day(now.date_naive()).unwrap_or_default();
+            if let Err(over) = crate::llm::budget::check(
+                s.max_calls_per_hour,
+                s.max_tokens_per_day,
+                &calls,
+                &today,
+                now,
+            ) {
+                self.tell_over_budget(caller, &over);
+                return Err(LlmError::OverBudget(over));
+            }
+            // Counted now, before it is made: a call that fails counts too (a server that
+            // keeps failing is not asked without end); its tokens come with the answer.
+            let _ = self.store.record_model_call(now, task, Default::default());
         }
         let system = self.render("system", &serde_json::json!({})).map_err(LlmError::Request)?;
         // The last gate before the wire: whatever a task put in the prompt (commit
@@ -147,16 +157,10 @@ impl LlmService {
             fields: question.fields,
         };
         let result = self.client.complete(&request).await;
-        if result.is_err() {
-            // A failed call still counts against the calls per hour: a server that keeps
-            // failing must not be asked without end. Its tokens are unknown (none billed).
-            let _ = self.store.record_model_call(Utc::now(), task, Default::default());
-            let _ = self.store.flush().await;
-        }
         match result {
             Ok(done) => {
                 let usage = done.collected.usage;
-                let _ = self.store.record_model_call(Utc::now(), task, usage);
+                let _ = self.store.record_model_tokens(Utc::now(), task, usage);
                 let _ = self.store.flush().await;
                 let retried = if done.attempts > 1 {
                     format!(", {} attempts", done.attempts)

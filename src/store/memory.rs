@@ -335,6 +335,20 @@ impl Store {
         self.remember(&Key::Shown.text(), &shown)
     }
 
+    /// Adds the tokens of a call of `task`'s counted before it was made.
+    pub fn record_model_tokens(
+        &self,
+        at: DateTime<Utc>,
+        task: &str,
+        usage: Usage,
+    ) -> Result<(), StoreError> {
+        let day = at.date_naive();
+        let mut usage_today = self.model_day(day)?;
+        usage_today.day = Some(day);
+        usage_today.tasks.entry(task.to_owned()).or_default().tokens.add(usage);
+        self.remember(&Key::ModelDay(day).text(), &usage_today)
+    }
+
     /// Counts a suggested edit of `task`'s that was dropped for breaking the check.
     pub fn record_broken_edit(&self, at: DateTime<Utc>, task: &str) -> Result<(), StoreError> {
         let day = at.date_naive();
@@ -374,6 +388,21 @@ impl crate::notifier::Keeper for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_call_is_counted_before_it_is_made_and_its_tokens_added_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = Utc::now();
+        store.record_model_call(now, "review", Usage::default()).unwrap();
+        store.record_model_call(now, "review", Usage::default()).unwrap();
+        let used = Usage { input: 100, output: 20, cache_read: 5, cache_write: 0 };
+        store.record_model_tokens(now, "review", used).unwrap();
+        let day = store.model_day(now.date_naive()).unwrap();
+        assert_eq!(day.tasks["review"].calls, 2, "one failed, one answered: both count");
+        assert_eq!(day.tasks["review"].tokens, used);
+        assert_eq!(store.model_calls().unwrap().len(), 2);
+    }
 
     #[test]
     fn each_kind_is_kept_apart_and_read_back() {
