@@ -431,6 +431,15 @@ fn dream_consolidates_the_notes_and_undo_puts_the_old_ones_back() {
     let found = env.json(&["memory", "search", "ENGLISH", "--json"]);
     assert_eq!(found[0]["repo"], "", "{found}");
     let id = before[1]["id"].to_string();
+    // Ids are per repository: without --repo the global notes are meant, and the error
+    // says where the note is.
+    let global = env.kairos(&["memory", "forget", &id]);
+    let said = stderr(&global);
+    assert!(!global.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("kairos memory forget {id} --repo ")) && said.contains("work"),
+        "{said}"
+    );
     env.ok(&["memory", "forget", "--repo", repo.str(), &id]);
     assert_eq!(notes(&env, &repo).len(), 1);
 }

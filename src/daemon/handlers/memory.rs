@@ -57,10 +57,24 @@ pub async fn forget(core: &Arc<Core>, repo: Option<PathBuf>, id: u64) -> Respons
     let mut notes = core.store.notes(&repo).unwrap_or_default();
     if !notes.forget(id) {
         let place = if repo.is_empty() { "the global notes".to_owned() } else { repo.clone() };
+        // Ids are per repository: say where a note with this id is, if anywhere.
+        let elsewhere: Vec<String> = core
+            .store
+            .noted_repos()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| *r != repo && !r.is_empty())
+            .filter(|r| core.store.notes(r).unwrap_or_default().notes.iter().any(|n| n.id == id))
+            .collect();
+        let hint = match elsewhere.as_slice() {
+            [] => "`kairos memory show` lists the notes with their ids".to_owned(),
+            [one] => format!("note #{id} of {one}: `kairos memory forget {id} --repo {one}`"),
+            _ => format!("notes #{id} are in {}: add `--repo PATH`", elsewhere.join(", ")),
+        };
         return Response::error(
             ErrorCode::NotFound,
             format!("there is no note #{id} in {place}"),
-            Some("`kairos memory show` lists the notes with their ids".into()),
+            Some(hint),
         );
     }
     if let Err(e) = core.store.put_notes(&repo, &notes).and(core.store.flush().await) {
