@@ -37,7 +37,9 @@ pub enum LlmError {
     #[error("the model server refused the request: {0}")]
     Request(String),
     /// The server does not take tools (`structured = "auto"` then asks with a schema).
-    #[error("the model server does not take tools: {0}; with an OpenAI-compatible server, set structured = \"json_schema\" in [llm] (the Anthropic API always takes them: check base_url)")]
+    #[error(
+        "the model server does not take tools: {0}; with an OpenAI-compatible server, set structured = \"json_schema\" in [llm] (the Anthropic API always takes them: check base_url)"
+    )]
     NoTools(String),
     /// The reply broke the contract, and did again when asked once more.
     #[error("the model's reply broke the contract: {0}")]

@@ -140,9 +140,19 @@ fn after_a_restart_the_popups_left_on_screen_keep_working_and_go_when_decided() 
     assert_eq!(batch.summary, "2 proposals in api-server");
     assert!(daemon.stop(), "the daemon did not stop");
 
-    // A new daemon: the popup from before still has working buttons.
+    // A new daemon: once it has reached the desktop (and taken back what it left there),
+    // the popup from before still has working buttons.
     let daemon = env.start_daemon();
-    wait_log(&env, "started", &daemon);
+    wait_for(
+        "the notifier to reach the desktop",
+        || {
+            env.json(&["status", "--json"])["notifier"]
+                .to_string()
+                .contains("desktop: connected")
+                .then_some(())
+        },
+        &daemon,
+    );
     server.press(batch.id, "reject");
     wait_for("both rejected", || env.queue(false).is_empty().then_some(()), &daemon);
     assert_eq!(server.calls().len(), 1, "shown again after the restart: {:?}", server.calls());
