@@ -7,9 +7,10 @@
 mod compose;
 pub mod desktop;
 mod shown;
+mod told;
 mod webhook;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 
 pub use compose::{Message, Notice, NoticeKind, Revision, Urgency, compose, digest};
 pub use shown::{Keeper, Shown};
+use told::Told;
 pub use webhook::{WebhookConfig, read_token, shown as shown_url};
 
 use crate::policy::{LocalTime, Window};
@@ -173,35 +175,8 @@ struct Worker {
 /// tries at once whatever the wait.
 const RETRY_AT_MOST: Duration = Duration::from_secs(3600);
 
-/// The last `TOLD_KEPT` (proposal, kind) pairs told. Proposal ids only grow, so what is
-/// forgotten is what is long decided: the set stays bounded on a daemon that runs for
-/// months.
-#[derive(Default)]
-struct Told {
-    set: HashSet<(ProposalId, NoticeKind)>,
-    order: VecDeque<(ProposalId, NoticeKind)>,
-}
-
-const TOLD_KEPT: usize = 4096;
-
 /// How many shown notifications kairos keeps track of (to update or close them).
 const SHOWN_KEPT: usize = 1024;
-
-impl Told {
-    /// False when it was told already.
-    fn insert(&mut self, told: (ProposalId, NoticeKind)) -> bool {
-        if !self.set.insert(told) {
-            return false;
-        }
-        self.order.push_back(told);
-        if self.order.len() > TOLD_KEPT
-            && let Some(oldest) = self.order.pop_front()
-        {
-            self.set.remove(&oldest);
-        }
-        true
-    }
-}
 
 impl Worker {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
@@ -494,23 +469,4 @@ fn log(notice: &Notice) {
         notice.summary,
         notice.body
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_told_set_is_bounded_and_still_says_nothing_twice() {
-        let mut told = Told::default();
-        assert!(told.insert((1, NoticeKind::Waiting)));
-        assert!(!told.insert((1, NoticeKind::Waiting)));
-        assert!(told.insert((1, NoticeKind::Applied)));
-        for id in 2..(TOLD_KEPT as u64 + 10) {
-            told.insert((id, NoticeKind::Waiting));
-        }
-        assert_eq!(told.set.len(), TOLD_KEPT);
-        assert_eq!(told.order.len(), TOLD_KEPT);
-        assert!(!told.insert((TOLD_KEPT as u64, NoticeKind::Waiting)), "a recent one is kept");
-    }
 }
