@@ -8,7 +8,7 @@ use crate::common::*;
 use crate::llm_server::{LlmServer, Scripted};
 
 /// `[llm]` pointing at `server`, snapshots and commit messages off, then `tasks`.
-fn configure(env: &Env, server: &LlmServer, tasks: &str) {
+pub(crate) fn configure(env: &Env, server: &LlmServer, tasks: &str) {
     env.write_config(&format!(
         "[llm]\nbase_url = \"{}/v1\"\nmodel = \"test-model\"\n\n\
          [tasks.snapshot]\nenabled = false\n\n[tasks.commit-message]\nenabled = false\n\n{tasks}",
@@ -30,7 +30,7 @@ fn patches(env: &Env) -> Vec<Value> {
 }
 
 /// The log lines of `task`'s finished runs (not its model calls).
-fn runs_of(env: &Env, task: &str) -> Vec<String> {
+pub(crate) fn runs_of(env: &Env, task: &str) -> Vec<String> {
     let prefix = format!("{task} (");
     env.ok(&["log", "-n", "500"])
         .lines()
@@ -40,19 +40,19 @@ fn runs_of(env: &Env, task: &str) -> Vec<String> {
 }
 
 /// Waits for `task`'s next finished run after `before` of them, and returns its line.
-fn next_run(env: &Env, task: &str, before: usize, daemon: &Daemon) -> String {
+pub(crate) fn next_run(env: &Env, task: &str, before: usize, daemon: &Daemon) -> String {
     wait_for(&format!("a {task} run"), || runs_of(env, task).get(before).cloned(), daemon)
 }
 
 /// Starts the daemon on `repo` and waits for the review to take the history as seen.
-fn start_watching(env: &Env, repo: &Repo) -> Daemon {
+pub(crate) fn start_watching(env: &Env, repo: &Repo) -> Daemon {
     env.ok(&["watch", repo.str()]);
     let daemon = env.start_daemon();
     next_run(env, "review", 0, &daemon);
     daemon
 }
 
-fn notes(env: &Env, repo: &Repo) -> Vec<Value> {
+pub(crate) fn notes(env: &Env, repo: &Repo) -> Vec<Value> {
     let shown = env.json(&["memory", "show", "--repo", repo.str(), "--json"]);
     shown[0]["notes"]["notes"].as_array().cloned().unwrap_or_default()
 }
@@ -333,142 +333,6 @@ fn text_in_the_repository_that_gives_orders_changes_no_policy_and_applies_nothin
 }
 
 #[test]
-fn a_look_is_taken_after_activity_then_quiet_and_never_again_until_something_changes() {
-    let server = LlmServer::start();
-    let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "[tasks.tick]\nidle = \"1s\"\nmin_interval = \"1s\"\n");
-    let daemon = start_watching(&env, &repo);
-
-    repo.write("draft.md", "a first idea\n");
-    wait_for("the look", || (server.count() == 1).then_some(()), &daemon);
-    let look = &server.requests()[0];
-    assert!(look.raw.contains("The developer has paused"), "{}", look.raw);
-    assert!(look.raw.contains("draft.md") && look.raw.contains("+a first idea"), "{}", look.raw);
-    // The whole picture: when, what happened, the queue, `git status`, the work itself.
-    let body = look.body["messages"][1]["content"].as_str().unwrap_or_default().to_owned();
-    let weekday = chrono::Local::now().format("%A").to_string();
-    for part in [
-        format!("It is {weekday} "),
-        "<data source=\"events\">".into(),
-        "<data source=\"queue\">\n(nothing)".into(),
-        "<data source=\"git status\">\n?? draft.md\n</data>".into(),
-        "<data source=\"uncommitted diff\">".into(),
-    ] {
-        assert!(body.contains(&part), "the look lacks {part:?}:\n{body}");
-    }
-    let ticks = next_run(&env, "tick", 0, &daemon);
-    assert!(ticks.contains("nothing to do"), "an empty reply was not silence: {ticks}");
-
-    // Idle far past `idle` and `min_interval`: no second look without a change.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(4);
-    while std::time::Instant::now() < until {
-        assert_eq!(server.count(), 1, "a look while nothing changed");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    // Activity that changes nothing (the same bytes saved again, an edit undone): the
-    // repository goes quiet again, and still nothing to look at.
-    let idles = idle_events(&env);
-    repo.write("draft.md", "a first idea\n");
-    repo.write("scratch.txt", "gone soon\n");
-    std::fs::remove_file(repo.path.join("scratch.txt")).unwrap();
-    wait_for("the repository quiet again", || (idle_events(&env) > idles).then_some(()), &daemon);
-    wait_for("the look that found nothing", || runs_of(&env, "tick").get(1).cloned(), &daemon);
-    assert_eq!(server.count(), 1, "a look after a save that changed nothing");
-
-    repo.write("draft.md", "a first idea\na second one\n");
-    wait_for("the second look", || (server.count() == 2).then_some(()), &daemon);
-    assert!(server.requests()[1].raw.contains("+a second one"));
-    assert!(env.queue(true).is_empty());
-}
-
-fn idle_events(env: &Env) -> usize {
-    env.ok(&["log", "-n", "500"]).matches("idle: no file changes").count()
-}
-
-#[test]
-fn dream_consolidates_the_notes_and_undo_puts_the_old_ones_back() {
-    let server = LlmServer::start();
-    let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "");
-    let _daemon = start_watching(&env, &repo);
-    env.ok(&["memory", "add", "--repo", repo.str(), "tests live in tests/"]);
-    env.ok(&["memory", "add", "--repo", repo.str(), "the user prefers small commits"]);
-    env.ok(&["memory", "add", "answers in English"]);
-    let before: Vec<Value> = notes(&env, &repo);
-    assert_eq!(before.len(), 2);
-    assert_eq!(before[0]["source"], "you");
-
-    server.push(Scripted::Reply(json!({
-        "remember": ["tests live in tests/ and commits are kept small"]
-    })));
-    env.ok(&["run", "dream", "--repo", repo.str()]);
-    let sent = &server.requests()[0].raw;
-    assert!(sent.contains("the user prefers small commits"), "the notes were not given");
-    assert!(sent.contains("note #2 added by user"), "the day's log was not given: {sent}");
-    assert!(sent.contains("The developer's own notes"), "{sent}");
-    // Your own notes stay as you wrote them; the consolidation adds its own beside them.
-    let after = notes(&env, &repo);
-    assert_eq!(after.len(), 3, "{after:?}");
-    assert_eq!(after[..2], before[..], "your notes were rewritten");
-    assert_eq!(after[2]["text"], "tests live in tests/ and commits are kept small");
-    assert_eq!(after[2]["source"], "dream");
-    let exported = env.ok(&["memory", "export", "--repo", repo.str()]);
-    assert!(
-        exported.contains("- tests live in tests/ and commits are kept small <!-- #"),
-        "{exported}"
-    );
-
-    env.ok(&["memory", "undo", "--repo", repo.str()]);
-    assert_eq!(notes(&env, &repo), before);
-    let again = env.kairos(&["memory", "undo", "--repo", repo.str()]);
-    assert!(!again.status.success() && stderr(&again).contains("no consolidation to undo"));
-    // The night after, with nothing new in the log, costs nothing.
-    env.ok(&["run", "dream", "--repo", repo.str()]);
-    assert_eq!(server.count(), 2, "{:?}", server.count());
-
-    let found = env.json(&["memory", "search", "ENGLISH", "--json"]);
-    assert_eq!(found[0]["repo"], "", "{found}");
-    let id = before[1]["id"].to_string();
-    // Ids are per repository: without --repo the global notes are meant, and the error
-    // says where the note is.
-    let global = env.kairos(&["memory", "forget", &id]);
-    let said = stderr(&global);
-    assert!(!global.status.success(), "{said}");
-    assert!(
-        said.contains(&format!("kairos memory forget {id} --repo ")) && said.contains("work"),
-        "{said}"
-    );
-    env.ok(&["memory", "forget", "--repo", repo.str(), &id]);
-    assert_eq!(notes(&env, &repo).len(), 1);
-}
-
-#[test]
-fn without_a_model_the_digest_is_assembled_and_the_model_tasks_say_what_they_need() {
-    let env = Env::new();
-    let repo = env.repo("work");
-    env.write_config("[tasks.snapshot]\nenabled = false\n");
-    env.ok(&["watch", repo.str()]);
-    let _daemon = env.start_daemon();
-    repo.commit_file("a.txt", "a\n", "Write the first letter");
-    let out = env.ok(&["run", "digest", "--repo", repo.str()]);
-    assert!(out.contains("1 notice"), "{out}");
-    let digest = env.json(&["digest", "--repo", repo.str(), "--json"]);
-    let text = digest[0]["text"].as_str().unwrap();
-    assert!(
-        text.contains("2 commits") && text.contains("- commit: Write the first letter"),
-        "{text}"
-    );
-    assert!(env.ok(&["log", "-n", "50"]).contains("today's digest"));
-
-    for task in ["review", "tick", "ask", "dream"] {
-        let out = env.ok(&["run", task, "--repo", repo.str()]);
-        assert!(out.contains("needs a model: configure [llm]"), "{task}: {out}");
-    }
-}
-
-#[test]
 fn a_minute_of_an_untouched_repository_costs_no_request() {
     let server = LlmServer::start();
     let env = Env::new();
@@ -494,44 +358,6 @@ fn a_minute_of_an_untouched_repository_costs_no_request() {
             server.requests().first().map(|r| r.raw.clone())
         );
         std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-}
-
-#[test]
-fn no_second_look_within_min_interval() {
-    let server = LlmServer::start();
-    let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "[tasks.tick]\nidle = \"1s\"\nmin_interval = \"1h\"\n");
-    let daemon = start_watching(&env, &repo);
-    repo.write("draft.md", "one\n");
-    wait_for("the first look", || (server.count() == 1).then_some(()), &daemon);
-    next_run(&env, "tick", 0, &daemon);
-    // A real change, then quiet again: the look waits for the hour to pass.
-    repo.write("draft.md", "two\n");
-    next_run(&env, "tick", 1, &daemon);
-    assert_eq!(server.count(), 1, "a second look within min_interval");
-}
-
-#[test]
-fn no_look_during_quiet_hours() {
-    let server = LlmServer::start();
-    let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "[tasks.tick]\nidle = \"1s\"\nmin_interval = \"1s\"\n");
-    write_policy(
-        &env,
-        "quiet.toml",
-        &format!("[defaults]\nquiet_hours = \"{}\"\n", crate::policy::window_around_now()),
-    );
-    let daemon = start_watching(&env, &repo);
-    let idles = idle_events(&env);
-    repo.write("draft.md", "written at night\n");
-    wait_for("the repository quiet", || (idle_events(&env) > idles).then_some(()), &daemon);
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while std::time::Instant::now() < until {
-        assert_eq!(server.count(), 0, "a look during quiet hours");
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -571,32 +397,4 @@ fn notes_you_keep_rejecting_demote_the_review_in_that_repository() {
         env.ok(&["log", "-n", "300"]).contains("observed (not proposed"),
         "the note was not logged"
     );
-}
-
-#[test]
-fn with_a_model_the_digest_is_written_from_the_days_material_once() {
-    let server = LlmServer::start();
-    let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "[tasks.review]\nenabled = false\n");
-    env.ok(&["watch", repo.str()]);
-    let _daemon = env.start_daemon();
-    repo.commit_file("a.txt", "a\n", "Write the first letter");
-    server.push(Scripted::Reply(json!({ "notes": [{
-        "title": "A quiet day", "body": "One commit: the first letter was written."
-    }] })));
-    env.ok(&["run", "digest", "--repo", repo.str()]);
-    let sent = &server.requests()[0].raw;
-    assert!(
-        sent.contains("- commit: Write the first letter"),
-        "the day's material was not sent: {sent}"
-    );
-    let digest = env.json(&["digest", "--repo", repo.str(), "--json"]);
-    assert_eq!(
-        digest[0]["text"].as_str().unwrap(),
-        "A quiet day\nOne commit: the first letter was written."
-    );
-    // Nothing new since: the same digest again, at no cost.
-    env.ok(&["run", "digest", "--repo", repo.str()]);
-    assert_eq!(server.count(), 1, "the same material was asked about twice");
 }
