@@ -384,16 +384,11 @@ fn a_cargo_update_keeps_major_jumps_apart_and_compares_the_tests_with_the_curren
     assert!(updated.contains("name = \"dep-b\"\nversion = \"1.0.0\""), "{updated}");
 }
 
-#[test]
-fn a_large_update_is_split_into_proposals_a_person_can_review() {
-    let env = Env::new();
-    let registry = env.path("registry");
-    let names: Vec<String> = (1..=27).map(|i| format!("dep-{i:02}")).collect();
-    for name in &names {
-        publish(&registry, name, "1.0.0", 1);
-    }
+/// A Cargo project `app` depending on each of `names` as `range`, locked against the
+/// local `registry` as it is now, and committed.
+fn cargo_app(env: &Env, registry: &std::path::Path, names: &[String], range: &str) -> Repo {
     let repo = env.repo("app");
-    let deps: String = names.iter().map(|n| format!("{n} = \"1\"\n")).collect();
+    let deps: String = names.iter().map(|n| format!("{n} = \"{range}\"\n")).collect();
     repo.write(
         "Cargo.toml",
         &format!("[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"),
@@ -414,6 +409,18 @@ fn a_large_update_is_split_into_proposals_a_person_can_review() {
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     repo.git(&["add", "-A"]);
     repo.git(&["commit", "-q", "-m", "app"]);
+    repo
+}
+
+#[test]
+fn a_large_update_is_split_into_proposals_a_person_can_review() {
+    let env = Env::new();
+    let registry = env.path("registry");
+    let names: Vec<String> = (1..=27).map(|i| format!("dep-{i:02}")).collect();
+    for name in &names {
+        publish(&registry, name, "1.0.0", 1);
+    }
+    let repo = cargo_app(&env, &registry, &names, "1");
     for name in &names {
         publish(&registry, name, "1.0.1", 1);
     }
@@ -446,28 +453,7 @@ fn updates_beyond_one_runs_share_come_in_the_next_run_not_never() {
     for name in &names {
         publish(&registry, name, "1.0.0", 1);
     }
-    let repo = env.repo("app");
-    let deps: String = names.iter().map(|n| format!("{n} = \"*\"\n")).collect();
-    repo.write(
-        "Cargo.toml",
-        &format!("[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n{deps}"),
-    );
-    repo.write(
-        ".cargo/config.toml",
-        &format!(
-            "[source.crates-io]\nreplace-with = \"local\"\n\n[source.local]\ndirectory = \"{}\"\n",
-            registry.display()
-        ),
-    );
-    repo.write("src/lib.rs", "");
-    let generated = std::process::Command::new("cargo")
-        .args(["generate-lockfile", "--offline"])
-        .current_dir(&repo.path)
-        .output()
-        .unwrap();
-    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
-    repo.git(&["add", "-A"]);
-    repo.git(&["commit", "-q", "-m", "app"]);
+    let repo = cargo_app(&env, &registry, &names, "*");
     // Six major jumps: a run proposes five.
     for name in &names {
         publish(&registry, name, "2.0.0", 2);

@@ -54,19 +54,27 @@ fn a_merged_branch_is_proposed_approved_and_undone_with_its_upstream() {
     }
 }
 
+/// A bare repository `origin` for `repo`, with main pushed to it; the function runs git
+/// there.
+fn bare_remote(env: &Env, repo: &Repo) -> impl Fn(&[&str]) {
+    let remote = env.path("origin.git");
+    let git_on_remote = move |args: &[&str]| {
+        let status = std::process::Command::new("git").arg("-C").arg(&remote).args(args).status();
+        assert!(status.unwrap().success(), "git {args:?} on the remote");
+    };
+    std::fs::create_dir(env.path("origin.git")).unwrap();
+    git_on_remote(&["init", "-q", "--bare", "-b", "main"]);
+    let remote = env.path("origin.git");
+    repo.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    repo.git(&["push", "-q", "-u", "origin", "main"]);
+    git_on_remote
+}
+
 #[test]
 fn a_merged_branch_whose_upstream_is_still_on_the_remote_is_kept_until_it_is_gone() {
     let env = Env::new();
     let repo = env.repo("work");
-    let remote = env.path("origin.git");
-    let git_on_remote = |args: &[&str]| {
-        let status = std::process::Command::new("git").arg("-C").arg(&remote).args(args).status();
-        assert!(status.unwrap().success(), "git {args:?} on the remote");
-    };
-    std::fs::create_dir(&remote).unwrap();
-    git_on_remote(&["init", "-q", "--bare", "-b", "main"]);
-    repo.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
-    repo.git(&["push", "-q", "-u", "origin", "main"]);
+    let git_on_remote = bare_remote(&env, &repo);
     // A release line, merged and still on the remote, and a topic never pushed.
     repo.merged_branch("3.7.x");
     repo.git(&["push", "-q", "-u", "origin", "3.7.x"]);
@@ -97,15 +105,7 @@ fn a_merged_branch_whose_upstream_is_still_on_the_remote_is_kept_until_it_is_gon
 fn without_fetch_prune_kaiross_own_fetch_tells_a_branch_gone_from_the_remote() {
     let env = Env::new();
     let repo = env.repo("work");
-    let remote = env.path("origin.git");
-    let git_on_remote = |args: &[&str]| {
-        let status = std::process::Command::new("git").arg("-C").arg(&remote).args(args).status();
-        assert!(status.unwrap().success(), "git {args:?} on the remote");
-    };
-    std::fs::create_dir(&remote).unwrap();
-    git_on_remote(&["init", "-q", "--bare", "-b", "main"]);
-    repo.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
-    repo.git(&["push", "-q", "-u", "origin", "main"]);
+    let git_on_remote = bare_remote(&env, &repo);
     repo.merged_branch("topic");
     repo.git(&["push", "-q", "-u", "origin", "topic"]);
     repo.merged_branch("3.7.x");
