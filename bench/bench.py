@@ -722,7 +722,8 @@ def replay(args):
         "tokens_in": sum(u["tokens"]["input"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
         "tokens_out": sum(u["tokens"]["output"] for u in today.values() if isinstance(u, dict) and "tokens" in u),
         "notices": sum(1 for line in log.splitlines() if "noticed" in line and "(not proposed" in line),
-        "proposals": len(queue_all),
+        # What was told is kept too (state `told`): counted above, as notices.
+        "proposals": sum(1 for p in queue_all if p["state"] != "told"),
         "failed_runs": sum(1 for line in log.splitlines() if "): failed:" in line),
         "requests_per_pause": pauses,
         "idle_seconds": args.idle,
