@@ -20,6 +20,16 @@ pub(crate) fn configure(env: &Env, server: &LlmServer, llm_extra: &str) {
     ));
 }
 
+/// A repository `work`, watched with `[llm]` on `server` (see `configure`), and the
+/// daemon started.
+pub(crate) fn watched(env: &Env, server: &LlmServer, llm_extra: &str) -> (Repo, Daemon) {
+    let repo = env.repo("work");
+    configure(env, server, llm_extra);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    (repo, daemon)
+}
+
 pub(crate) fn commits(env: &Env) -> Vec<serde_json::Value> {
     env.queue(true).into_iter().filter(|p| p["action"] == "git.commit").collect()
 }
@@ -101,10 +111,7 @@ fn a_commit_is_stale_when_the_index_or_head_moved() {
     let server = LlmServer::start();
     server.push(message("First", ""));
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "");
     stage(&repo, "a.txt", "a\n");
     let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
     stage(&repo, "b.txt", "b\n");
@@ -137,10 +144,7 @@ fn a_rejected_message_is_not_asked_for_again_for_the_same_staged_tree() {
     let server = LlmServer::start();
     server.push(message("Nope", ""));
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "");
     stage(&repo, "a.txt", "a\n");
     let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
     env.ok(&["reject", &p["id"].to_string(), "--reason", "I write my own messages"]);
@@ -164,10 +168,7 @@ fn a_reply_that_breaks_the_contract_is_asked_again_once_with_the_reason() {
     ));
     server.push(message("Second try", ""));
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "");
     stage(&repo, "x.txt", "x\n");
     wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
     let again = &server.requests()[1];
@@ -242,10 +243,7 @@ fn secrets_ignored_files_and_binaries_never_reach_the_server() {
 fn nothing_changing_costs_no_request_and_the_budget_holds_calls_back() {
     let server = LlmServer::start();
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "max_calls_per_hour = 1");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "max_calls_per_hour = 1");
     // Idle, with short quiet periods: any timer that asked would have asked by now.
     let quiet_for = std::time::Instant::now() + std::time::Duration::from_secs(4);
     while std::time::Instant::now() < quiet_for {
@@ -281,10 +279,7 @@ fn a_reply_cut_off_at_the_token_limit_is_not_asked_again() {
     let server = LlmServer::start();
     server.push(Scripted::AtLimit("{\"commit_message\": {\"subject\": \"Add a".into()));
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "max_reply_tokens = 100");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "max_reply_tokens = 100");
     stage(&repo, "a.txt", "a\n");
     let failed = wait_for(
         "the failed run",

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::common::*;
-use crate::llm::{commits, configure, message, stage};
+use crate::llm::{commits, configure, message, stage, watched};
 use crate::llm_server::{LlmServer, Scripted};
 
 #[test]
@@ -56,10 +56,7 @@ fn a_json_schema_reply_without_streaming_and_a_fallback_when_tools_are_refused()
     });
     server.push(message("Fall back to the schema", ""));
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "stream = false");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "stream = false");
     stage(&repo, "x.txt", "x\n");
     wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
     let requests = server.requests();
@@ -79,10 +76,7 @@ fn overloads_and_cut_off_streams_are_retried_and_a_half_reply_is_never_used() {
     server.push(Scripted::CutOff);
     server.push(message("Survive the weather", ""));
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "");
     stage(&repo, "x.txt", "x\n");
     let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
     assert_eq!(p["title"], "commit staged changes: Survive the weather");
@@ -110,10 +104,7 @@ fn server_errors_and_dropped_connections_are_retried_and_retry_after_is_honoured
     server.push(Scripted::Status { code: 429, retry_after: Some("2".into()), body: "{}".into() });
     server.push(message("Patience", ""));
     let env = Env::new();
-    let repo = env.repo("work");
-    configure(&env, &server, "");
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched(&env, &server, "");
     stage(&repo, "x.txt", "x\n");
     let p = wait_for("a commit proposal", || commits(&env).into_iter().next(), &daemon);
     assert_eq!(p["title"], "commit staged changes: Patience");

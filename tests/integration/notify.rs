@@ -18,6 +18,19 @@ fn desktop(env: &Env) -> (Bus, NotificationServer) {
     (bus, server)
 }
 
+/// A repository `api-server` with merged `branches` (each one a proposal), watched on
+/// the quick notifier settings, and the daemon started.
+fn watched_with_merged(env: &Env, branches: &[&str]) -> (Repo, Daemon) {
+    let repo = env.repo("api-server");
+    for b in branches {
+        repo.merged_branch(b);
+    }
+    env.write_config(QUICK);
+    env.ok(&["watch", repo.str()]);
+    let daemon = env.start_daemon();
+    (repo, daemon)
+}
+
 /// Waits until kairos asked the server to close notification `id`.
 fn wait_closed(server: &NotificationServer, id: u32, daemon: &Daemon) {
     wait_for(
@@ -39,11 +52,7 @@ fn wait_calls(server: &NotificationServer, n: usize, daemon: &Daemon) -> Vec<cra
 fn a_waiting_proposal_pops_up_with_three_buttons_and_approve_applies_it() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("api-server");
-    repo.merged_branch("done");
-    env.write_config(QUICK);
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched_with_merged(&env, &["done"]);
     let call = wait_calls(&server, 1, &daemon).remove(0);
     assert_eq!(call.app, "kairos");
     assert!(
@@ -95,13 +104,7 @@ fn a_forged_button_press_is_ignored() {
 fn several_proposals_at_once_become_one_notification() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("api-server");
-    for b in ["a", "b", "c"] {
-        repo.merged_branch(b);
-    }
-    env.write_config(QUICK);
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (_repo, daemon) = watched_with_merged(&env, &["a", "b", "c"]);
     let calls = wait_calls(&server, 1, &daemon);
     assert_eq!(calls[0].summary, "3 proposals in api-server");
     server.press(calls[0].id, "approve");
@@ -113,11 +116,7 @@ fn several_proposals_at_once_become_one_notification() {
 fn a_proposal_decided_from_the_command_line_takes_its_popup_with_it() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("api-server");
-    repo.merged_branch("done");
-    env.write_config(QUICK);
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (_repo, daemon) = watched_with_merged(&env, &["done"]);
     let popup = wait_calls(&server, 1, &daemon).remove(0);
     let id = env.queue(false)[0]["id"].as_u64().unwrap().to_string();
     env.ok(&["approve", &id]);
@@ -129,13 +128,7 @@ fn a_proposal_decided_from_the_command_line_takes_its_popup_with_it() {
 fn after_a_restart_the_popups_left_on_screen_keep_working_and_go_when_decided() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("api-server");
-    for b in ["a", "b"] {
-        repo.merged_branch(b);
-    }
-    env.write_config(QUICK);
-    env.ok(&["watch", repo.str()]);
-    let mut daemon = env.start_daemon();
+    let (_repo, mut daemon) = watched_with_merged(&env, &["a", "b"]);
     let batch = wait_calls(&server, 1, &daemon).remove(0);
     assert_eq!(batch.summary, "2 proposals in api-server");
     assert!(daemon.stop(), "the daemon did not stop");
@@ -162,11 +155,7 @@ fn after_a_restart_the_popups_left_on_screen_keep_working_and_go_when_decided() 
 fn a_popup_whose_proposal_was_settled_while_kairos_was_down_is_closed_at_start() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("api-server");
-    repo.merged_branch("done");
-    env.write_config(QUICK);
-    env.ok(&["watch", repo.str()]);
-    let mut daemon = env.start_daemon();
+    let (repo, mut daemon) = watched_with_merged(&env, &["done"]);
     let popup = wait_calls(&server, 1, &daemon).remove(0);
     assert!(daemon.stop(), "the daemon did not stop");
     // While it is down, the user deletes the branch themselves.
@@ -180,11 +169,7 @@ fn a_popup_whose_proposal_was_settled_while_kairos_was_down_is_closed_at_start()
 fn a_popup_goes_when_its_proposal_turns_stale() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("api-server");
-    repo.merged_branch("topic");
-    env.write_config(QUICK);
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (repo, daemon) = watched_with_merged(&env, &["topic"]);
     let popup = wait_calls(&server, 1, &daemon).remove(0);
     let id = env.queue(false)[0]["id"].to_string();
     // The user commits on the branch: approving finds it stale, and its popup goes.
@@ -200,13 +185,7 @@ fn a_popup_goes_when_its_proposal_turns_stale() {
 fn a_batch_popup_is_made_again_as_its_members_are_decided_and_closed_with_the_last() {
     let env = Env::new();
     let (_bus, server) = desktop(&env);
-    let repo = env.repo("api-server");
-    for b in ["a", "b", "c"] {
-        repo.merged_branch(b);
-    }
-    env.write_config(QUICK);
-    env.ok(&["watch", repo.str()]);
-    let daemon = env.start_daemon();
+    let (_repo, daemon) = watched_with_merged(&env, &["a", "b", "c"]);
     let batch = wait_calls(&server, 1, &daemon).remove(0);
     assert_eq!(batch.summary, "3 proposals in api-server");
     let ids: Vec<String> =
